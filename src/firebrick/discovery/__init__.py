@@ -1,0 +1,190 @@
+"""Discovery: a target URL (+ optional spec) -> Surface.
+
+It finds operations (spec, crawl, well-known paths, GraphQL introspection), labels inputs that
+look like URLs/hosts (params.py) and notes facts. It never judges and never sends attack
+payloads; every request goes through the Fetcher (the scan's ScopedClient).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from firebrick.discovery.crawl import DiscoveryClient, crawl_site
+from firebrick.discovery.graphql import discover_graphql
+from firebrick.discovery.openapi import (
+    LoadedSpec,
+    SpecUnreachable,
+    fetch_spec,
+    operations_from_spec,
+    probe_spec,
+)
+from firebrick.discovery.params import GUESSED_PARAM_NAMES, classify_all
+from firebrick.errors import TargetUnreachable
+from firebrick.model import Exchange, Location, Operation, Param, Surface
+
+__all__ = ["DEFAULT_MAX_REQUESTS", "Fetcher", "discover"]
+
+# Whole no-spec discovery stays under this many requests (root, spec probes, common paths,
+# crawl, GraphQL detection and introspection).
+DEFAULT_MAX_REQUESTS = 40
+_GRAPHQL_RESERVE = 5  # requests kept back from the crawl for GraphQL detection + introspection
+
+
+class Fetcher(Protocol):
+    """What discovery needs from the scan's HTTP client (firebrick.http.ScopedClient)."""
+
+    base_url: str  # target origin (+ base path), no trailing slash
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        json: Any = None,
+        data: dict[str, Any] | None = None,
+        content: bytes | str | None = None,
+        check: str = "discovery",
+        op_key: str | None = None,
+    ) -> Exchange:
+        """Send one request. ``url`` is absolute (in scope) or relative to base_url. Never raises
+        for HTTP errors; network errors come back as Exchange(status=None, error=...); raises
+        firebrick.errors.OutOfScope for another origin."""
+        ...
+
+
+def _template_regex(path: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]*\})", path)
+    return re.compile(
+        "^" + "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts) + "/?$"
+    )
+
+
+def _auth_warning(exchanges: list[Exchange]) -> str | None:
+    statuses = [e.status for e in exchanges if e.status is not None and e.status != 404]
+    denied = sum(1 for s in statuses if s in (401, 403))
+    if len(statuses) >= 2 and denied * 2 > len(statuses):
+        return (
+            f"most discovery requests were answered 401/403 ({denied} of {len(statuses)}): "
+            "the scan needs credentials: pass --header"
+        )
+    return None
+
+
+def _add_guessed(op: Operation) -> None:
+    have = {p.name.lower() for p in op.params if p.location is Location.QUERY}
+    for name in GUESSED_PARAM_NAMES:
+        if name not in have:
+            op.params.append(
+                Param(name=name, location=Location.QUERY, schema={"type": "string"}, guessed=True)
+            )
+
+
+async def discover(
+    fetcher: Fetcher,
+    *,
+    spec: str | None = None,
+    crawl: bool = True,
+    guess_params: bool = True,
+    max_pages: int = 30,
+    max_requests: int = DEFAULT_MAX_REQUESTS,
+) -> Surface:
+    """Find the target's operations and facts.
+
+    ``spec``: a file path or a URL on the target's origin; raises SpecError (one line) when it is
+    not a valid OpenAPI 2.0/3.0/3.1 document. Without a spec, the usual locations are probed.
+    ``crawl``: follow same-origin links and probe a few common API paths (at most ``max_pages``
+    pages). ``guess_params``: declare common URL-carrying query names on GET endpoints found
+    without a spec. ``max_requests`` caps everything discovery sends.
+    Raises TargetUnreachable when the target does not answer at all.
+    """
+    client = DiscoveryClient(fetcher, max_requests)
+    surface = Surface(base_url=client.base_url)
+    warnings: list[str] = []
+
+    # The target itself: proves it answers, gives facts, seeds the crawl.
+    root_url = client.base_url if client.base_path else client.origin + "/"
+    root = await client.get(root_url)
+    if root is not None and root.status is None:
+        raise TargetUnreachable(
+            f"target {client.base_url} did not answer: {root.error or 'no response'}"
+        )
+
+    loaded: LoadedSpec | None = None
+    if spec:
+        try:
+            loaded = await fetch_spec(client, spec, strict=True)
+        except SpecUnreachable as e:
+            warnings.append(f"{e}; looking for a spec on the target instead")
+    if loaded is None:
+        loaded = await probe_spec(client)
+
+    spec_ops: list[Operation] = []
+    if loaded is not None:
+        spec_ops, base_path = operations_from_spec(loaded, client.base_url)
+        surface.base_url = client.origin + base_path
+        surface.spec_url = loaded.source
+        surface.spec_version = loaded.version
+        warnings += loaded.warnings
+    spec_templates = [(op.method, _template_regex(op.path)) for op in spec_ops]
+    spec_path = urlsplit(loaded.source).path if loaded and "://" in loaded.source else None
+
+    def known_to_spec(op: Operation) -> bool:
+        return any(m == op.method and rx.match(op.path) for m, rx in spec_templates)
+
+    found_ops: list[Operation] = []
+    hints: list[str] = [op.path for op in spec_ops if "graphql" in op.path.lower()]
+    if crawl:
+        result = await crawl_site(
+            client,
+            [root] if root is not None else [],
+            max_pages=max_pages,
+            reserve=_GRAPHQL_RESERVE,
+        )
+        hints += result.graphql_hints
+        found_ops = [
+            op for op in result.operations if not known_to_spec(op) and op.path != spec_path
+        ]
+
+    gql = await discover_graphql(client, hints)
+    if gql.endpoint is not None:
+        surface.graphql_endpoint = gql.endpoint
+        surface.facts["graphql_introspection"] = gql.introspection
+        # the endpoint's plain GET/POST seen by the crawl is the GraphQL operations now
+        found_ops = [op for op in found_ops if op.path.rstrip("/") != gql.endpoint.rstrip("/")]
+        if gql.introspection is False:
+            warnings.append(
+                f"GraphQL endpoint {gql.endpoint} does not allow introspection: "
+                "its operations are unknown"
+            )
+
+    if guess_params:
+        for op in found_ops:
+            if op.method == "GET":
+                _add_guessed(op)
+
+    surface.operations = spec_ops + gql.operations + found_ops
+    classify_all(surface)
+
+    surface.facts.update(client.facts)
+    surface.facts["content_types"] = sorted(client.content_types)
+    surface.facts["tls"] = urlsplit(client.base_url).scheme.lower() == "https"
+    surface.facts["spec_found_at"] = loaded.source if loaded is not None else None
+    surface.facts["discovery_requests"] = client.sent
+
+    auth = _auth_warning(client.exchanges)
+    if auth:
+        warnings.append(auth)
+    if client.exhausted:
+        warnings.append(
+            "the scan's request budget ran out during discovery: the surface is partial"
+        )
+    if not surface.operations:
+        warnings.append(
+            "no operations found: pass an OpenAPI spec with --spec or check the target URL"
+        )
+    surface.warnings = warnings
+    return surface

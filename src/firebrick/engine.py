@@ -1,0 +1,219 @@
+"""The engine: discovery -> checks (concurrently) -> late OOB attribution -> judge -> scoring.
+
+It owns the time budget and the lifecycle of the scoped client and the per-scan OOB server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from firebrick import __version__
+from firebrick.checks import Check, selected
+from firebrick.context import ScanContext
+from firebrick.discovery import discover
+from firebrick.discovery.params import classify_all
+from firebrick.errors import BudgetExhausted, TargetUnreachable
+from firebrick.http import ScopedClient
+from firebrick.judge import judge
+from firebrick.model import Finding, ScanResult, ScanStats
+from firebrick.oob.server import OOBConfig, OOBServer
+from firebrick.options import ScanOptions
+from firebrick.scoring import score_result
+
+Progress = Callable[[str], None]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def target_is_local(url: str) -> bool:
+    """True when the target's host is a loopback address of this machine."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:  # the target's own name, never a payload: resolving it is how we reach it anyway
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+
+
+def oob_config(options: ScanOptions, local: bool) -> OOBConfig:
+    inside: str | None = options.oob_inside
+    if inside == "auto":
+        inside = "127.0.0.1" if local else None
+    return OOBConfig(
+        listen_host=options.oob_listen,
+        http_port=options.oob_http_port,
+        https_port=options.oob_https_port,
+        dns_port=options.oob_dns_port,
+        zone=options.oob_zone,
+        advertise_host=options.oob_advertise,
+        inside_host=inside,
+    )
+
+
+async def run_scan(
+    options: ScanOptions,
+    *,
+    oob: OOBServer | None = None,
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Scan options.target. Pass a started OOBServer to share it (the demo does); else one is
+    started and stopped here when a selected check needs it."""
+    options.validate()
+    say = progress or (lambda _msg: None)
+    started_at, t0 = _now(), time.monotonic()
+    deadline = t0 + options.max_time
+    local = target_is_local(options.target)
+    checks, skipped = selected(options.checks, options.mode)
+    own_oob = oob is None and any(c.needs_oob for c in checks)
+
+    client = ScopedClient(
+        options.target,
+        headers=options.headers,
+        rate=options.rate,
+        concurrency=options.concurrency,
+        budget=options.budget,
+        per_operation_budget=options.per_operation_budget,
+        timeout=options.timeout,
+        max_response_bytes=options.max_response_bytes,
+        deadline=deadline,
+    )
+    async with client:
+        say(f"connecting to {options.target}")
+        first = await client.request("GET", options.target, check="discovery")
+        if first.status is None:
+            raise TargetUnreachable(f"target {options.target} is unreachable: {first.error}")
+
+        if own_oob:
+            say("starting the out-of-band server")
+            oob = OOBServer(oob_config(options, local))
+            await oob.start()
+        try:
+            say("discovering the API surface")
+            surface = await discover(
+                client, spec=options.spec, crawl=options.crawl, guess_params=options.guess_params
+            )
+            classify_all(surface)
+            ctx = ScanContext(options, client, surface, oob, target_is_local=local)
+            ctx.warnings.extend(surface.warnings)
+            if oob is not None and not _is_global(oob.advertise_host) and not local:
+                ctx.warn(
+                    f"the OOB callback address {oob.advertise_host} is not public: a remote target "
+                    "cannot call it back; pass --oob-advertise with an address the target can reach"
+                )
+            say(f"found {len(surface.operations)} operations; running {len(checks)} checks")
+            findings, complete = await _run_checks(ctx, checks, deadline, say)
+            findings += await _settle_deferred(ctx, deadline, say)
+        finally:
+            if own_oob and oob is not None:
+                await oob.stop()
+
+    for check, reason in skipped:
+        ctx.cover(check.name, check.category, None, None, "skipped", reason)
+    assessed = {c.category for c in checks}
+    llm = any("llm" in op.tags for op in surface.operations)
+    findings = judge(findings)
+    categories, score, grade, explanation = score_result(findings, assessed, llm_applicable=llm)
+    if not complete:
+        ctx.warn("the scan did not finish: its time limit or request budget ran out; results are partial")
+    return ScanResult(
+        target=options.target,
+        started_at=started_at,
+        finished_at=_now(),
+        mode=options.mode,
+        tool_version=__version__,
+        score=score,
+        grade=grade,
+        categories=categories,
+        findings=findings,
+        coverage=ctx.coverage,
+        warnings=ctx.warnings,
+        stats=ScanStats(
+            requests_sent=client.sent,
+            requests_by_check=dict(client.by_check),
+            oob_interactions=len(oob.interactions()) if oob is not None else 0,
+            duration_s=round(time.monotonic() - t0, 3),
+            operations=len(surface.operations),
+            inputs_tested=len({(c.operation, c.input) for c in ctx.coverage if c.input}),
+        ),
+        complete=complete,
+        surface={
+            "spec": surface.spec_url,
+            "spec_version": surface.spec_version,
+            "graphql": surface.graphql_endpoint,
+            "operations": [op.key for op in surface.operations],
+            "facts": surface.facts,
+        },
+        score_explanation=explanation,
+    )
+
+
+async def _run_checks(
+    ctx: ScanContext, checks: list[Check], deadline: float, say: Progress
+) -> tuple[list[Finding], bool]:
+    findings: list[Finding] = []
+    complete = True
+
+    async def one(check: Check) -> None:
+        nonlocal complete
+        say(f"check {check.name}")
+        try:
+            async for finding in check.run(ctx):
+                findings.append(finding)
+        except BudgetExhausted as exc:
+            complete = False
+            ctx.warn(f"check {check.name} stopped early: {exc}")
+
+    tasks = [asyncio.create_task(one(c)) for c in checks]
+    remaining = deadline - time.monotonic()
+    done, pending = await asyncio.wait(tasks, timeout=max(remaining, 0.01))
+    for task in pending:  # the hard wall-clock limit: cancel what is still running
+        complete = False
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        if task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]  # a bug in a check must not pass silently
+    return findings, complete
+
+
+async def _settle_deferred(ctx: ScanContext, deadline: float, say: Progress) -> list[Finding]:
+    """Wait a short grace window while deferred payloads are outstanding, then attribute."""
+    if ctx.oob is None or not ctx.deferred:
+        return []
+    outstanding = set().union(*(d.tokens for d in ctx.deferred)) & ctx.oob.outstanding
+    grace = min(ctx.options.oob_grace, max(deadline - time.monotonic(), 0.0))
+    if outstanding and grace > 0:
+        say(f"waiting up to {grace:.1f}s for late callbacks on {len(outstanding)} payloads")
+        end = time.monotonic() + grace
+        # Each wake-up means some token was hit; keep waiting for the rest until the window ends.
+        while outstanding and (left := end - time.monotonic()) > 0:
+            if not await ctx.oob.wait_for(outstanding, timeout=left):
+                break
+            outstanding &= ctx.oob.outstanding
+    findings: list[Finding] = []
+    for d in ctx.deferred:
+        seen = {t: ctx.oob.interactions(t) for t in d.tokens}
+        findings += d.verdict(seen)
+    return findings
+
+
+def _is_global(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        return True  # a name: assume the user knows it is reachable

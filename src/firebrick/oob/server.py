@@ -1,0 +1,410 @@
+"""The OOB server: lifecycle, tokens, interactions, and what the listeners answer.
+
+One OOBServer per scan, inside the scanner's event loop (asyncio servers, no threads). Every
+payload gets its own token from ``new_token``; whatever reaches a listener is recorded as an
+``Interaction`` and attributed to the token it carries, and ``wait_for`` wakes on that event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import ssl
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from firebrick.model import Interaction
+from firebrick.oob import names, tls
+from firebrick.oob import tokens as _tokens
+from firebrick.oob.dns_listener import DNSListener, DNSStats
+from firebrick.oob.http_listener import HTTPListener, Reply
+
+log = logging.getLogger("firebrick.oob")
+
+CANARY_PREFIX = "firebrick-canary-"
+
+
+@dataclass
+class OOBConfig:
+    listen_host: str = "127.0.0.1"  # where the public listeners bind
+    http_port: int = 0  # 0 = ephemeral
+    https_port: int | None = 0  # None = no HTTPS listener
+    dns_port: int | None = 0  # None = no DNS listener; UDP, plus TCP on the same port if free
+    zone: str = "oob.firebrick.test"  # the zone the DNS listener is authoritative for
+    advertise_host: str | None = None  # address the target should call back (default listen_host)
+    # If set, ALSO bind an "inside" HTTP listener here (ephemeral port); its interactions get
+    # listener="inside".
+    inside_host: str | None = None
+    max_interactions: int = 10000  # memory bound; oldest dropped beyond it
+    ignore_sources: frozenset[str] = field(default_factory=frozenset)  # source IPs dropped
+    http_read_timeout: float = 10.0  # per request: headers + body must arrive within it
+    dns_ttl: int = 0  # TTL of the dynamic answers (0: resolvers ask again, every query is seen)
+
+
+@dataclass
+class _Waiter:
+    tokens: frozenset[str]
+    protocols: frozenset[str] | None
+    future: asyncio.Future[bool]
+
+
+class OOBServer:
+    def __init__(self, config: OOBConfig) -> None:
+        if config.max_interactions < 1:
+            raise ValueError("max_interactions must be at least 1")
+        self.config = config
+        self.zone: str = ".".join(names.zone_labels(config.zone))
+        if not self.zone:
+            raise ValueError("zone must not be empty")
+        self.advertise_host: str = config.advertise_host or config.listen_host
+        if _is_unspecified(self.advertise_host):
+            # 0.0.0.0 in an answer would send the target to its own loopback: refuse instead.
+            raise ValueError(
+                f"advertise_host is required when listening on {config.listen_host!r}: "
+                "give the address targets should call back"
+            )
+        self.http_port: int = 0
+        self.https_port: int | None = None
+        self.dns_port: int | None = None
+        self.inside_port: int | None = None
+        self.tls_fingerprint: str | None = None  # sha256 of the HTTPS certificate, hex
+        self.recorded_total = 0  # interactions recorded since start, including dropped ones
+        self._interactions: deque[Interaction] = deque(maxlen=config.max_interactions)
+        self._issued: dict[str, str] = {}  # token -> purpose
+        self._hits: dict[str, set[str]] = {}  # issued token -> protocols seen (never evicted)
+        self._redirects: dict[str, tuple[int, str]] = {}
+        self._waiters: list[_Waiter] = []
+        self._subscribers: list[Callable[[Interaction], None]] = []
+        self._ignore = {_normalize_ip(ip) for ip in config.ignore_sources}
+        self._http: list[HTTPListener] = []
+        self._dns: DNSListener | None = None
+        self._started = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            raise RuntimeError("OOB server already started")
+        cfg = self.config
+        try:
+            public = self._http_listener(cfg.listen_host, cfg.http_port, "http", "public")
+            await public.start()
+            self.http_port = public.port
+            if cfg.https_port is not None:
+                hosts = [self.advertise_host, self.zone, f"*.{self.zone}"]
+                material = tls.generate_self_signed(hosts=hosts)
+                self.tls_fingerprint = material.sha256
+                secure = self._http_listener(
+                    cfg.listen_host, cfg.https_port, "https", "public", tls.server_context(material)
+                )
+                await secure.start()
+                self.https_port = secure.port
+            if cfg.inside_host is not None:
+                inside = self._http_listener(cfg.inside_host, 0, "http", "inside")
+                await inside.start()
+                self.inside_port = inside.port
+            if cfg.dns_port is not None:
+                self._dns = DNSListener(
+                    host=cfg.listen_host,
+                    port=cfg.dns_port,
+                    zone=self.zone,
+                    advertise_host=self.advertise_host,
+                    record=self._record,
+                    ttl=cfg.dns_ttl,
+                    rebind_capacity=max(cfg.max_interactions, 1000),
+                )
+                await self._dns.start()
+                self.dns_port = self._dns.port
+        except BaseException:
+            await self.stop()
+            raise
+        self._started = True
+
+    async def stop(self) -> None:
+        for listener in self._http:
+            await listener.stop()
+        self._http.clear()
+        if self._dns is not None:
+            await self._dns.stop()
+            self._dns = None
+        for waiter in self._waiters:
+            if not waiter.future.done():
+                waiter.future.set_result(False)
+        self._started = False
+
+    async def __aenter__(self) -> OOBServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _http_listener(
+        self,
+        host: str,
+        port: int,
+        protocol: str,
+        listener: str,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> HTTPListener:
+        created = HTTPListener(
+            host=host,
+            port=port,
+            protocol=protocol,
+            listener=listener,
+            attribute=self._attribute_http,
+            respond=self._http_reply,
+            record=self._record,
+            ssl_context=ssl_context,
+            read_timeout=self.config.http_read_timeout,
+        )
+        self._http.append(created)
+        return created
+
+    # -- tokens and payload forms ----------------------------------------------------------
+
+    def new_token(self, purpose: str = "") -> str:
+        """A fresh token, registered as outstanding until something carrying it arrives."""
+        token = _tokens.new_token()
+        while token in self._issued:  # 36**10 space: practically never loops
+            token = _tokens.new_token()
+        self._issued[token] = purpose
+        return token
+
+    def purpose(self, token: str) -> str | None:
+        return self._issued.get(token.lower())
+
+    def http_url(self, token: str, suffix: str = "") -> str:
+        """``http://<advertise>:<http_port>/<token><suffix>``."""
+        self._require_started()
+        return f"http://{_url_host(self.advertise_host)}:{self.http_port}/{token}{suffix}"
+
+    def https_url(self, token: str, suffix: str = "") -> str:
+        self._require_started()
+        if self.https_port is None:
+            raise RuntimeError("the HTTPS listener is disabled (https_port=None)")
+        return f"https://{_url_host(self.advertise_host)}:{self.https_port}/{token}{suffix}"
+
+    def inside_url(self, token: str, host: str | None = None, suffix: str = "") -> str:
+        """``http://<host or inside_host>:<inside_port>/<token><suffix>``.
+
+        ``host`` is written as given (bracketed if it is a bare IPv6 literal), so the caller can
+        use odd spellings of the inside address: ``2130706433``, ``127.1``, ``[::ffff:127.0.0.1]``.
+        """
+        self._require_started()
+        if self.inside_port is None or self.config.inside_host is None:
+            raise RuntimeError("no inside listener (set OOBConfig.inside_host)")
+        spelled = host if host is not None else self.config.inside_host
+        return f"http://{_url_host(spelled)}:{self.inside_port}/{token}{suffix}"
+
+    def dns_name(self, token: str) -> str:
+        """``<token>.<zone>``: answers the advertised address."""
+        return f"{token}.{self.zone}"
+
+    def name_answering(self, token: str, address: str) -> str:
+        """``<token>.a-127-0-0-1.<zone>``: answers ``address`` (A; IPv6 via an ``a6-`` label)."""
+        return f"{token}.{names.address_label(address)}.{self.zone}"
+
+    def rebinding_name(self, token: str, address: str) -> str:
+        """``<token>.rb-127-0-0-1.<zone>``: first A query -> advertise_host, later -> ``address``.
+
+        Both with TTL 0. The count is per name (case-insensitive) and starts at the first query
+        the DNS listener sees, whoever sends it; the scanner must not resolve its own payloads.
+        """
+        return f"{token}.{names.rebinding_label(address)}.{self.zone}"
+
+    def set_redirect(self, token: str, location: str, status: int = 302) -> None:
+        """HTTP(S) requests carrying ``token`` answer ``status`` with ``Location: location``."""
+        if not 300 <= status <= 399:
+            raise ValueError(f"redirect status must be 3xx, got {status}")
+        if any(ch in location for ch in "\r\n\x00"):
+            raise ValueError("redirect location must not contain CR, LF or NUL")
+        self._redirects[token.lower()] = (status, location)
+
+    def canary(self, token: str) -> str:
+        """``firebrick-canary-<token>``: the body of a normal hit contains it."""
+        return f"{CANARY_PREFIX}{token.lower()}"
+
+    # -- interactions ------------------------------------------------------------------------
+
+    def interactions(self, token: str | None = None) -> list[Interaction]:
+        """All recorded interactions (oldest first), or those of ``token``."""
+        if token is None:
+            return list(self._interactions)
+        wanted = token.lower()
+        return [i for i in self._interactions if i.token == wanted]
+
+    async def wait_for(
+        self, tokens: Iterable[str], timeout: float, protocols: set[str] | None = None
+    ) -> bool:
+        """True as soon as any of ``tokens`` has an interaction (of ``protocols``, if given).
+
+        Returns immediately when one already arrived; False after ``timeout`` seconds.
+        """
+        wanted = frozenset(t.lower() for t in tokens)
+        wanted_protocols = frozenset(protocols) if protocols is not None else None
+        if not wanted:
+            return False
+        if self._already_seen(wanted, wanted_protocols):
+            return True
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(wanted, wanted_protocols, future)
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(max(0.0, timeout)):
+                return await future
+        except TimeoutError:
+            return False
+        finally:
+            self._waiters.remove(waiter)
+
+    @property
+    def outstanding(self) -> set[str]:
+        """Tokens issued by ``new_token`` that no interaction has carried yet."""
+        return {t for t in self._issued if t not in self._hits}
+
+    def resolve_token(self, text: str) -> str | None:
+        """The first issued token found in ``text`` (a path, host or qname), lower-cased."""
+        for candidate in _tokens.candidates(text):
+            if candidate in self._issued:
+                return candidate
+        return None
+
+    @property
+    def dns_tcp(self) -> bool:
+        """True when the DNS listener also answers over TCP (same port as UDP)."""
+        return self._dns is not None and self._dns.tcp_enabled
+
+    @property
+    def dns_stats(self) -> DNSStats | None:
+        """Counters of the DNS listener (received, answered, malformed...), if it runs."""
+        return self._dns.stats if self._dns is not None else None
+
+    def subscribe(self, callback: Callable[[Interaction], None]) -> None:
+        """Call ``callback`` for every interaction recorded from now on."""
+        self._subscribers.append(callback)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _require_started(self) -> None:
+        if not self._started:
+            raise RuntimeError("OOB server not started")
+
+    def _already_seen(self, wanted: frozenset[str], protocols: frozenset[str] | None) -> bool:
+        unissued = False
+        for token in wanted:
+            if token in self._issued:
+                seen = self._hits.get(token)
+                if seen and (protocols is None or seen & protocols):
+                    return True
+            else:
+                unissued = True
+        if unissued:  # tokens we did not issue (standalone use): look through what is kept
+            return any(
+                i.token in wanted and (protocols is None or i.protocol in protocols)
+                for i in self._interactions
+            )
+        return False
+
+    def _attribute(self, text: str | None) -> tuple[str | None, bool]:
+        """(token, known): an issued token if ``text`` has one, else the first token-shaped one."""
+        if not text:
+            return None, False
+        known = self.resolve_token(text)
+        if known is not None:
+            return known, True
+        return next(iter(_tokens.candidates(text)), None), False
+
+    def _attribute_http(self, path: str | None, host: str | None) -> str | None:
+        # Issued tokens win over token-shaped noise; the path wins over the Host header.
+        path_token, path_known = self._attribute(path)
+        if path_known:
+            return path_token
+        host_token, host_known = self._attribute(host)
+        if host_known:
+            return host_token
+        return path_token or host_token
+
+    def _http_reply(self, token: str | None, listener: str) -> Reply:
+        if token is None:
+            return Reply(404, b"not found\n")
+        redirect = self._redirects.get(token)
+        if redirect is not None:
+            status, location = redirect
+            return Reply(status, b"", location=location)
+        text = f"{self.canary(token)}\nfirebrick out-of-band listener ({listener}): request seen.\n"
+        return Reply(200, text.encode())
+
+    def _record(self, interaction: Interaction) -> None:
+        if self._ignore and _normalize_ip(interaction.source_ip) in self._ignore:
+            return
+        self._interactions.append(interaction)  # deque(maxlen): the oldest falls out
+        self.recorded_total += 1
+        token = interaction.token
+        if token is None:
+            return
+        if token in self._issued:
+            self._hits.setdefault(token, set()).add(interaction.protocol)
+        for waiter in self._waiters:
+            if (
+                not waiter.future.done()
+                and token in waiter.tokens
+                and (waiter.protocols is None or interaction.protocol in waiter.protocols)
+            ):
+                waiter.future.set_result(True)
+        for callback in self._subscribers:
+            try:
+                callback(interaction)
+            except Exception:
+                log.exception("OOB interaction subscriber failed")
+
+
+async def serve_forever(
+    config: OOBConfig,
+    on_interaction: Callable[[Interaction], None],
+    *,
+    on_ready: Callable[[OOBServer], None] | None = None,
+) -> None:
+    """Run a standalone OOB server until cancelled (``firebrick oob-server``).
+
+    ``on_interaction`` sees every interaction; ``on_ready`` gets the started server (ports,
+    zone) so the caller can print where it listens.
+    """
+    async with OOBServer(config) as server:
+        server.subscribe(on_interaction)
+        if on_ready is not None:
+            on_ready(server)
+        await asyncio.Event().wait()  # until the caller cancels us
+
+
+def _normalize_ip(text: str) -> str:
+    """Canonical text of an IP (IPv4-mapped IPv6 -> IPv4); other text lower-cased as is."""
+    try:
+        ip = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return text.strip().lower()
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def _is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return host == ""
+
+
+def _url_host(host: str) -> str:
+    """Bracket a bare IPv6 literal for use in a URL; leave everything else as written."""
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]"
+    return host

@@ -1,0 +1,116 @@
+"""ScanOptions: every knob of a scan, with its default, in one place.
+
+Values come from (lowest to highest precedence) these defaults, a ``firebrick.toml`` in the
+working directory (``[scan]`` table), ``FIREBRICK_*`` environment variables, and command-line flags.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from firebrick.errors import UsageError
+
+MODES = ("safe", "full", "passive")
+
+
+@dataclass
+class ScanOptions:
+    target: str = ""
+    spec: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    mode: str = "safe"
+    rate: float = 10.0  # requests per second to the target host
+    concurrency: int = 8  # requests in flight at once
+    max_time: float = 120.0  # hard wall-clock limit of the scan, seconds
+    budget: int = 2000  # requests per scan
+    per_operation_budget: int = 200  # requests per operation
+    timeout: float = 10.0  # per request, seconds
+    max_response_bytes: int = 1_048_576  # bytes of a response body kept
+    crawl: bool = True
+    guess_params: bool = True
+    # OOB server
+    oob: bool = True
+    oob_listen: str = "127.0.0.1"
+    oob_http_port: int = 0
+    oob_https_port: int = 0
+    oob_dns_port: int = 0
+    oob_zone: str = "oob.firebrick.test"
+    oob_advertise: str | None = None  # address the target calls back; default: oob_listen
+    # An "inside" listener is only meaningful when the target shares this machine's loopback.
+    oob_inside: str | None = "auto"  # "auto" | an address | None (off)
+    oob_grace: float = 1.5  # seconds to wait for late interactions while payloads are outstanding
+    checks: list[str] = field(default_factory=list)  # empty: all registered checks
+
+    def validate(self) -> None:
+        """Raise UsageError with one clear line for a value a scan cannot run with."""
+        parts = urlsplit(self.target)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"invalid target URL {self.target!r}: expected http(s)://host[:port][/path]")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            raise UsageError(f"invalid port in target URL {self.target!r}") from None
+        if self.mode not in MODES:
+            raise UsageError(f"invalid mode {self.mode!r}: choose one of {', '.join(MODES)}")
+        if self.rate <= 0:
+            raise UsageError("--rate must be greater than 0")
+        if self.max_time <= 0:
+            raise UsageError("--max-time must be greater than 0")
+        if self.budget < 1 or self.per_operation_budget < 1:
+            raise UsageError("request budgets must be at least 1")
+
+
+def _coerce(name: str, current: Any, raw: Any) -> Any:
+    if isinstance(current, bool):
+        if isinstance(raw, bool):
+            return raw
+        return str(raw).strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(current, int) and not isinstance(current, bool):
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise UsageError(f"{name} must be a whole number, got {raw!r}") from None
+    if isinstance(current, float):
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise UsageError(f"{name} must be a number, got {raw!r}") from None
+    return raw
+
+
+def load_options(overrides: dict[str, Any], config_path: Path | None = None) -> ScanOptions:
+    """Defaults < firebrick.toml [scan] < FIREBRICK_<NAME> env < overrides (flags, None = unset)."""
+    opts = ScanOptions()
+    names = {f.name for f in fields(ScanOptions)}
+    path = config_path or Path("firebrick.toml")
+    if path.is_file():
+        try:
+            table = tomllib.loads(path.read_text()).get("scan", {})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise UsageError(f"cannot read {path}: {exc}") from None
+        for key, value in table.items():
+            key = key.replace("-", "_")
+            if key not in names:
+                raise UsageError(f"{path}: unknown option {key!r} in [scan]")
+            setattr(opts, key, _coerce(key, getattr(opts, key), value))
+    for name in names:
+        env = os.environ.get(f"FIREBRICK_{name.upper()}")
+        if env is not None and name not in ("headers", "checks", "target"):
+            setattr(opts, name, _coerce(name, getattr(opts, name), env))
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(opts, key, _coerce(key, getattr(opts, key), value) if key in names else value)
+    return opts
+
+
+def parse_header(raw: str) -> tuple[str, str]:
+    """``"Name: value"`` -> (name, value); UsageError for anything else."""
+    name, sep, value = raw.partition(":")
+    if not sep or not name.strip() or any(c in name for c in " \t\r\n"):
+        raise UsageError(f"invalid header {raw!r}: expected \"Name: value\"")
+    return name.strip(), value.strip()

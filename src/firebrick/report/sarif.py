@@ -1,0 +1,203 @@
+"""SARIF 2.1.0 for code-scanning dashboards (GitHub code scanning and the like).
+
+One rule per finding kind, one result per finding. A black-box scan has no source file, so each
+result's location is the URL of the operation (target + path): code scanning insists on a
+location and a URL is the honest one. The fingerprint keys GitHub's alert de-duplication across
+runs, so a finding keeps its alert from scan to scan.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from firebrick.model import Finding, ScanResult, Severity
+
+SARIF_SCHEMA_URI = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
+
+# GitHub reads properties.security-severity (a string holding a number) to rank alerts.
+SECURITY_SEVERITY: dict[Severity, str] = {
+    Severity.CRITICAL: "9.5",
+    Severity.HIGH: "8.0",
+    Severity.MEDIUM: "5.5",
+    Severity.LOW: "3.0",
+    Severity.INFO: "0.0",
+}
+
+LEVEL: dict[Severity, str] = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFO: "note",
+}
+
+# Characters a URI may carry as they are; everything else (braces of path templates, spaces)
+# is percent-encoded so artifactLocation.uri stays a valid uri-reference.
+_URI_SAFE = "/:@!$&'()*+,;=-._~%?#[]"
+
+
+def operation_url(target: str, operation: str | None) -> str:
+    """The URL a finding lives at: the target origin plus the operation's path.
+
+    ``GET /users/{id}`` -> ``http://host/users/%7Bid%7D``; a GraphQL key
+    ``GRAPHQL /graphql query.user`` -> ``http://host/graphql#query.user``; no operation -> target.
+    """
+    base = target.rstrip("/")
+    if not operation:
+        return quote(base, safe=_URI_SAFE) or "/"
+    fragment = ""
+    if operation.startswith("GRAPHQL "):
+        path, _, fragment = operation[len("GRAPHQL ") :].partition(" ")
+    else:
+        _method, sep, path = operation.partition(" ")
+        if not sep:
+            path = operation
+    if not path.startswith("/"):
+        path = "/" + path
+    # A path that is itself absolute (a spec-declared server) stands alone.
+    url = path[1:] if urlsplit(path[1:]).scheme in ("http", "https") else base + path
+    url = quote(url, safe=_URI_SAFE)
+    if fragment:
+        url += "#" + quote(fragment, safe="")
+    return url
+
+
+def _rule_name(kind: str) -> str:
+    """``ssrf.internal-read`` -> ``SsrfInternalRead`` (SARIF names are identifier-like)."""
+    return "".join(w[:1].upper() + w[1:] for w in re.split(r"[^0-9A-Za-z]+", kind) if w)
+
+
+def _first_curl(finding: Finding) -> str | None:
+    for ex in finding.evidence.exchanges:
+        return ex.curl
+    return None
+
+
+def _message(finding: Finding) -> str:
+    where = ", ".join(x for x in (finding.operation, finding.input) if x)
+    text = finding.title + (f" ({where})" if where else "")
+    if finding.evidence.summary:
+        text += f": {finding.evidence.summary}"
+    return text
+
+
+def build(result: ScanResult) -> dict[str, Any]:
+    """The SARIF log as a dict (render() serializes it)."""
+    rules: list[dict[str, Any]] = []
+    rule_index: dict[str, int] = {}
+    worst: dict[str, Severity] = {}
+    for f in result.findings:
+        if f.kind not in worst or f.severity.rank > worst[f.kind].rank:
+            worst[f.kind] = f.severity
+    for f in result.findings:
+        if f.kind in rule_index:
+            continue
+        # A rule's severity is the worst seen for its kind, so dashboards never under-rank it.
+        sev = worst[f.kind]
+        help_text = f.remediation or f.description or f.title
+        rule: dict[str, Any] = {
+            "id": f.kind,
+            "name": _rule_name(f.kind),
+            "shortDescription": {"text": f.title},
+            "help": {"text": help_text, "markdown": help_text},
+            "defaultConfiguration": {"level": LEVEL[sev]},
+            "properties": {
+                "security-severity": SECURITY_SEVERITY[sev],
+                "tags": [f.category, "security"],
+                "category": f.category,
+            },
+        }
+        if f.description:
+            rule["fullDescription"] = {"text": f.description}
+        rule_index[f.kind] = len(rules)
+        rules.append(rule)
+
+    results: list[dict[str, Any]] = []
+    for f in result.findings:
+        props: dict[str, Any] = {
+            "severity": f.severity.value,
+            "confidence": f.confidence.value,
+            "category": f.category,
+            "operation": f.operation,
+            "input": f.input,
+            "evidence": f.evidence.summary,
+            "security-severity": SECURITY_SEVERITY[f.severity],
+        }
+        curl = _first_curl(f)
+        if curl:
+            props["curl"] = curl
+        if f.evidence.interactions:
+            props["oobInteractions"] = [
+                f"{i.protocol} from {i.source_ip}:{i.source_port}"
+                + (f" {i.dns_qtype} {i.dns_qname}" if i.dns_qname else "")
+                + (f" {i.http_method or ''} {i.http_path}" if i.http_path else "")
+                for i in f.evidence.interactions
+            ]
+        results.append(
+            {
+                "ruleId": f.kind,
+                "ruleIndex": rule_index[f.kind],
+                "level": LEVEL[f.severity],
+                "message": {"text": _message(f)},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": operation_url(result.target, f.operation)}
+                        }
+                    }
+                ],
+                "partialFingerprints": {"firebrick/v1": f.fingerprint},
+                "properties": props,
+            }
+        )
+
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "firebrick",
+                "version": result.tool_version,
+                "semanticVersion": result.tool_version,
+                "rules": rules,
+            }
+        },
+        "results": results,
+        "invocations": [
+            {
+                "executionSuccessful": result.complete,
+                "toolExecutionNotifications": [
+                    {"level": "warning", "message": {"text": w}} for w in result.warnings
+                ],
+            }
+        ],
+        "properties": {
+            "target": result.target,
+            "mode": result.mode,
+            "score": result.score,
+            "grade": result.grade,
+            "startedAt": result.started_at,
+            "finishedAt": result.finished_at,
+            "complete": result.complete,
+        },
+    }
+    # SARIF date-times must be RFC 3339; only copy ours when they parse as such.
+    inv = run["invocations"][0]
+    for key, value in (("startTimeUtc", result.started_at), ("endTimeUtc", result.finished_at)):
+        if _is_rfc3339(value):
+            inv[key] = value
+    return {"$schema": SARIF_SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _is_rfc3339(value: str) -> bool:
+    return bool(_RFC3339.match(value or ""))
+
+
+def render(result: ScanResult) -> str:
+    return json.dumps(build(result), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,351 @@
+"""The terminal report (rich), also rendered without colour as the "text" format.
+
+Everything that came from the target (titles built from responses, evidence, payloads, curl lines)
+is printed as rich ``Text``, never as markup, so a response containing ``[red]`` or ANSI-looking
+text cannot restyle or forge the report.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from datetime import UTC, datetime
+
+from rich.console import Console, Group, RenderableType
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from firebrick import remediation
+from firebrick.model import (
+    CategoryScore,
+    Confidence,
+    Exchange,
+    Finding,
+    Interaction,
+    ScanResult,
+    Severity,
+)
+
+WIDTH = 100
+BAR_WIDTH = 20
+MAX_PAYLOADS_SHOWN = 8
+
+SEVERITY_STYLE: dict[Severity, str] = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "bold yellow",
+    Severity.LOW: "bold cyan",
+    Severity.INFO: "dim",
+}
+CONFIDENCE_STYLE: dict[Confidence, str] = {
+    Confidence.CONFIRMED: "bold magenta",
+    Confidence.LIKELY: "magenta",
+    Confidence.POSSIBLE: "dim magenta",
+}
+GRADE_STYLE = {
+    "A": "bold green",
+    "B": "bold green",
+    "C": "bold yellow",
+    "D": "bold dark_orange",
+    "F": "bold red",
+}
+
+# 5-row block letters for the grade; "-" when there is no grade.
+BIG_LETTERS: dict[str, tuple[str, ...]] = {
+    "A": (" ███ ", "█   █", "█████", "█   █", "█   █"),
+    "B": ("████ ", "█   █", "████ ", "█   █", "████ "),
+    "C": (" ████", "█    ", "█    ", "█    ", " ████"),
+    "D": ("████ ", "█   █", "█   █", "█   █", "████ "),
+    "F": ("█████", "█    ", "████ ", "█    ", "█    "),
+    "-": ("     ", "     ", "█████", "     ", "     "),
+}
+COVERAGE_STATUSES = ("passed", "failed", "skipped", "inconclusive")
+
+
+def _grade_style(grade: str | None) -> str:
+    return GRADE_STYLE.get(grade or "", "bold")
+
+
+def _score_style(score: float) -> str:
+    if score >= 90:
+        return "green"
+    if score >= 70:
+        return "yellow"
+    return "red"
+
+
+def _badge(label: str, style: str) -> Text:
+    return Text(f" {label.upper()} ", style=style)
+
+
+def _fmt_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)} min {rest:.0f} s"
+
+
+def _fmt_time(ts: float) -> str:
+    try:
+        return (
+            datetime.fromtimestamp(ts, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z")
+        )
+    except (OverflowError, OSError, ValueError):
+        return str(ts)
+
+
+def _header(result: ScanResult) -> RenderableType:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    stats = result.stats
+    rows = [
+        ("Target", result.target),
+        ("Mode", result.mode),
+        ("Started", result.started_at),
+        ("Duration", _fmt_duration(stats.duration_s)),
+        ("Requests sent", str(stats.requests_sent)),
+        ("Operations", f"{stats.operations} ({stats.inputs_tested} inputs tested)"),
+        ("OOB interactions", str(stats.oob_interactions)),
+    ]
+    for label, value in rows:
+        grid.add_row(label, Text(value))
+    if not result.complete:
+        grid.add_row(
+            "Status",
+            Text("INCOMPLETE: the time limit or budget cut the scan short", style="bold red"),
+        )
+    return Panel(grid, title=f"firebrick {result.tool_version}", title_align="left")
+
+
+def _grade_block(result: ScanResult) -> RenderableType:
+    grade = result.grade or "-"
+    style = _grade_style(result.grade)
+    big = Text("\n".join(BIG_LETTERS.get(grade, BIG_LETTERS["-"])), style=style)
+    side = Text()
+    side.append("Grade ", style="bold")
+    side.append(result.grade or "none", style=style)
+    side.append("\nScore ", style="bold")
+    if result.score is None:
+        side.append("not scored (no category assessed)")
+    else:
+        side.append(f"{result.score:.1f}", style=_score_style(result.score))
+        side.append(" / 100")
+    counts = Counter(f.severity for f in result.findings)
+    side.append("\nFindings ", style="bold")
+    side.append(str(len(result.findings)))
+    if counts:
+        side.append(" (")
+        parts = [s for s in Severity if counts[s]]
+        for i, sev in enumerate(parts):
+            if i:
+                side.append(", ")
+            side.append(f"{counts[sev]} {sev.value}", style=SEVERITY_STYLE[sev])
+        side.append(")")
+    grid = Table.grid(padding=(0, 4))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    grid.add_row(big, side)
+    return Panel(grid, expand=False, padding=(1, 3))
+
+
+def _bar(score: float) -> Text:
+    filled = max(0, min(BAR_WIDTH, round(score / 100 * BAR_WIDTH)))
+    bar = Text("█" * filled, style=_score_style(score))
+    bar.append("░" * (BAR_WIDTH - filled), style="dim")
+    return bar
+
+
+def _category_table(categories: list[CategoryScore]) -> RenderableType:
+    table = Table(title="Categories", title_justify="left", expand=False)
+    table.add_column("Category", no_wrap=True)
+    table.add_column("Score", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True, width=BAR_WIDTH)
+    table.add_column("Weight", justify="right", no_wrap=True)
+    table.add_column("Findings", justify="right", no_wrap=True)
+    for c in categories:
+        if c.assessed and c.score is not None:
+            score: Text = Text(f"{c.score:.1f}", style=_score_style(c.score))
+            bar = _bar(c.score)
+        else:
+            score = Text("not assessed", style="dim")
+            bar = Text("")
+        table.add_row(c.category, score, bar, f"{c.weight:g}", str(c.findings))
+    return table
+
+
+def _interactions_table(interactions: list[Interaction]) -> RenderableType:
+    table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column("Protocol", no_wrap=True)
+    table.add_column("Source", no_wrap=True)
+    table.add_column("Time (UTC)", no_wrap=True)
+    table.add_column("What", overflow="fold")
+    for i in interactions:
+        if i.protocol == "dns":
+            what = f"{i.dns_qtype or '?'} {i.dns_qname or ''}"
+            if i.dns_txid is not None:
+                what += f" (txid {i.dns_txid})"
+        else:
+            what = f"{i.http_method or ''} {i.http_path or ''}"
+            if i.http_host:
+                what += f" Host: {i.http_host}"
+        if i.listener != "public":
+            what += f" [{i.listener} listener]"
+        table.add_row(
+            Text(i.protocol),
+            Text(f"{i.source_ip}:{i.source_port}"),
+            Text(_fmt_time(i.time)),
+            Text(what.strip()),
+        )
+    return table
+
+
+def _payloads(label: str, payloads: list[str]) -> Text:
+    text = Text(f"{label}: ", style="bold")
+    shown = payloads[:MAX_PAYLOADS_SHOWN]
+    text.append(", ".join(shown))
+    if len(payloads) > len(shown):
+        text.append(f" (+{len(payloads) - len(shown)} more)", style="dim")
+    return text
+
+
+def _exchange_line(ex: Exchange) -> Text:
+    status = str(ex.status) if ex.status is not None else f"failed: {ex.error or 'no response'}"
+    return Text(
+        f"{ex.method} {ex.url} -> {status} ({ex.response_size} bytes, {ex.elapsed_ms:.0f} ms)",
+        style="dim",
+    )
+
+
+def _print_finding(
+    console: Console, index: int, f: Finding, shared_shown_at: dict[str, int]
+) -> None:
+    head = Text(f"{index}. ")
+    head.append_text(_badge(f.severity.value, SEVERITY_STYLE[f.severity]))
+    head.append(" ")
+    head.append_text(_badge(f.confidence.value, CONFIDENCE_STYLE[f.confidence]))
+    head.append(" ")
+    head.append(f.title, style="bold")
+    console.print(head)
+
+    where = Text()
+    where.append("Operation: ", style="bold")
+    where.append(f.operation or "-")
+    where.append("   Input: ", style="bold")
+    where.append(f.input or "-")
+    where.append(f"   [{f.category} / {f.kind}]", style="dim")
+    console.print(where)
+    if f.description:
+        console.print(Text(f.description))
+
+    ev = f.evidence
+    if ev.summary:
+        console.print(Text("Evidence: ", style="bold") + Text(ev.summary))
+    if ev.payloads_worked:
+        console.print(_payloads("Payloads that worked", ev.payloads_worked))
+    if ev.payloads_failed:
+        console.print(_payloads("Payloads refused", ev.payloads_failed))
+    if ev.exchanges:
+        first = ev.exchanges[0]
+        console.print(Text("Replay:", style="bold"))
+        # soft_wrap: no hard line breaks inside the command, so it can be copied from a file.
+        console.print(Text(first.curl), soft_wrap=True)
+        console.print(_exchange_line(first))
+    if ev.interactions:
+        console.print(Text(f"Out-of-band interactions ({len(ev.interactions)}):", style="bold"))
+        console.print(_interactions_table(ev.interactions))
+
+    fix = f.remediation or remediation.render(f)
+    specific, shared = remediation.split_shared(fix)
+    console.print()
+    console.print(Text("Fix (Flask):", style="bold green"))
+    console.print(Markdown(specific))
+    if shared:
+        console.print()
+        key = shared.strip()
+        if key in shared_shown_at:
+            console.print(
+                Text(
+                    f"The safe-fetch code for this fix is shown under finding "
+                    f"{shared_shown_at[key]} above.",
+                    style="italic",
+                )
+            )
+        else:
+            shared_shown_at[key] = index
+            console.print(Markdown(shared))
+
+
+def _coverage(result: ScanResult) -> RenderableType:
+    counts = Counter(c.status for c in result.coverage)
+    text = Text("Coverage: ", style="bold")
+    statuses = list(COVERAGE_STATUSES) + sorted(set(counts) - set(COVERAGE_STATUSES))
+    text.append(", ".join(f"{counts[s]} {s}" for s in statuses))
+    text.append(f" ({len(result.coverage)} tests)")
+    lines: list[RenderableType] = [text]
+    open_items = [c for c in result.coverage if c.status in ("skipped", "inconclusive")]
+    for c in open_items[:10]:
+        where = " ".join(p for p in (c.operation, c.input) if p)
+        line = Text(f"  {c.status}: {c.check}", style="dim")
+        if where:
+            line.append(f" on {where}", style="dim")
+        if c.reason:
+            line.append(f": {c.reason}", style="dim")
+        lines.append(line)
+    if len(open_items) > 10:
+        lines.append(Text(f"  ... and {len(open_items) - 10} more", style="dim"))
+    return Group(*lines)
+
+
+def print_report(result: ScanResult, console: Console, explain: bool = False) -> None:
+    """Print the whole report: header, grade, categories, findings, warnings, coverage."""
+    console.print(_header(result))
+    console.print(_grade_block(result))
+    console.print(_category_table(result.categories))
+
+    console.print(Rule(f"Findings ({len(result.findings)})", align="left"))
+    if not result.findings:
+        console.print(Text("No findings."))
+    shared_shown_at: dict[str, int] = {}
+    for index, finding in enumerate(result.findings, start=1):
+        if index > 1:
+            console.print(Rule(style="dim"))
+        _print_finding(console, index, finding, shared_shown_at)
+
+    console.print(Rule("Warnings and coverage", align="left"))
+    if result.warnings:
+        for w in result.warnings:
+            console.print(Text("! ", style="bold yellow") + Text(w))
+    else:
+        console.print(Text("No warnings."))
+    console.print(_coverage(result))
+
+    if explain:
+        console.print(Rule("Score explanation", align="left"))
+        if result.score_explanation:
+            for line in result.score_explanation:
+                console.print(Text(line), soft_wrap=True)
+        else:
+            console.print(Text("No score explanation was recorded for this scan."))
+
+
+def render_text(result: ScanResult, explain: bool = False) -> str:
+    """The report as plain text (no colour, no control codes), 100 columns wide, for files."""
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        force_terminal=False,
+        width=WIDTH,
+        color_system=None,
+        highlight=False,
+        emoji=False,
+        legacy_windows=False,
+    )
+    print_report(result, console, explain=explain)
+    # rich pads Markdown and tables to the full width; trailing blanks only bloat a file.
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"

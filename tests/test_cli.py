@@ -1,0 +1,122 @@
+"""The command line as a user meets it: exit codes, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import jsonschema
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def firebrick(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "firebrick", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert lines[0].startswith("firebrick: error:")
+    return lines[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def tiny_api():
+    app = Flask("tiny")
+
+    @app.get("/")
+    def index() -> dict[str, str]:
+        return {"hello": "world"}
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_help_reads_like_a_tool() -> None:
+    proc = firebrick("--help")
+    assert proc.returncode == 0
+    for word in ("scan", "demo", "oob-server", "Exit codes"):
+        assert word in proc.stdout
+    proc = firebrick("scan", "--help")
+    for flag in ("--spec", "--header", "--mode", "--rate", "--max-time", "--format", "--output",
+                 "--fail-below", "--explain-score", "--oob-listen", "--oob-advertise", "--oob-zone"):
+        assert flag in proc.stdout, flag
+
+
+def test_bad_url_is_a_usage_error() -> None:
+    proc = firebrick("scan", "not-a-url")
+    assert proc.returncode == 3
+    assert "invalid target URL" in one_line_error(proc)
+
+
+def test_unknown_flag_is_a_usage_error() -> None:
+    proc = firebrick("scan", "http://127.0.0.1:1", "--no-such-flag")
+    assert proc.returncode == 3
+    one_line_error(proc)
+
+
+def test_unreachable_target_is_incomplete() -> None:
+    proc = firebrick("scan", f"http://127.0.0.1:{free_port()}", "-q")
+    assert proc.returncode == 2
+    assert "unreachable" in one_line_error(proc)
+
+
+def test_invalid_spec_is_one_line(tiny_api: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("openapi: 3.0.0\npaths: [not, a, mapping\n")
+    proc = firebrick("scan", tiny_api, "--spec", str(bad), "-q")
+    assert proc.returncode == 3
+    assert "bad.yaml" in one_line_error(proc)
+    proc = firebrick("scan", tiny_api, "--spec", str(tmp_path / "missing.json"), "-q")
+    assert proc.returncode == 3
+    one_line_error(proc)
+
+
+def test_bad_header_is_one_line(tiny_api: str) -> None:
+    proc = firebrick("scan", tiny_api, "-H", "no colon here", "-q")
+    assert proc.returncode == 3
+    assert "invalid header" in one_line_error(proc)
+
+
+def test_json_output_follows_the_published_schema(tiny_api: str, tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    proc = firebrick("scan", tiny_api, "-q", "-f", "json", "-o", str(out), "--rate", "100")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    schema = json.loads((ROOT / "docs" / "scan-result.schema.json").read_text())
+    jsonschema.validate(doc, schema)
+    assert doc["schema_version"].startswith("1.")
+    assert doc["grade"] == "A"
+    # JSON to stdout when no --output is given
+    proc = firebrick("scan", tiny_api, "-q", "-f", "json", "--rate", "100")
+    assert json.loads(proc.stdout)["target"] == tiny_api
+
+
+def test_demo_fails_below_gate_and_explains_score(tmp_path: Path) -> None:
+    out = tmp_path / "demo.json"
+    proc = firebrick("demo", "-q", "--fail-below", "B", "--explain-score", "-f", "json", "-o", str(out))
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["grade"] == "F"
+    assert "gate failed" in proc.stderr
+    assert "ssrf" in proc.stdout  # the terminal report still printed, with the explanation
+    assert "weighted" in proc.stdout.lower() or "×" in proc.stdout or "x" in proc.stdout

@@ -1,0 +1,72 @@
+"""Tokens attribute interactions to the right input when many inputs are probed in one request.
+
+A tiny Flask API (no spec) links to /fetch with no query string; only parameter guessing can find
+that it fetches `img`. The scan sends ~25 guessed parameters in one request, each with its own
+token; the finding must name `img` and nothing else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import urllib.request
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask, request
+from werkzeug.serving import make_server
+
+from firebrick.engine import run_scan
+from firebrick.options import ScanOptions
+
+
+def make_app() -> Flask:
+    app = Flask("attribution")
+
+    @app.get("/")
+    def index() -> str:
+        return '<html><body><a href="/fetch">fetch</a> <a href="/about">about</a></body></html>'
+
+    @app.get("/about")
+    def about() -> str:
+        return "<p>about</p>"
+
+    @app.get("/fetch")
+    def fetch() -> tuple[str, int]:
+        url = request.args.get("img", "")
+        host = urlsplit(url).hostname or ""
+        try:
+            # This test app only ever connects to loopback literals (the test machine's rule).
+            if not ipaddress.ip_address(host).is_loopback:
+                return "skipped", 200
+        except ValueError:
+            return "skipped", 200
+        try:
+            urllib.request.urlopen(url, timeout=2).read(100)  # blind: nothing reflected
+        except OSError:
+            pass
+        return "ok", 200
+
+    return app
+
+
+@pytest.fixture()
+def api():
+    server = make_server("127.0.0.1", 0, make_app(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+async def test_guessed_params_attributed_to_the_right_input(api: str) -> None:
+    result = await run_scan(ScanOptions(target=api, rate=200, max_time=30))
+    ssrf = [f for f in result.findings if f.category == "ssrf"]
+    assert ssrf, result.coverage
+    assert {f.input for f in ssrf} == {"query:img"}
+    assert {f.operation for f in ssrf} == {"GET /fetch"}
+    # Blind, but proven: our inside listener on loopback received the request.
+    internal = [f for f in ssrf if f.kind == "ssrf.internal-reach"]
+    assert internal and internal[0].severity.value == "high"
+    tokens = {i.token for i in internal[0].evidence.interactions if i.listener == "inside"}
+    assert tokens, "the inside callback carries its payload's token"
