@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from firebrick.http import ScopedClient
 from firebrick.model import CoverageItem, Finding, Interaction, Operation, Param, Surface
@@ -34,6 +34,9 @@ class ScanContext:
     coverage: list[CoverageItem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     deferred: list[Deferred] = field(default_factory=list)
+    # What one check learned for another (e.g. "ssrf.fetchers" for unsafe_consumption);
+    # a reader declares the writer in Check.after.
+    state: dict[str, Any] = field(default_factory=dict)
 
     def cover(
         self,

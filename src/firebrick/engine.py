@@ -166,9 +166,13 @@ async def _run_checks(
 ) -> tuple[list[Finding], bool]:
     findings: list[Finding] = []
     complete = True
+    finished = {c.name: asyncio.Event() for c in checks}
 
     async def one(check: Check) -> None:
         nonlocal complete
+        for name in check.after:  # a dependency that is not selected does not hold us up
+            if name in finished:
+                await finished[name].wait()
         say(f"check {check.name}")
         try:
             async for finding in check.run(ctx):
@@ -176,6 +180,8 @@ async def _run_checks(
         except BudgetExhausted as exc:
             complete = False
             ctx.warn(f"check {check.name} stopped early: {exc}")
+        finally:
+            finished[check.name].set()
 
     tasks = [asyncio.create_task(one(c)) for c in checks]
     remaining = deadline - time.monotonic()

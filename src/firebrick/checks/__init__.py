@@ -24,6 +24,8 @@ class Check:
     run: CheckFunc
     modes: tuple[str, ...] = ("safe", "full")  # the modes it runs in; passive sends no probes
     needs_oob: bool = False
+    # Checks whose results (ctx.state) this one reads: it starts when they have finished.
+    after: tuple[str, ...] = ()
 
 
 CHECKS: list[Check] = [

@@ -190,6 +190,9 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
             _defer_stage1(ctx, target, probes)
     for found in [*found_in_bundles, header_targets]:
         fetching.extend(found)
+    # For later checks (unsafe_consumption): every input seen fetching our URLs, as Targets
+    # (target.values(url) places a URL in that input).
+    ctx.state["ssrf.fetchers"] = [t for t, _ in fetching]
     self_ref = await _self_reference(ctx) if fetching else None
     results = await asyncio.gather(*(_stage2(ctx, t, p, self_ref) for t, p in fetching))
     for findings in results:
