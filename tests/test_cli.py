@@ -77,7 +77,7 @@ def test_unknown_flag_is_a_usage_error() -> None:
 def test_unreachable_target_is_incomplete() -> None:
     proc = firebrick("scan", f"http://127.0.0.1:{free_port()}", "-q")
     assert proc.returncode == 2
-    assert "unreachable" in one_line_error(proc)
+    assert "did not answer" in one_line_error(proc)
 
 
 def test_invalid_spec_is_one_line(tiny_api: str, tmp_path: Path) -> None:

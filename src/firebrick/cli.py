@@ -40,6 +40,11 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
 # -- shared options ---------------------------------------------------------------------------
 def output_options(f: Any) -> Any:
     """Output and gate flags, shared by `scan` and `demo`."""
+    f = click.option("--no-store", is_flag=True, help="Do not save this scan in the history store.")(f)
+    f = click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, envvar="FIREBRICK_STORE",
+                     help="SQLite history store [default: ~/.local/share/firebrick/scans.sqlite; env FIREBRICK_STORE].")(f)
+    f = click.option("--baseline", default=None, metavar="RESULT",
+                     help="A previous result (JSON file or store id): gates count only findings new since it.")(f)
     f = click.option("--explain-score", is_flag=True, help="Show the arithmetic behind every score.")(f)
     f = click.option("--fail-on", type=click.Choice([*SEVERITIES, "none"]), default=None,
                      help="Exit 1 if any finding is at or above this severity [default: high; demo: none].")(f)
@@ -109,9 +114,12 @@ def build_options(target: str, kw: dict[str, Any]) -> ScanOptions:
 
 
 # -- reporting ------------------------------------------------------------------------------------
-def emit(result: ScanResult, formats: tuple[str, ...], outputs: tuple[str, ...], explain: bool) -> None:
+def emit(result: ScanResult, formats: tuple[str, ...], outputs: tuple[str, ...], explain: bool,
+         fail_on: str | None = None) -> None:
     from firebrick.report import FORMATS, render
     from firebrick.report.terminal import print_report
+
+    junit_floor = Severity(fail_on) if fail_on and fail_on != "none" else Severity.MEDIUM
 
     if len(outputs) > len(formats):
         # An --output without its own --format: take the format from the file's suffix.
@@ -123,7 +131,7 @@ def emit(result: ScanResult, formats: tuple[str, ...], outputs: tuple[str, ...],
         if fmt not in FORMATS:
             raise UsageError(f"unknown format {fmt!r}: choose from {', '.join(sorted(FORMATS))}")
     for fmt, path in zip(formats, outputs, strict=False):
-        data = render(result, fmt)
+        data = render(result, fmt, fail_on=junit_floor)
         try:
             if isinstance(data, bytes):
                 Path(path).write_bytes(data)
@@ -133,7 +141,7 @@ def emit(result: ScanResult, formats: tuple[str, ...], outputs: tuple[str, ...],
             raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
         err.print(f"wrote {fmt} report to {path}", highlight=False)
     if to_stdout and to_stdout[0] != "text":
-        data = render(result, to_stdout[0])
+        data = render(result, to_stdout[0], fail_on=junit_floor)
         if isinstance(data, bytes):
             sys.stdout.buffer.write(data)
         else:
@@ -147,22 +155,32 @@ def _format_for(path: str) -> str:
     return {"md": "markdown", "xml": "junit", "txt": "text", "htm": "html"}.get(suffix, suffix or "text")
 
 
-def gate(result: ScanResult, fail_below: str | None, fail_on: str | None) -> int:
+def gate(result: ScanResult, fail_below: str | None, fail_on: str | None, baseline: str | None = None,
+         store_path: str | None = None) -> int:
+    """The exit code: 2 for an incomplete scan, else 1 when a gate fails, else 0."""
+    from firebrick.gates import evaluate
+
     if not result.complete:
         return EXIT_INCOMPLETE
-    reasons = []
-    if fail_below:
-        order = {g: i for i, g in enumerate(GRADES)}
-        if result.grade is not None and order[result.grade] > order[fail_below.upper()]:
-            reasons.append(f"grade {result.grade} is below {fail_below.upper()}")
-    if fail_on and fail_on != "none":
-        floor = Severity(fail_on).rank
-        worst = [f for f in result.findings if f.severity.rank >= floor]
-        if worst:
-            reasons.append(f"{len(worst)} findings at or above {fail_on}")
-    for reason in reasons:
+    base = _load_baseline(baseline, store_path) if baseline else None
+    outcome = evaluate(result, fail_below=fail_below, fail_on=None if fail_on == "none" else fail_on, baseline=base)
+    for reason in outcome.reasons:
         err.print(f"gate failed: {reason}", highlight=False)
-    return EXIT_GATE if reasons else EXIT_OK
+    return EXIT_OK if outcome.passed else EXIT_GATE
+
+
+def _load_baseline(ref: str, store_path: str | None) -> ScanResult:
+    from firebrick.cli_reports import load_result
+
+    return load_result(ref, Path(store_path) if store_path else None)
+
+
+def save(result: ScanResult, store_path: str | None) -> None:
+    """Keep the scan in the history store; a store that cannot be written ends the run with 3."""
+    from firebrick.store import Store
+
+    scan_id = Store(Path(store_path) if store_path else None).save(result)
+    err.print(f"stored as scan {scan_id} (firebrick show {scan_id})", highlight=False)
 
 
 def run_with_progress(coro_factory: Any, quiet: bool) -> ScanResult:
@@ -204,14 +222,19 @@ def main_group(ctx: click.Context, debug: bool) -> None:
 @scan_options
 @output_options
 def scan(url: str, formats: tuple[str, ...], outputs: tuple[str, ...], quiet: bool, fail_below: str | None,
-         fail_on: str | None, explain_score: bool, **kw: Any) -> None:
+         fail_on: str | None, explain_score: bool, baseline: str | None, store_path: str | None,
+         no_store: bool, **kw: Any) -> None:
     """Scan the API at URL and print a graded report."""
     from firebrick.engine import run_scan
 
     options = build_options(url, kw)
+    if baseline:  # a bad baseline is a usage error before the scan, not after it
+        _load_baseline(baseline, store_path)
     result = run_with_progress(lambda progress: run_scan(options, progress=progress), quiet)
-    emit(result, formats or ("text",), outputs, explain_score)
-    raise SystemExit(gate(result, fail_below, fail_on or "high"))
+    emit(result, formats or ("text",), outputs, explain_score, fail_on or "high")
+    if not no_store:
+        save(result, store_path)
+    raise SystemExit(gate(result, fail_below, fail_on or "high", baseline, store_path))
 
 
 @main_group.command()
@@ -220,11 +243,19 @@ def scan(url: str, formats: tuple[str, ...], outputs: tuple[str, ...], quiet: bo
 @click.option("--rate", type=float, default=100.0, show_default=True, help="Requests per second (the lab is local).")
 @output_options
 def demo(hardened: bool, no_spec: bool, rate: float, formats: tuple[str, ...], outputs: tuple[str, ...],
-         quiet: bool, fail_below: str | None, fail_on: str | None, explain_score: bool) -> None:
-    """Start the bundled lab on loopback, scan it, print the report, stop the lab."""
+         quiet: bool, fail_below: str | None, fail_on: str | None, explain_score: bool, baseline: str | None,
+         store_path: str | None, no_store: bool) -> None:
+    """Start the bundled lab on loopback, scan it, print the report, stop the lab.
+
+    Demo scans are kept in the history store only when --store is given.
+    """
+    if baseline:
+        _load_baseline(baseline, store_path)
     result = run_with_progress(lambda progress: demo_scan(hardened, not no_spec, rate, progress), quiet)
-    emit(result, formats or ("text",), outputs, explain_score)
-    raise SystemExit(gate(result, fail_below, fail_on or "none"))
+    emit(result, formats or ("text",), outputs, explain_score, fail_on)
+    if store_path and not no_store:
+        save(result, store_path)
+    raise SystemExit(gate(result, fail_below, fail_on or "none", baseline, store_path))
 
 
 async def demo_scan(hardened: bool, serve_spec: bool, rate: float, progress: Any) -> ScanResult:

@@ -22,9 +22,8 @@ import click
 
 from firebrick.errors import FirebrickError
 from firebrick.model import ScanResult, Severity
+from firebrick.report import FORMATS, render
 from firebrick.store import Store, default_store_path, result_from_dict
-
-FORMATS = ("text", "json", "sarif", "junit", "html", "pdf", "markdown")
 EXIT_USAGE = 3
 
 
@@ -84,42 +83,11 @@ def load_result(ref: str, store_path: Path | None) -> ScanResult:
 
 
 def render_format(result: ScanResult, fmt: str, fail_on: Severity = Severity.MEDIUM) -> str | bytes:
-    """One report in ``fmt`` (see FORMATS); pdf is bytes, the rest text."""
-    if fmt == "json":
-        try:
-            from firebrick.report.json_report import to_json
-        except ImportError:  # another module's; fall back to to_dict() until it lands
-            return json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
-        return to_json(result)
-    if fmt == "text":
-        try:
-            from firebrick.report.terminal import render_text
-        except ImportError:
-            from firebrick.report import markdown
-
-            return markdown.render(result)
-        return render_text(result)
-    if fmt == "sarif":
-        from firebrick.report import sarif
-
-        return sarif.render(result)
-    if fmt == "junit":
-        from firebrick.report import junit
-
-        return junit.render(result, fail_on=fail_on)
-    if fmt == "html":
-        from firebrick.report import html
-
-        return html.render(result)
-    if fmt == "pdf":
-        from firebrick.report import pdf
-
-        return pdf.render(result)
-    if fmt == "markdown":
-        from firebrick.report import markdown
-
-        return markdown.render(result)
-    _fail(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    """One report in ``fmt`` (see firebrick.report.FORMATS); pdf is bytes, the rest text."""
+    try:
+        return render(result, fmt, fail_on=fail_on)
+    except FirebrickError as exc:
+        _fail(str(exc))
 
 
 def _write(data: str | bytes, output: Path | None) -> None:
@@ -161,7 +129,7 @@ _format_option = click.option(
     "--format",
     "-f",
     "formats",
-    type=click.Choice(FORMATS, case_sensitive=False),
+    type=click.Choice(list(FORMATS), case_sensitive=False),
     multiple=True,
     help="Output format; repeatable, paired in order with --output.",
 )

@@ -17,8 +17,7 @@ from firebrick import __version__
 from firebrick.checks import Check, selected
 from firebrick.context import ScanContext
 from firebrick.discovery import discover
-from firebrick.discovery.params import classify_all
-from firebrick.errors import BudgetExhausted, TargetUnreachable
+from firebrick.errors import BudgetExhausted
 from firebrick.http import ScopedClient
 from firebrick.judge import judge
 from firebrick.model import Finding, ScanResult, ScanStats
@@ -92,11 +91,6 @@ async def run_scan(
         deadline=deadline,
     )
     async with client:
-        say(f"connecting to {options.target}")
-        first = await client.request("GET", options.target, check="discovery")
-        if first.status is None:
-            raise TargetUnreachable(f"target {options.target} is unreachable: {first.error}")
-
         if own_oob:
             say("starting the out-of-band server")
             oob = OOBServer(oob_config(options, local))
@@ -106,7 +100,6 @@ async def run_scan(
             surface = await discover(
                 client, spec=options.spec, crawl=options.crawl, guess_params=options.guess_params
             )
-            classify_all(surface)
             ctx = ScanContext(options, client, surface, oob, target_is_local=local)
             ctx.warnings.extend(surface.warnings)
             if oob is not None and not _is_global(oob.advertise_host) and not local:

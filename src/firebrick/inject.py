@@ -56,14 +56,24 @@ def placeholder(param: Param, url_filler: Callable[[], str] | None = None) -> An
 
 
 def _set_path(body: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
-    node = body
-    for key in keys[:-1]:
-        nxt = node.get(key)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            node[key] = nxt
-        node = nxt
-    node[keys[-1]] = value
+    """Place value at keys; discovery writes "[]" for "the first item of an array"."""
+    node: Any = body
+    for key, nxt_key in zip(keys, keys[1:], strict=False):
+        child: Any = [] if nxt_key == "[]" else {}
+        if key == "[]":
+            if not node:
+                node.append(child)
+            elif not isinstance(node[0], type(child)):
+                node[0] = child
+            node = node[0]
+            continue
+        if not isinstance(node.get(key), type(child)):
+            node[key] = child
+        node = node[key]
+    if keys[-1] == "[]":
+        node[:] = [value]
+    else:
+        node[keys[-1]] = value
 
 
 def _graphql_literal_type(type_str: str) -> str:

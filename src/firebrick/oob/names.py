@@ -8,21 +8,25 @@ Pure functions, no I/O, so the grammar is unit-testable on its own. Names (relat
                                     ``--`` for ``::`` is accepted too)
 - ``<token>.rb-127-0-0-1``       -> rebinding: the first A query answers the callback address,
                                     every later one 127.0.0.1 (state lives in the listener)
-- the zone apex                  -> SOA and NS
+- ``c26-fb.<token>``             -> CNAME to ``c25-fb.<token>``, and so on down to ``c0-fb.<token>``,
+                                    which answers the callback address: one lookup through a
+                                    resolver makes about 27 queries (source-port / txid statistics).
+                                    ``N`` is at most ``MAX_CHAIN``; the text after ``c<N>-`` is kept.
+- ``<token>.ds-bad``             -> A: the callback address with a deliberately broken RRSIG (when
+                                    the zone is signed): a validating resolver answers SERVFAIL
+- the zone apex                  -> SOA, NS and (signed zone) DNSKEY
 - anything else under the zone   -> the callback address
 
 Labels are matched case-insensitively (0x20 resolvers randomise case); the instruction label may
 appear anywhere below the zone, the token is the first label that is token-shaped.
 
 Extension point: new instruction labels are one entry in ``_LABEL_RULES`` below plus a ``Kind``.
-Planned: CNAME chains (``c26-...``: answer a CNAME to ``c25-...`` and so on down to the callback,
-for resolver source-port / txid statistics) and DNSSEC labels (e.g. a deliberately broken
-signature, to see whether the target's resolver validates).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,8 +39,8 @@ class Kind(StrEnum):
     CALLBACK = "callback"  # answer the advertised callback address
     ANSWER = "answer"  # answer Instruction.address (A or AAAA by its family)
     REBIND = "rebind"  # first A query: callback address; later ones: Instruction.address
-    # CNAME = "cname"    # reserved for the c<N>- chain labels (another issue)
-    # DNSSEC_* = ...      # reserved for DNSSEC test labels (another issue)
+    CNAME = "cname"  # c<N>-...: CNAME to the same name with c<N-1>-...; c0-... -> callback
+    DNSSEC_BAD = "dnssec-bad"  # callback address, RRSIG deliberately broken (signed zone only)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Instruction:
     kind: Kind
     address: str | None = None  # for ANSWER and REBIND, in canonical text form
     label: str | None = None  # the instruction label, lower-cased
+    count: int | None = None  # for CNAME: links left below this name
 
 
 @dataclass(frozen=True)
@@ -86,12 +91,30 @@ def _rebind_v4(rest: str, label: str) -> Instruction | None:
     return Instruction(Kind.REBIND, address, label) if address else None
 
 
+MAX_CHAIN = 40  # longest CNAME chain the listener serves (resolvers give up near 10-30 links)
+_CHAIN_RE = re.compile(r"([0-9]{1,2})-([a-z0-9-]{0,40})")
+DNSSEC_BAD_LABEL = "ds-bad"
+
+
+def _chain(rest: str, label: str) -> Instruction | None:
+    match = _CHAIN_RE.fullmatch(rest)
+    if match is None or int(match.group(1)) > MAX_CHAIN:
+        return None
+    return Instruction(Kind.CNAME, None, label, int(match.group(1)))
+
+
+def _dnssec_bad(rest: str, label: str) -> Instruction | None:
+    return Instruction(Kind.DNSSEC_BAD, None, label) if label == DNSSEC_BAD_LABEL else None
+
+
 # (prefix, parser of the rest of the label). The first label (left to right) that a rule accepts
 # is the instruction. Add CNAME-chain and DNSSEC rules here.
 _LABEL_RULES: list[tuple[str, Callable[[str, str], Instruction | None]]] = [
     ("a-", _answer_v4),
     ("a6-", _answer_v6),
     ("rb-", _rebind_v4),
+    ("c", _chain),
+    ("ds-", _dnssec_bad),
 ]
 
 
@@ -171,3 +194,23 @@ def rebinding_label(address: str) -> str:
     except ValueError as exc:
         raise ValueError(f"rebinding needs an IPv4 address, got {address!r}") from exc
     return "rb-" + str(ip).replace(".", "-")
+
+
+def chain_label(links: int, tag: str = "fb") -> str:
+    """``c26-fb``: the label that starts a CNAME chain of ``links`` links."""
+    if not 0 <= links <= MAX_CHAIN:
+        raise ValueError(f"a CNAME chain has 0..{MAX_CHAIN} links, not {links}")
+    return f"c{links}-{tag}"
+
+
+def chain_next(relative: Sequence[str], instruction: Instruction) -> tuple[str, ...]:
+    """The labels (below the zone) of the next link: the chain label with one link fewer."""
+    assert instruction.kind is Kind.CNAME and instruction.count and instruction.label
+    tag = instruction.label.split("-", 1)[1]
+    nxt = f"c{instruction.count - 1}-{tag}"
+    out = list(relative)
+    for i, label in enumerate(out):
+        if label.lower() == instruction.label:
+            out[i] = nxt
+            break
+    return tuple(label.lower() for label in out)

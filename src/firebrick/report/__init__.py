@@ -1,58 +1,46 @@
-"""Reporters: pure functions from a ScanResult to text. They never probe.
+"""Reporters: pure functions from a ScanResult to text (or bytes, for PDF). They never probe.
 
-``FORMATS`` maps a format name (as given to ``--format``) to a renderer. Adding a format is one
-line: ``FORMATS["name"] = module.render`` (or :func:`register`). Formats whose module is not
-installed yet are simply absent.
+``FORMATS`` maps a format name (as given to ``--format``) to the module whose ``render(result)``
+produces it. Adding a format is one module and one line here. Modules are imported on first use,
+so a heavy or broken optional format (PDF needs weasyprint) cannot break the others.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
-from collections.abc import Callable
 
 from firebrick.errors import UsageError
-from firebrick.model import ScanResult
+from firebrick.model import ScanResult, Severity
 from firebrick.report.json_report import to_json
 from firebrick.report.terminal import render_text
 
-Renderer = Callable[[ScanResult], str]
-
-FORMATS: dict[str, Renderer] = {
-    "text": render_text,
-    "json": to_json,
+FORMATS: dict[str, str] = {
+    "text": "firebrick.report.terminal",
+    "json": "firebrick.report.json_report",
+    "sarif": "firebrick.report.sarif",
+    "junit": "firebrick.report.junit",
+    "html": "firebrick.report.html",
+    "pdf": "firebrick.report.pdf",
+    "markdown": "firebrick.report.markdown",
 }
+BINARY_FORMATS = frozenset({"pdf"})
 
 
-def register(name: str, renderer: Renderer) -> None:
-    """Add or replace a format."""
-    FORMATS[name] = renderer
+def render(result: ScanResult, fmt: str, *, fail_on: Severity = Severity.MEDIUM) -> str | bytes:
+    """Render ``result`` as ``fmt``; ``fail_on`` is the JUnit failure threshold.
+
+    Raises UsageError naming the known formats for an unknown one.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown report format {fmt!r} (known: {', '.join(FORMATS)})")
+    if fmt == "text":
+        return render_text(result)
+    if fmt == "json":
+        return to_json(result)
+    module = importlib.import_module(FORMATS[fmt])
+    if fmt == "junit":
+        return module.render(result, fail_on=fail_on)  # type: ignore[no-any-return]
+    return module.render(result)  # type: ignore[no-any-return]
 
 
-def _lazy(module: str) -> Renderer:
-    # Import on first use so a heavy or broken optional format cannot break the others.
-    def call(result: ScanResult) -> str:
-        rendered: str = importlib.import_module(f"firebrick.report.{module}").render(result)
-        return rendered
-
-    call.__name__ = f"render_{module}"
-    return call
-
-
-# Text formats written by other modules of this package (pdf returns bytes: not in this table).
-for _name in ("sarif", "junit", "html", "markdown"):
-    if importlib.util.find_spec(f"firebrick.report.{_name}") is not None:
-        FORMATS.setdefault(_name, _lazy(_name))
-
-
-def render(result: ScanResult, fmt: str) -> str:
-    """Render ``result`` in format ``fmt``; UsageError names the known formats."""
-    try:
-        renderer = FORMATS[fmt]
-    except KeyError:
-        known = ", ".join(sorted(FORMATS))
-        raise UsageError(f"unknown report format {fmt!r} (known: {known})") from None
-    return renderer(result)
-
-
-__all__ = ["FORMATS", "Renderer", "register", "render", "render_text", "to_json"]
+__all__ = ["BINARY_FORMATS", "FORMATS", "render", "render_text", "to_json"]
