@@ -27,7 +27,9 @@ def kib_to_mib(kib: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-spec", action="store_true", help="lab serves no OpenAPI document")
     parser.add_argument("--rate", type=float, default=100.0, help="requests/s (the demo's default)")
@@ -38,14 +40,27 @@ def main() -> None:
         walls, scans, sent, by_check, findings = [], [], [], {}, 0
         for _ in range(args.runs):
             t0 = time.perf_counter()
-            result = asyncio.run(demo_scan(variant == "hardened", not args.no_spec, args.rate, lambda _m: None))
+            result = asyncio.run(
+                demo_scan(variant == "hardened", not args.no_spec, args.rate, lambda _m: None)
+            )
             walls.append(time.perf_counter() - t0)
             scans.append(result.stats.duration_s)
             sent.append(result.stats.requests_sent)
             by_check = result.stats.requests_by_check
             findings = len(result.findings)
-        rows.append((variant, statistics.median(walls), min(walls), max(walls), statistics.median(scans),
-                     int(statistics.median(sent)), by_check, findings, result.grade))
+        rows.append(
+            (
+                variant,
+                statistics.median(walls),
+                min(walls),
+                max(walls),
+                statistics.median(scans),
+                int(statistics.median(sent)),
+                by_check,
+                findings,
+                result.grade,
+            )
+        )
 
     scanner_peak = kib_to_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     lab_peak = kib_to_mib(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
@@ -56,11 +71,18 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for variant, wall, lo, hi, scan_s, req, _by, nfind, grade in rows:
-        print(f"{variant:<11} {wall:>13.2f} {lo:>6.2f} {hi:>6.2f} {scan_s:>7.2f} {req:>9} {nfind:>9} {grade:>6}")
+        print(
+            f"{variant:<11} {wall:>13.2f} {lo:>6.2f} {hi:>6.2f} {scan_s:>7.2f} {req:>9} {nfind:>9} {grade:>6}"
+        )
     print()
     for variant, *_, by_check, _nfind, _grade in rows:
-        print(f"requests by check ({variant}, last run): " + ", ".join(f"{k} {n}" for k, n in by_check.items()))
-    print(f"peak memory: scanner process {scanner_peak:.0f} MiB, lab child process {lab_peak:.0f} MiB")
+        print(
+            f"requests by check ({variant}, last run): "
+            + ", ".join(f"{k} {n}" for k, n in by_check.items())
+        )
+    print(
+        f"peak memory: scanner process {scanner_peak:.0f} MiB, lab child process {lab_peak:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

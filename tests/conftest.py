@@ -13,7 +13,9 @@ from firebrick.model import ScanResult
 
 def pytest_configure(config: pytest.Config) -> None:
     # Scans run by tests (and the CLI subprocesses they start) never write the user's history.
-    os.environ.setdefault("FIREBRICK_STORE", os.path.join(tempfile.mkdtemp(prefix="firebrick-test-"), "scans.sqlite"))
+    os.environ.setdefault(
+        "FIREBRICK_STORE", os.path.join(tempfile.mkdtemp(prefix="firebrick-test-"), "scans.sqlite")
+    )
 
 
 def lab_scan(hardened: bool, serve_spec: bool = True) -> ScanResult:

@@ -15,23 +15,54 @@ def firebrick(*args: str, env_store: Path) -> subprocess.CompletedProcess[str]:
     import os
 
     env = {**os.environ, "FIREBRICK_STORE": str(env_store)}
-    return subprocess.run([sys.executable, "-m", "firebrick", *args], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "firebrick", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
 
 
 def test_demo_store_history_baseline(tmp_path: Path) -> None:
     store = tmp_path / "scans.sqlite"
     first = tmp_path / "first.json"
-    proc = firebrick("demo", "-q", "--store", str(store), "-f", "json", "-o", str(first), env_store=store)
+    proc = firebrick(
+        "demo", "-q", "--store", str(store), "-f", "json", "-o", str(first), env_store=store
+    )
     assert proc.returncode == 0, proc.stderr
     assert "stored as scan 1" in proc.stderr
     # The same findings again, gated against the first scan as baseline: nothing new, so it passes.
-    proc = firebrick("demo", "-q", "--store", str(store), "--fail-on", "high", "--baseline", str(first),
-                     "-f", "json", "-o", str(tmp_path / "second.json"), env_store=store)
+    proc = firebrick(
+        "demo",
+        "-q",
+        "--store",
+        str(store),
+        "--fail-on",
+        "high",
+        "--baseline",
+        str(first),
+        "-f",
+        "json",
+        "-o",
+        str(tmp_path / "second.json"),
+        env_store=store,
+    )
     assert proc.returncode == 0, proc.stderr
     # Without the baseline, the same gate fails on the lab's critical findings.
-    proc = firebrick("demo", "-q", "--no-store", "--fail-on", "high", "-f", "json", "-o", str(tmp_path / "third.json"),
-                     env_store=store)
+    proc = firebrick(
+        "demo",
+        "-q",
+        "--no-store",
+        "--fail-on",
+        "high",
+        "-f",
+        "json",
+        "-o",
+        str(tmp_path / "third.json"),
+        env_store=store,
+    )
     assert proc.returncode == 1
     history = firebrick("history", "--json", env_store=store)
     assert history.returncode == 0, history.stderr
@@ -44,12 +75,26 @@ def test_demo_store_history_baseline(tmp_path: Path) -> None:
 
 def test_bad_baseline_is_one_line_and_keeps_the_store(tmp_path: Path) -> None:
     store = tmp_path / "scans.sqlite"
-    proc = firebrick("demo", "-q", "--store", str(store), "-f", "json", "-o", str(tmp_path / "a.json"), env_store=store)
+    proc = firebrick(
+        "demo",
+        "-q",
+        "--store",
+        str(store),
+        "-f",
+        "json",
+        "-o",
+        str(tmp_path / "a.json"),
+        env_store=store,
+    )
     assert proc.returncode == 0, proc.stderr
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     proc = firebrick("demo", "-q", "--store", str(store), "--baseline", str(bad), env_store=store)
     assert proc.returncode == 3
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("firebrick: error:") and "Traceback" not in proc.stderr
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("firebrick: error:")
+        and "Traceback" not in proc.stderr
+    )
     assert len(json.loads(firebrick("history", "--json", env_store=store).stdout)) == 1

@@ -348,9 +348,16 @@ def test_parse_qname_grammar() -> None:
     assert names.parse_qname("example.com", ZONE) is None
     assert names.parse_qname(f"x{ZONE}", ZONE) is None  # a suffix match is not a subdomain
     # Labels the grammar does not know (or bad addresses) fall back to the callback.
-    for odd in ("a-300-1-1-1", "a-1-2-3", "rb-fd00--1", "a6-zz", "c26-x"):
+    for odd in ("a-300-1-1-1", "a-1-2-3", "rb-fd00--1", "a6-zz", "c99-x", "c-1", "ds-good"):
         parsed = names.parse_qname(f"{token}.{odd}.{ZONE}", ZONE)
         assert parsed is not None and parsed.instruction.kind is names.Kind.CALLBACK, odd
+
+    parsed = names.parse_qname(f"C26-Fb.{token}.{ZONE}", ZONE)
+    assert parsed is not None and parsed.token == token
+    assert parsed.instruction.kind is names.Kind.CNAME and parsed.instruction.count == 26
+    assert names.chain_next(parsed.relative, parsed.instruction) == ("c25-fb", token)
+    parsed = names.parse_qname(f"{token}.ds-bad.{ZONE}", ZONE)
+    assert parsed is not None and parsed.instruction.kind is names.Kind.DNSSEC_BAD
 
 
 def test_address_labels_round_trip() -> None:

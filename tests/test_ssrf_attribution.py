@@ -7,6 +7,7 @@ token; the finding must name `img` and nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import threading
 import urllib.request
@@ -25,11 +26,20 @@ def make_app() -> Flask:
 
     @app.get("/")
     def index() -> str:
-        return '<html><body><a href="/fetch">fetch</a> <a href="/about">about</a></body></html>'
+        return '<html><body><a href="/fetch">fetch</a> <a href="/queue">queue</a> <a href="/about">about</a></body></html>'
 
     @app.get("/about")
     def about() -> str:
         return "<p>about</p>"
+
+    @app.get("/queue")
+    def queue() -> tuple[str, int]:
+        # A background job: the fetch happens after the response, as a job queue would do it.
+        url = request.args.get("callback", "")
+        host = urlsplit(url).hostname or ""
+        if host == "127.0.0.1":
+            threading.Timer(0.3, _quiet_fetch, args=(url,)).start()
+        return "queued", 202
 
     @app.get("/fetch")
     def fetch() -> tuple[str, int]:
@@ -41,13 +51,15 @@ def make_app() -> Flask:
                 return "skipped", 200
         except ValueError:
             return "skipped", 200
-        try:
-            urllib.request.urlopen(url, timeout=2).read(100)  # blind: nothing reflected
-        except OSError:
-            pass
+        _quiet_fetch(url)  # blind: nothing reflected
         return "ok", 200
 
     return app
+
+
+def _quiet_fetch(url: str) -> None:
+    with contextlib.suppress(OSError):
+        urllib.request.urlopen(url, timeout=2).read(100)
 
 
 @pytest.fixture()
@@ -63,8 +75,12 @@ async def test_guessed_params_attributed_to_the_right_input(api: str) -> None:
     result = await run_scan(ScanOptions(target=api, rate=200, max_time=30))
     ssrf = [f for f in result.findings if f.category == "ssrf"]
     assert ssrf, result.coverage
-    assert {f.input for f in ssrf} == {"query:img"}
-    assert {f.operation for f in ssrf} == {"GET /fetch"}
+    by_op = {(f.operation, f.input) for f in ssrf}
+    assert {inp for op, inp in by_op if op == "GET /fetch"} == {"query:img"}
+    # The background job fetched after the response: still attributed, before the scan ends.
+    late = [f for f in ssrf if f.operation == "GET /queue"]
+    assert [(f.kind, f.input) for f in late] == [("ssrf.external-fetch", "query:callback")]
+    assert by_op <= {("GET /fetch", "query:img"), ("GET /queue", "query:callback")}
     # Blind, but proven: our inside listener on loopback received the request.
     internal = [f for f in ssrf if f.kind == "ssrf.internal-reach"]
     assert internal and internal[0].severity.value == "high"

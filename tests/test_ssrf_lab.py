@@ -29,7 +29,9 @@ def find(result: ScanResult, op: str, inp: str | None, kind: str) -> Finding | N
 
 
 def describe(result: ScanResult) -> str:
-    return "\n".join(f"{f.kind} {f.severity.value} {f.operation} {f.input}" for f in result.findings)
+    return "\n".join(
+        f"{f.kind} {f.severity.value} {f.operation} {f.input}" for f in result.findings
+    )
 
 
 @pytest.mark.parametrize(("op", "inp", "kind", "severity"), EXPECTED)
@@ -47,7 +49,11 @@ def test_vulnerable_variant_found(vulnerable_scan: ScanResult, op, inp, kind, se
 
 
 def test_graphql_url_assembly_found(vulnerable_scan: ScanResult) -> None:
-    hits = [f for f in vulnerable_scan.findings if f.operation == GRAPHQL_OP and f.kind.startswith("ssrf.internal")]
+    hits = [
+        f
+        for f in vulnerable_scan.findings
+        if f.operation == GRAPHQL_OP and f.kind.startswith("ssrf.internal")
+    ]
     assert hits, describe(vulnerable_scan)
     assert "graphql:host" in (hits[0].input or "")
 
@@ -72,15 +78,23 @@ def test_blind_webhook_proven_by_inside_callback(vulnerable_scan: ScanResult) ->
     assert any(i.listener == "inside" and i.protocol == "http" for i in f.evidence.interactions)
 
 
-def test_config_by_name_service_not_reported(vulnerable_scan: ScanResult, hardened_scan: ScanResult) -> None:
+def test_config_by_name_service_not_reported(
+    vulnerable_scan: ScanResult, hardened_scan: ScanResult
+) -> None:
     for result in (vulnerable_scan, hardened_scan):
         assert not [f for f in result.findings if f.operation and "/api/stock" in f.operation]
 
 
 def test_hardened_twin_has_no_ssrf_or_redirect_finding(hardened_scan: ScanResult) -> None:
-    assert [f for f in hardened_scan.findings if f.category == "ssrf"] == [], describe(hardened_scan)
+    assert [f for f in hardened_scan.findings if f.category == "ssrf"] == [], describe(
+        hardened_scan
+    )
     # ... and it was really tested: the fetchers were seen fetching our URL and refusing the rest.
-    passed = [c for c in hardened_scan.coverage if c.check == "ssrf" and c.status == "passed" and "refused all" in c.reason]
+    passed = [
+        c
+        for c in hardened_scan.coverage
+        if c.check == "ssrf" and c.status == "passed" and "refused all" in c.reason
+    ]
     assert len(passed) >= 5, hardened_scan.coverage
 
 
@@ -94,14 +108,20 @@ def test_grades(vulnerable_scan: ScanResult, hardened_scan: ScanResult) -> None:
 
 
 def test_nospec_discovery_finds_the_fetchers(vulnerable_nospec_scan: ScanResult) -> None:
-    kinds = {(f.operation, f.input) for f in vulnerable_nospec_scan.findings if f.kind.startswith("ssrf.")}
+    kinds = {
+        (f.operation, f.input)
+        for f in vulnerable_nospec_scan.findings
+        if f.kind.startswith("ssrf.")
+    }
     assert ("GET /api/image", "query:url") in kinds, describe(vulnerable_nospec_scan)
     assert ("POST /api/import", "form:source_url") in kinds, describe(vulnerable_nospec_scan)
     assert any(op == GRAPHQL_OP for op, _ in kinds), describe(vulnerable_nospec_scan)
 
 
 def test_nospec_hardened_clean(hardened_nospec_scan: ScanResult) -> None:
-    assert [f for f in hardened_nospec_scan.findings if f.category == "ssrf"] == [], describe(hardened_nospec_scan)
+    assert [f for f in hardened_nospec_scan.findings if f.category == "ssrf"] == [], describe(
+        hardened_nospec_scan
+    )
 
 
 def test_tokens_attribute_to_the_right_input(vulnerable_scan: ScanResult) -> None:

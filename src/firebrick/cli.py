@@ -40,44 +40,137 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
 # -- shared options ---------------------------------------------------------------------------
 def output_options(f: Any) -> Any:
     """Output and gate flags, shared by `scan` and `demo`."""
-    f = click.option("--no-store", is_flag=True, help="Do not save this scan in the history store.")(f)
-    f = click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, envvar="FIREBRICK_STORE",
-                     help="SQLite history store [default: ~/.local/share/firebrick/scans.sqlite; env FIREBRICK_STORE].")(f)
-    f = click.option("--baseline", default=None, metavar="RESULT",
-                     help="A previous result (JSON file or store id): gates count only findings new since it.")(f)
-    f = click.option("--explain-score", is_flag=True, help="Show the arithmetic behind every score.")(f)
-    f = click.option("--fail-on", type=click.Choice([*SEVERITIES, "none"]), default=None,
-                     help="Exit 1 if any finding is at or above this severity [default: high; demo: none].")(f)
-    f = click.option("--fail-below", type=click.Choice(GRADES, case_sensitive=False), default=None,
-                     help="Exit 1 if the grade is worse than this letter.")(f)
-    f = click.option("-o", "--output", "outputs", multiple=True, type=click.Path(dir_okay=False),
-                     help="Write the matching --format (by position) to this file.")(f)
-    f = click.option("-f", "--format", "formats", multiple=True,
-                     help="Report format: text, json, sarif, junit, html, pdf, markdown (repeatable).")(f)
+    f = click.option(
+        "--no-store", is_flag=True, help="Do not save this scan in the history store."
+    )(f)
+    f = click.option(
+        "--store",
+        "store_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        envvar="FIREBRICK_STORE",
+        help="SQLite history store [default: ~/.local/share/firebrick/scans.sqlite; env FIREBRICK_STORE].",
+    )(f)
+    f = click.option(
+        "--baseline",
+        default=None,
+        metavar="RESULT",
+        help="A previous result (JSON file or store id): gates count only findings new since it.",
+    )(f)
+    f = click.option(
+        "--explain-score", is_flag=True, help="Show the arithmetic behind every score."
+    )(f)
+    f = click.option(
+        "--fail-on",
+        type=click.Choice([*SEVERITIES, "none"]),
+        default=None,
+        help="Exit 1 if any finding is at or above this severity [default: high; demo: none].",
+    )(f)
+    f = click.option(
+        "--fail-below",
+        type=click.Choice(GRADES, case_sensitive=False),
+        default=None,
+        help="Exit 1 if the grade is worse than this letter.",
+    )(f)
+    f = click.option(
+        "-o",
+        "--output",
+        "outputs",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        help="Write the matching --format (by position) to this file.",
+    )(f)
+    f = click.option(
+        "-f",
+        "--format",
+        "formats",
+        multiple=True,
+        help="Report format: text, json, sarif, junit, html, pdf, markdown (repeatable).",
+    )(f)
     f = click.option("-q", "--quiet", is_flag=True, help="No progress display.")(f)
     return f
 
 
 def scan_options(f: Any) -> Any:
     opts = [
-        click.option("--check", "checks", multiple=True, help="Run only this check or category (repeatable)."),
-        click.option("--oob-inside", default=None, metavar="ADDR|auto|off",
-                     help="Also listen here for callbacks that prove internal reach [default: auto = 127.0.0.1 when the target is on this machine]."),
-        click.option("--oob-advertise", default=None, metavar="ADDR", help="Address the target should call back (for a remote target)."),
-        click.option("--oob-zone", default=None, metavar="ZONE", help="DNS zone the OOB server answers for [default: oob.firebrick.test]."),
-        click.option("--oob-dns-port", type=int, default=None, help="OOB DNS (UDP) port [default: ephemeral]."),
-        click.option("--oob-https-port", type=int, default=None, help="OOB HTTPS port [default: ephemeral]."),
-        click.option("--oob-http-port", type=int, default=None, help="OOB HTTP port [default: ephemeral]."),
-        click.option("--oob-listen", default=None, metavar="ADDR", help="Address the OOB listeners bind [default: 127.0.0.1]."),
-        click.option("--no-oob", is_flag=True, help="Do not start the OOB server (blind SSRF goes unseen)."),
+        click.option(
+            "--check", "checks", multiple=True, help="Run only this check or category (repeatable)."
+        ),
+        click.option(
+            "--oob-inside",
+            default=None,
+            metavar="ADDR|auto|off",
+            help="Also listen here for callbacks that prove internal reach [default: auto = 127.0.0.1 when the target is on this machine].",
+        ),
+        click.option(
+            "--oob-advertise",
+            default=None,
+            metavar="ADDR",
+            help="Address the target should call back (for a remote target).",
+        ),
+        click.option(
+            "--oob-zone",
+            default=None,
+            metavar="ZONE",
+            help="DNS zone the OOB server answers for [default: oob.firebrick.test].",
+        ),
+        click.option(
+            "--oob-dns-port",
+            type=int,
+            default=None,
+            help="OOB DNS (UDP) port [default: ephemeral].",
+        ),
+        click.option(
+            "--oob-https-port", type=int, default=None, help="OOB HTTPS port [default: ephemeral]."
+        ),
+        click.option(
+            "--oob-http-port", type=int, default=None, help="OOB HTTP port [default: ephemeral]."
+        ),
+        click.option(
+            "--oob-listen",
+            default=None,
+            metavar="ADDR",
+            help="Address the OOB listeners bind [default: 127.0.0.1].",
+        ),
+        click.option(
+            "--no-oob", is_flag=True, help="Do not start the OOB server (blind SSRF goes unseen)."
+        ),
         click.option("--budget", type=int, default=None, help="Requests per scan [default: 2000]."),
-        click.option("--timeout", type=float, default=None, help="Seconds per request [default: 10]."),
-        click.option("--max-time", type=float, default=None, help="Hard limit on the whole scan, seconds [default: 120]."),
-        click.option("--rate", type=float, default=None, help="Requests per second to the target [default: 10]."),
-        click.option("--mode", type=click.Choice(MODES), default=None,
-                     help="safe: read-only plus POST/PUT to URL-carrying inputs; full: every method (staging only); passive: no probes [default: safe]."),
-        click.option("-H", "--header", "headers", multiple=True, metavar='"Name: value"', help="Send this header on every request (repeatable)."),
-        click.option("--spec", default=None, metavar="PATH|URL", help="OpenAPI 2.0/3.0/3.1 document (JSON or YAML)."),
+        click.option(
+            "--timeout", type=float, default=None, help="Seconds per request [default: 10]."
+        ),
+        click.option(
+            "--max-time",
+            type=float,
+            default=None,
+            help="Hard limit on the whole scan, seconds [default: 120].",
+        ),
+        click.option(
+            "--rate",
+            type=float,
+            default=None,
+            help="Requests per second to the target [default: 10].",
+        ),
+        click.option(
+            "--mode",
+            type=click.Choice(MODES),
+            default=None,
+            help="safe: read-only plus POST/PUT to URL-carrying inputs; full: every method (staging only); passive: no probes [default: safe].",
+        ),
+        click.option(
+            "-H",
+            "--header",
+            "headers",
+            multiple=True,
+            metavar='"Name: value"',
+            help="Send this header on every request (repeatable).",
+        ),
+        click.option(
+            "--spec",
+            default=None,
+            metavar="PATH|URL",
+            help="OpenAPI 2.0/3.0/3.1 document (JSON or YAML).",
+        ),
     ]
     for opt in opts:
         f = opt(f)
@@ -114,8 +207,13 @@ def build_options(target: str, kw: dict[str, Any]) -> ScanOptions:
 
 
 # -- reporting ------------------------------------------------------------------------------------
-def emit(result: ScanResult, formats: tuple[str, ...], outputs: tuple[str, ...], explain: bool,
-         fail_on: str | None = None) -> None:
+def emit(
+    result: ScanResult,
+    formats: tuple[str, ...],
+    outputs: tuple[str, ...],
+    explain: bool,
+    fail_on: str | None = None,
+) -> None:
     from firebrick.report import FORMATS, render
     from firebrick.report.terminal import print_report
 
@@ -123,7 +221,7 @@ def emit(result: ScanResult, formats: tuple[str, ...], outputs: tuple[str, ...],
 
     if len(outputs) > len(formats):
         # An --output without its own --format: take the format from the file's suffix.
-        formats = formats + tuple(_format_for(o) for o in outputs[len(formats):])
+        formats = formats + tuple(_format_for(o) for o in outputs[len(formats) :])
     to_stdout = [f for i, f in enumerate(formats) if i >= len(outputs)]
     if len(to_stdout) > 1:
         raise UsageError("only one --format can go to standard output: give the others an --output")
@@ -152,18 +250,27 @@ def emit(result: ScanResult, formats: tuple[str, ...], outputs: tuple[str, ...],
 
 def _format_for(path: str) -> str:
     suffix = Path(path).suffix.lower().lstrip(".")
-    return {"md": "markdown", "xml": "junit", "txt": "text", "htm": "html"}.get(suffix, suffix or "text")
+    return {"md": "markdown", "xml": "junit", "txt": "text", "htm": "html"}.get(
+        suffix, suffix or "text"
+    )
 
 
-def gate(result: ScanResult, fail_below: str | None, fail_on: str | None, baseline: str | None = None,
-         store_path: str | None = None) -> int:
+def gate(
+    result: ScanResult,
+    fail_below: str | None,
+    fail_on: str | None,
+    baseline: str | None = None,
+    store_path: str | None = None,
+) -> int:
     """The exit code: 2 for an incomplete scan, else 1 when a gate fails, else 0."""
     from firebrick.gates import evaluate
 
     if not result.complete:
         return EXIT_INCOMPLETE
     base = _load_baseline(baseline, store_path) if baseline else None
-    outcome = evaluate(result, fail_below=fail_below, fail_on=None if fail_on == "none" else fail_on, baseline=base)
+    outcome = evaluate(
+        result, fail_below=fail_below, fail_on=None if fail_on == "none" else fail_on, baseline=base
+    )
     for reason in outcome.reasons:
         err.print(f"gate failed: {reason}", highlight=False)
     return EXIT_OK if outcome.passed else EXIT_GATE
@@ -221,9 +328,19 @@ def main_group(ctx: click.Context, debug: bool) -> None:
 @click.argument("url")
 @scan_options
 @output_options
-def scan(url: str, formats: tuple[str, ...], outputs: tuple[str, ...], quiet: bool, fail_below: str | None,
-         fail_on: str | None, explain_score: bool, baseline: str | None, store_path: str | None,
-         no_store: bool, **kw: Any) -> None:
+def scan(
+    url: str,
+    formats: tuple[str, ...],
+    outputs: tuple[str, ...],
+    quiet: bool,
+    fail_below: str | None,
+    fail_on: str | None,
+    explain_score: bool,
+    baseline: str | None,
+    store_path: str | None,
+    no_store: bool,
+    **kw: Any,
+) -> None:
     """Scan the API at URL and print a graded report."""
     from firebrick.engine import run_scan
 
@@ -238,20 +355,45 @@ def scan(url: str, formats: tuple[str, ...], outputs: tuple[str, ...], quiet: bo
 
 
 @main_group.command()
-@click.option("--hardened", is_flag=True, help="Scan the hardened twin instead of the vulnerable lab.")
-@click.option("--no-spec", is_flag=True, help="The lab serves no OpenAPI document: discovery crawls and guesses.")
-@click.option("--rate", type=float, default=100.0, show_default=True, help="Requests per second (the lab is local).")
+@click.option(
+    "--hardened", is_flag=True, help="Scan the hardened twin instead of the vulnerable lab."
+)
+@click.option(
+    "--no-spec",
+    is_flag=True,
+    help="The lab serves no OpenAPI document: discovery crawls and guesses.",
+)
+@click.option(
+    "--rate",
+    type=float,
+    default=100.0,
+    show_default=True,
+    help="Requests per second (the lab is local).",
+)
 @output_options
-def demo(hardened: bool, no_spec: bool, rate: float, formats: tuple[str, ...], outputs: tuple[str, ...],
-         quiet: bool, fail_below: str | None, fail_on: str | None, explain_score: bool, baseline: str | None,
-         store_path: str | None, no_store: bool) -> None:
+def demo(
+    hardened: bool,
+    no_spec: bool,
+    rate: float,
+    formats: tuple[str, ...],
+    outputs: tuple[str, ...],
+    quiet: bool,
+    fail_below: str | None,
+    fail_on: str | None,
+    explain_score: bool,
+    baseline: str | None,
+    store_path: str | None,
+    no_store: bool,
+) -> None:
     """Start the bundled lab on loopback, scan it, print the report, stop the lab.
 
     Demo scans are kept in the history store only when --store is given.
     """
     if baseline:
         _load_baseline(baseline, store_path)
-    result = run_with_progress(lambda progress: demo_scan(hardened, not no_spec, rate, progress), quiet)
+    result = run_with_progress(
+        lambda progress: demo_scan(hardened, not no_spec, rate, progress), quiet
+    )
     emit(result, formats or ("text",), outputs, explain_score, fail_on)
     if store_path and not no_store:
         save(result, store_path)
@@ -283,10 +425,20 @@ async def demo_scan(hardened: bool, serve_spec: bool, rate: float, progress: Any
 
 
 @main_group.command()
-@click.option("--variant", type=click.Choice(["vulnerable", "hardened"]), default="vulnerable", show_default=True)
+@click.option(
+    "--variant",
+    type=click.Choice(["vulnerable", "hardened"]),
+    default="vulnerable",
+    show_default=True,
+)
 @click.option("--port", type=int, default=5000, show_default=True)
 @click.option("--no-spec", is_flag=True, help="Serve no OpenAPI document.")
-@click.option("--oob-dns", default=None, metavar="HOST:PORT", help="OOB DNS listener the lab resolves the OOB zone with.")
+@click.option(
+    "--oob-dns",
+    default=None,
+    metavar="HOST:PORT",
+    help="OOB DNS listener the lab resolves the OOB zone with.",
+)
 @click.option("--zone", default="oob.firebrick.test", show_default=True)
 def lab(variant: str, port: int, no_spec: bool, oob_dns: str | None, zone: str) -> None:
     """Run the vulnerable (or hardened) lab API on 127.0.0.1 until Ctrl-C."""
@@ -298,8 +450,12 @@ def lab(variant: str, port: int, no_spec: bool, oob_dns: str | None, zone: str) 
         if not host or not p.isdigit():
             raise UsageError(f"invalid --oob-dns {oob_dns!r}: expected HOST:PORT")
         dns = (host, int(p))
-    running = start_lab(LabConfig(variant=variant, port=port, serve_spec=not no_spec, oob_dns=dns, zone=zone))
-    err.print(f"lab ({variant}) at {running.base_url}; internal services: {running.internal}; Ctrl-C stops it")
+    running = start_lab(
+        LabConfig(variant=variant, port=port, serve_spec=not no_spec, oob_dns=dns, zone=zone)
+    )
+    err.print(
+        f"lab ({variant}) at {running.base_url}; internal services: {running.internal}; Ctrl-C stops it"
+    )
     try:
         threading.Event().wait()  # until Ctrl-C
     except KeyboardInterrupt:
@@ -311,16 +467,26 @@ def lab(variant: str, port: int, no_spec: bool, oob_dns: str | None, zone: str) 
 @main_group.command("oob-server")
 @click.option("--listen", default="0.0.0.0", show_default=True, help="Address to bind.")
 @click.option("--advertise", default=None, help="Public address the zone's names answer with.")
-@click.option("--zone", required=True, help="The zone delegated to this host, e.g. oob.example.com.")
+@click.option(
+    "--zone", required=True, help="The zone delegated to this host, e.g. oob.example.com."
+)
 @click.option("--http-port", type=int, default=80, show_default=True)
 @click.option("--https-port", type=int, default=443, show_default=True)
 @click.option("--dns-port", type=int, default=53, show_default=True)
-def oob_server(listen: str, advertise: str | None, zone: str, http_port: int, https_port: int, dns_port: int) -> None:
+def oob_server(
+    listen: str, advertise: str | None, zone: str, http_port: int, https_port: int, dns_port: int
+) -> None:
     """Run the OOB server alone (a public host with a delegated zone); prints interactions as JSON lines."""
     from firebrick.oob.server import OOBConfig, serve_forever
 
-    config = OOBConfig(listen_host=listen, http_port=http_port, https_port=https_port, dns_port=dns_port,
-                       zone=zone, advertise_host=advertise)
+    config = OOBConfig(
+        listen_host=listen,
+        http_port=http_port,
+        https_port=https_port,
+        dns_port=dns_port,
+        zone=zone,
+        advertise_host=advertise,
+    )
 
     def show(interaction: Any) -> None:
         print(json.dumps(interaction.to_dict()), flush=True)
@@ -365,5 +531,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # an internal error: one line, the traceback only with --debug
         if debug:
             raise
-        fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", EXIT_USAGE)
+        fail(
+            f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            EXIT_USAGE,
+        )
     raise SystemExit(EXIT_OK)

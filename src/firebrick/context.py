@@ -3,6 +3,7 @@ coverage and deferred OOB verdicts back to the engine."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ LateVerdict = Callable[[dict[str, list[Interaction]]], list[Finding]]
 class Deferred:
     tokens: set[str]
     verdict: LateVerdict
+    issued_at: float = field(default_factory=time.monotonic)  # the grace window runs from here
 
 
 @dataclass
@@ -49,7 +51,9 @@ class ScanContext:
     ) -> None:
         """Record what was tested and how it ended (passed/failed/skipped/inconclusive)."""
         name = param.display if isinstance(param, Param) else param
-        self.coverage.append(CoverageItem(check, category, op.key if op else None, name, status, reason))
+        self.coverage.append(
+            CoverageItem(check, category, op.key if op else None, name, status, reason)
+        )
 
     def defer(self, tokens: set[str], verdict: LateVerdict) -> None:
         """Ask the engine to wait (briefly) for late interactions on tokens, then call verdict."""

@@ -121,7 +121,9 @@ async def run_scan(
     findings = judge(findings)
     categories, score, grade, explanation = score_result(findings, assessed, llm_applicable=llm)
     if not complete:
-        ctx.warn("the scan did not finish: its time limit or request budget ran out; results are partial")
+        ctx.warn(
+            "the scan did not finish: its time limit or request budget ran out; results are partial"
+        )
     return ScanResult(
         target=options.target,
         started_at=started_at,
@@ -191,14 +193,22 @@ async def _run_checks(
 
 
 async def _settle_deferred(ctx: ScanContext, deadline: float, say: Progress) -> list[Finding]:
-    """Wait a short grace window while deferred payloads are outstanding, then attribute."""
+    """Give late interactions a grace window, then attribute them.
+
+    The window runs from when each payload was sent, not from now: payloads sent early in the
+    scan have already had their time, so the wait is only as long as the youngest one needs.
+    """
     if ctx.oob is None or not ctx.deferred:
         return []
-    outstanding = set().union(*(d.tokens for d in ctx.deferred)) & ctx.oob.outstanding
-    grace = min(ctx.options.oob_grace, max(deadline - time.monotonic(), 0.0))
-    if outstanding and grace > 0:
-        say(f"waiting up to {grace:.1f}s for late callbacks on {len(outstanding)} payloads")
-        end = time.monotonic() + grace
+    waiting = [d for d in ctx.deferred if d.tokens & ctx.oob.outstanding]
+    outstanding = (
+        set().union(*(d.tokens for d in waiting)) & ctx.oob.outstanding if waiting else set()
+    )
+    end = min(max((d.issued_at for d in waiting), default=0.0) + ctx.options.oob_grace, deadline)
+    if outstanding and end > time.monotonic():
+        say(
+            f"waiting up to {end - time.monotonic():.1f}s for late callbacks on {len(outstanding)} payloads"
+        )
         # Each wake-up means some token was hit; keep waiting for the rest until the window ends.
         while outstanding and (left := end - time.monotonic()) > 0:
             if not await ctx.oob.wait_for(outstanding, timeout=left):

@@ -152,7 +152,9 @@ class ScopedClient:
             send_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         elif content is not None:
             body = content.encode() if isinstance(content, str) else content
-        request = self._client.build_request(method.upper(), url, params=params, headers=send_headers, content=body)
+        request = self._client.build_request(
+            method.upper(), url, params=params, headers=send_headers, content=body
+        )
         for _ in range(MAX_REDIRECTS + 1):
             exchange = await self._send(request, check, op_key)
             if not follow_redirects or exchange.status not in (301, 302, 303, 307, 308):
@@ -167,7 +169,9 @@ class ScopedClient:
             request = self._client.build_request(
                 request.method if keep_body else "GET",
                 target,
-                headers={k: v for k, v in request.headers.items() if k.lower() != "content-length"} if keep_body else send_headers,
+                headers={k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+                if keep_body
+                else send_headers,
                 content=request.content if keep_body else None,
             )
         return exchange
@@ -178,7 +182,9 @@ class ScopedClient:
         if self.sent >= self.budget:
             raise BudgetExhausted(f"the scan's request budget ({self.budget}) is spent")
         if op_key is not None and self.by_operation[op_key] >= self.per_operation_budget:
-            raise BudgetExhausted(f"the request budget of {op_key} ({self.per_operation_budget}) is spent")
+            raise BudgetExhausted(
+                f"the request budget of {op_key} ({self.per_operation_budget}) is spent"
+            )
         self.sent += 1
         self.by_check[check] += 1
         if op_key is not None:
@@ -203,9 +209,17 @@ class ScopedClient:
             retried = True
 
     async def _send_once(self, request: httpx.Request) -> Exchange:
-        recorded = {k: ("<redacted>" if k.lower() in self._secret_names else v) for k, v in request.headers.items()}
+        recorded = {
+            k: ("<redacted>" if k.lower() in self._secret_names else v)
+            for k, v in request.headers.items()
+        }
         raw_body = request.content.decode("utf-8", "replace") if request.content else None
-        exchange = Exchange(method=request.method, url=str(request.url), request_headers=recorded, request_body=raw_body)
+        exchange = Exchange(
+            method=request.method,
+            url=str(request.url),
+            request_headers=recorded,
+            request_body=raw_body,
+        )
         started = time.monotonic()
         try:
             response = await self._client.send(request, stream=True)
@@ -239,7 +253,11 @@ class ScopedClient:
 
     @property
     def _secret_names(self) -> set[str]:
-        return {k.lower() for k in self.user_headers} | {"authorization", "cookie", "proxy-authorization"}
+        return {k.lower() for k in self.user_headers} | {
+            "authorization",
+            "cookie",
+            "proxy-authorization",
+        }
 
 
 def _retry_after(value: str | None) -> float:

@@ -7,6 +7,7 @@ spec (example, default, enum) or from the schema's type.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -58,7 +59,7 @@ def placeholder(param: Param, url_filler: Callable[[], str] | None = None) -> An
 def _set_path(body: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
     """Place value at keys; discovery writes "[]" for "the first item of an array"."""
     node: Any = body
-    for key, nxt_key in zip(keys, keys[1:], strict=False):
+    for key, nxt_key in itertools.pairwise(keys):
         child: Any = [] if nxt_key == "[]" else {}
         if key == "[]":
             if not node:
@@ -100,9 +101,14 @@ def build(
     for param in op.params:
         if param.display in values:
             value = values[param.display]
-        elif param.location in (Location.PATH, Location.GRAPHQL) or param.required or param.location in (
-            Location.JSON,
-            Location.FORM,
+        elif (
+            param.location in (Location.PATH, Location.GRAPHQL)
+            or param.required
+            or param.location
+            in (
+                Location.JSON,
+                Location.FORM,
+            )
         ):
             if param.guessed:
                 continue
@@ -117,13 +123,17 @@ def build(
             spec.headers[param.name] = _text(value)
         elif param.location is Location.COOKIE:
             cookie = spec.headers.get("Cookie")
-            spec.headers["Cookie"] = (cookie + "; " if cookie else "") + f"{param.name}={_text(value)}"
+            spec.headers["Cookie"] = (
+                cookie + "; " if cookie else ""
+            ) + f"{param.name}={_text(value)}"
         elif param.location is Location.JSON:
             _set_path(body, param.json_path or (param.name,), value)
         elif param.location is Location.FORM:
             form[param.name] = _text(value)
         elif param.location is Location.GRAPHQL:
-            gql_vars[param.name] = _coerce_graphql(value, op.graphql.arguments.get(param.name, "String") if op.graphql else "String")
+            gql_vars[param.name] = _coerce_graphql(
+                value, op.graphql.arguments.get(param.name, "String") if op.graphql else "String"
+            )
     for display, value in values.items():  # undeclared inputs: guessed params and probe headers
         if display in declared:
             continue
@@ -135,7 +145,9 @@ def build(
     spec.path = re.sub(r"\{[^}]+\}", "1", path)  # any path param left: a harmless id
     if op.graphql is not None:
         gf = op.graphql
-        decl = ", ".join(f"${n}: {_graphql_literal_type(t)}" for n, t in gf.arguments.items() if n in gql_vars)
+        decl = ", ".join(
+            f"${n}: {_graphql_literal_type(t)}" for n, t in gf.arguments.items() if n in gql_vars
+        )
         args = ", ".join(f"{n}: ${n}" for n in gf.arguments if n in gql_vars)
         call = f"{gf.name}({args})" if args else gf.name
         query = f"{gf.operation_type}{'(' + decl + ')' if decl else ''} {{ {call} {gf.selection} }}"

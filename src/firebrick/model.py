@@ -203,7 +203,9 @@ class Interaction:
     source_ip: str
     source_port: int
     time: float  # unix time
-    listener: str = "public"  # "public" (the advertised callback) | "inside" (target-internal canary)
+    listener: str = (
+        "public"  # "public" (the advertised callback) | "inside" (target-internal canary)
+    )
     raw: str = ""  # the raw request (HTTP) or a text dump of the query (DNS), capped
     http_method: str | None = None
     http_path: str | None = None

@@ -50,7 +50,9 @@ class ScanOptions:
         """Raise UsageError with one clear line for a value a scan cannot run with."""
         parts = urlsplit(self.target)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"invalid target URL {self.target!r}: expected http(s)://host[:port][/path]")
+            raise UsageError(
+                f"invalid target URL {self.target!r}: expected http(s)://host[:port][/path]"
+            )
         try:
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError:
@@ -112,5 +114,5 @@ def parse_header(raw: str) -> tuple[str, str]:
     """``"Name: value"`` -> (name, value); UsageError for anything else."""
     name, sep, value = raw.partition(":")
     if not sep or not name.strip() or any(c in name for c in " \t\r\n"):
-        raise UsageError(f"invalid header {raw!r}: expected \"Name: value\"")
+        raise UsageError(f'invalid header {raw!r}: expected "Name: value"')
     return name.strip(), value.strip()

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from urllib.parse import urljoin, urlsplit
 
 from firebrick.context import ScanContext
@@ -65,7 +66,15 @@ METADATA_MARKERS = re.compile(
     r"(ami-id|instance-id|security-credentials|iam/|computeMetadata|local-ipv4|AccessKeyId)"
 )
 PASSWD_MARKER = re.compile(r"root:[^:\n]*:0:0:")
-INTERNAL_GROUPS = ("loopback", "odd-spelling", "dns-internal", "rebinding", "redirect", "self", "metadata")
+INTERNAL_GROUPS = (
+    "loopback",
+    "odd-spelling",
+    "dns-internal",
+    "rebinding",
+    "redirect",
+    "self",
+    "metadata",
+)
 
 
 @dataclass
@@ -75,7 +84,9 @@ class Target:
     op: Operation
     label: str  # how the finding names the input
     param: Param | None = None
-    parts: dict[str, Param] | None = None  # role -> Param for assembled URLs (host/port/path/scheme)
+    parts: dict[str, Param] | None = (
+        None  # role -> Param for assembled URLs (host/port/path/scheme)
+    )
 
     @property
     def host_only(self) -> bool:
@@ -98,7 +109,9 @@ class Target:
             out[self.parts["port"].display] = 443 if split.scheme == "https" else 80
         out[self.parts["host"].display] = host
         if "path" in self.parts:
-            out[self.parts["path"].display] = (split.path or "/") + (f"?{split.query}" if split.query else "")
+            out[self.parts["path"].display] = (split.path or "/") + (
+                f"?{split.query}" if split.query else ""
+            )
         if "scheme" in self.parts:
             out[self.parts["scheme"].display] = split.scheme
         return out
@@ -150,7 +163,14 @@ def targets(ctx: ScanContext) -> tuple[list[Target], list[tuple[Operation, list[
     bundles: list[tuple[Operation, list[Param]]] = []
     for op in ctx.surface.operations:
         if not _methods_allowed(ctx, op):
-            ctx.cover(CHECK, CATEGORY, op, None, "skipped", f"{op.method} is not sent in {ctx.options.mode} mode")
+            ctx.cover(
+                CHECK,
+                CATEGORY,
+                op,
+                None,
+                "skipped",
+                f"{op.method} is not sent in {ctx.options.mode} mode",
+            )
             continue
         assembled: set[str] = set()
         for parts in url_assemblies(op):
@@ -170,7 +190,9 @@ def targets(ctx: ScanContext) -> tuple[list[Target], list[tuple[Operation, list[
 async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
     oob = ctx.oob
     if oob is None:
-        ctx.warn("SSRF probes need the OOB server; it is off, so only reflected fetches can be seen")
+        ctx.warn(
+            "SSRF probes need the OOB server; it is off, so only reflected fetches can be seen"
+        )
         return
     single, bundles = targets(ctx)
     # Stage 1 for every input at once (the client enforces rate and concurrency).
@@ -224,7 +246,7 @@ def _observe(ctx: ScanContext, probe: Probe) -> None:
         probe.reflected = True
 
 
-def _filler(ctx: ScanContext):  # type: ignore[no-untyped-def]
+def _filler(ctx: ScanContext) -> Callable[[], str]:
     """URL for URL inputs a probe does not target: ours, never a third party's."""
     assert ctx.oob is not None
     oob = ctx.oob
@@ -234,24 +256,43 @@ def _filler(ctx: ScanContext):  # type: ignore[no-untyped-def]
 async def _stage1(ctx: ScanContext, target: Target) -> list[Probe]:
     oob = ctx.oob
     assert oob is not None
-    t1, t2 = oob.new_token(f"{target.op.key} {target.label}"), oob.new_token(f"{target.op.key} {target.label} dns")
+    t1, t2 = (
+        oob.new_token(f"{target.op.key} {target.label}"),
+        oob.new_token(f"{target.op.key} {target.label} dns"),
+    )
     if target.host_only:
         # A bare host input cannot carry a path: the token rides in the name (Host header, DNS).
-        first = Probe("external", "our host name", f"http://{oob.dns_name(t1)}:{oob.http_port}/{t1}", t1)
+        first = Probe(
+            "external", "our host name", f"http://{oob.dns_name(t1)}:{oob.http_port}/{t1}", t1
+        )
     else:
         first = Probe("external", "our callback URL (IP literal)", oob.http_url(t1), t1)
-    second = Probe("external-dns", "our callback URL (DNS name)", f"http://{oob.dns_name(t2)}:{oob.http_port}/{t2}", t2)
+    second = Probe(
+        "external-dns",
+        "our callback URL (DNS name)",
+        f"http://{oob.dns_name(t2)}:{oob.http_port}/{t2}",
+        t2,
+    )
     return list(await asyncio.gather(_fire(ctx, target, first), _fire(ctx, target, second)))
 
 
-async def _bundle(ctx: ScanContext, op: Operation, params: list[Param]) -> list[tuple[Target, list[Probe]]]:
+async def _bundle(
+    ctx: ScanContext, op: Operation, params: list[Param]
+) -> list[tuple[Target, list[Probe]]]:
     """Guessed query params: all in one request, each with its own token."""
     oob = ctx.oob
     assert oob is not None
-    probes = {p.display: Probe("external", "our callback URL (IP literal)", "", oob.new_token(f"{op.key} {p.display}")) for p in params}
+    probes = {
+        p.display: Probe(
+            "external", "our callback URL (IP literal)", "", oob.new_token(f"{op.key} {p.display}")
+        )
+        for p in params
+    }
     for probe in probes.values():
         probe.url = oob.http_url(probe.token or "")
-    exchange = await send(ctx.client, op, {d: p.url for d, p in probes.items()}, check=CHECK, url_filler=_filler(ctx))
+    exchange = await send(
+        ctx.client, op, {d: p.url for d, p in probes.items()}, check=CHECK, url_filler=_filler(ctx)
+    )
     found = []
     for param in params:
         probe = probes[param.display]
@@ -262,9 +303,15 @@ async def _bundle(ctx: ScanContext, op: Operation, params: list[Param]) -> list[
             param.kinds.add(InputKind.URL)
             found.append((Target(op, param.display, param=param), [probe]))
     tokens = {p.token for p in probes.values() if p.token and not (p.http_hit or p.reflected)}
-    ctx.cover(CHECK, CATEGORY, op, f"{len(params)} guessed query parameters", "passed" if not found else "failed",
-              "one request, one token per parameter")
-    ctx.defer(tokens, lambda seen, op=op, probes=probes: _late(op, probes, seen))
+    ctx.cover(
+        CHECK,
+        CATEGORY,
+        op,
+        f"{len(params)} guessed query parameters",
+        "passed" if not found else "failed",
+        "one request, one token per parameter",
+    )
+    ctx.defer(tokens, partial(_late, op, probes))
     return found
 
 
@@ -272,7 +319,9 @@ async def _header_bundles(ctx: ScanContext) -> list[tuple[Target, list[Probe]]]:
     """Common headers that servers fetch or build URLs from, one request per operation."""
     oob = ctx.oob
     assert oob is not None
-    ops = [op for op in ctx.surface.operations if op.method == "GET" and op.graphql is None][:MAX_HEADER_PROBE_OPS]
+    ops = [op for op in ctx.surface.operations if op.method == "GET" and op.graphql is None][
+        :MAX_HEADER_PROBE_OPS
+    ]
     found: list[tuple[Target, list[Probe]]] = []
 
     async def one(op: Operation) -> None:
@@ -286,22 +335,35 @@ async def _header_bundles(ctx: ScanContext) -> list[tuple[Target, list[Probe]]]:
             else:
                 url = oob.http_url(token)
             probes[name] = Probe("external", f"header {name}", url, token)
-        exchange = await send(ctx.client, op, {}, check=CHECK, url_filler=_filler(ctx),
-                              extra_headers={n: p.url for n, p in probes.items()})
+        exchange = await send(
+            ctx.client,
+            op,
+            {},
+            check=CHECK,
+            url_filler=_filler(ctx),
+            extra_headers={n: p.url for n, p in probes.items()},
+        )
         for name, probe in probes.items():
             probe.exchange = exchange
             _observe(ctx, probe)
             if probe.http_hit or probe.reflected:
                 host_header = name in ("X-Forwarded-Host", "Forwarded")
-                param = Param(name, Location.HEADER, kinds={InputKind.HOST if host_header else InputKind.URL})
+                param = Param(
+                    name, Location.HEADER, kinds={InputKind.HOST if host_header else InputKind.URL}
+                )
                 found.append((Target(op, param.display, param=param), [probe]))
-        ctx.defer({p.token for p in probes.values() if p.token}, lambda seen, op=op, probes=probes: _late(op, probes, seen))
+        ctx.defer(
+            {p.token for p in probes.values() if p.token},
+            partial(_late, op, probes),
+        )
 
     await asyncio.gather(*(one(op) for op in ops))
     return found
 
 
-def _late(op: Operation, probes: dict[str, Probe], seen: dict[str, list[Interaction]]) -> list[Finding]:
+def _late(
+    op: Operation, probes: dict[str, Probe], seen: dict[str, list[Interaction]]
+) -> list[Finding]:
     """A bundled payload fetched after the check moved on (an asynchronous job)."""
     findings = []
     for display, probe in probes.items():
@@ -322,7 +384,9 @@ def _defer_stage1(ctx: ScanContext, target: Target, probes: list[Probe]) -> None
             return [_late_finding(target, next(p for p in probes if p.http_hit))]
         if any(p.dns_hit for p in probes):
             return [_dns_only(target, probes)]
-        ctx.cover(CHECK, CATEGORY, target.op, target.label, "passed", "no fetch of our URL observed")
+        ctx.cover(
+            CHECK, CATEGORY, target.op, target.label, "passed", "no fetch of our URL observed"
+        )
         return []
 
     ctx.defer({p.token for p in probes if p.token}, verdict)
@@ -384,7 +448,9 @@ def _open_redirect(ctx: ScanContext, target: Target, probes: list[Probe]) -> Fin
         if ex is None or ex.status is None:
             continue
         location = ex.response_headers.get("location", "")
-        meta = re.search(r"<meta[^>]+http-equiv=[\"']?refresh[^>]+url=([^\"'>]+)", ex.body_text[:20000], re.I)
+        meta = re.search(
+            r"<meta[^>]+http-equiv=[\"']?refresh[^>]+url=([^\"'>]+)", ex.body_text[:20000], re.I
+        )
         dest = location or (meta.group(1) if meta else "")
         if not dest or probe.token is None:
             continue
@@ -425,7 +491,11 @@ async def _self_reference(ctx: ScanContext) -> SelfReference | None:
     candidates = []
     if ctx.surface.spec_url and ctx.surface.spec_url.startswith(("http://", "https://")):
         candidates.append(urlsplit(ctx.surface.spec_url).path)
-    candidates += [op.path for op in ctx.surface.operations if op.method == "GET" and not any(p.required for p in op.params) and "{" not in op.path][:2]
+    candidates += [
+        op.path
+        for op in ctx.surface.operations
+        if op.method == "GET" and not any(p.required for p in op.params) and "{" not in op.path
+    ][:2]
     candidates.append(split.path or "/")
     for path in dict.fromkeys(candidates):
         ex = await ctx.client.request("GET", path, check=CHECK, follow_redirects=False)
@@ -436,7 +506,9 @@ async def _self_reference(ctx: ScanContext) -> SelfReference | None:
     return None
 
 
-def _depth_probes(ctx: ScanContext, target: Target, self_ref: SelfReference | None, reflects: bool) -> list[Probe]:
+def _depth_probes(
+    ctx: ScanContext, target: Target, self_ref: SelfReference | None, reflects: bool
+) -> list[Probe]:
     oob = ctx.oob
     assert oob is not None
     probes: list[Probe] = []
@@ -448,56 +520,121 @@ def _depth_probes(ctx: ScanContext, target: Target, self_ref: SelfReference | No
     if not target.host_only:
         if inside:
             t = tok("loopback")
-            probes.append(Probe("loopback", "loopback literal 127.0.0.1", oob.inside_url(t, host="127.0.0.1"), t))
+            probes.append(
+                Probe(
+                    "loopback", "loopback literal 127.0.0.1", oob.inside_url(t, host="127.0.0.1"), t
+                )
+            )
             for host, what in LOOPBACK_SPELLINGS:
                 t = tok(host)
-                probes.append(Probe("odd-spelling", f"{host} ({what})", oob.inside_url(t, host=host), t))
+                probes.append(
+                    Probe("odd-spelling", f"{host} ({what})", oob.inside_url(t, host=host), t)
+                )
         if self_ref is not None and reflects:
-            probes.append(Probe("self", "the target's own origin via 127.0.0.1",
-                                f"http://127.0.0.1:{self_ref.port}{self_ref.path}", snippet=self_ref.snippet))
-            probes.append(Probe("odd-spelling", "the target's own origin via 2130706433",
-                                f"http://2130706433:{self_ref.port}{self_ref.path}", snippet=self_ref.snippet))
+            probes.append(
+                Probe(
+                    "self",
+                    "the target's own origin via 127.0.0.1",
+                    f"http://127.0.0.1:{self_ref.port}{self_ref.path}",
+                    snippet=self_ref.snippet,
+                )
+            )
+            probes.append(
+                Probe(
+                    "odd-spelling",
+                    "the target's own origin via 2130706433",
+                    f"http://2130706433:{self_ref.port}{self_ref.path}",
+                    snippet=self_ref.snippet,
+                )
+            )
         if reflects:
-            probes.append(Probe("metadata", "cloud metadata 169.254.169.254", METADATA_URL, pattern=METADATA_MARKERS))
-            probes.append(Probe("scheme-file", "file: scheme", "file:///etc/passwd", pattern=PASSWD_MARKER))
+            probes.append(
+                Probe(
+                    "metadata",
+                    "cloud metadata 169.254.169.254",
+                    METADATA_URL,
+                    pattern=METADATA_MARKERS,
+                )
+            )
+            probes.append(
+                Probe("scheme-file", "file: scheme", "file:///etc/passwd", pattern=PASSWD_MARKER)
+            )
         t = tok("https")
         if oob.https_port:
-            probes.append(Probe("scheme-https", "https: to our listener (self-signed)", oob.https_url(t), t))
+            probes.append(
+                Probe("scheme-https", "https: to our listener (self-signed)", oob.https_url(t), t)
+            )
         if ctx.options.mode == "full" and inside:
             t = tok("gopher")
-            probes.append(Probe("scheme-gopher", "gopher: scheme",
-                                f"gopher://127.0.0.1:{oob.inside_port}/_GET%20/{t}%20HTTP/1.0%0d%0a%0d%0a", t))
+            probes.append(
+                Probe(
+                    "scheme-gopher",
+                    "gopher: scheme",
+                    f"gopher://127.0.0.1:{oob.inside_port}/_GET%20/{t}%20HTTP/1.0%0d%0a%0d%0a",
+                    t,
+                )
+            )
+    # Where an internal fetch lands and how we recognise it: our inside listener (the token in
+    # the path), or, for endpoints that reflect, the target's own page (its snippet).
+    landing: tuple[int, Callable[[str], str], str | None] | None = None
+    if inside:
+        assert oob.inside_port is not None
+        landing = (oob.inside_port, lambda t: f"/{t}", None)
+    elif self_ref is not None and reflects:
+        ref = self_ref
+        landing = (ref.port, lambda _t: ref.path, ref.snippet)
+    if landing is None:
+        return probes
+    port, path_for, snippet = landing
     # Names: the token rides in the name, so these work for host-only inputs too.
-    port = oob.inside_port if inside else (self_ref.port if self_ref and reflects else None)
-    if port is not None:
-        suffix_for = (lambda t: f"/{t}") if inside else (lambda t: self_ref.path if self_ref else "/")
-        t = tok("dns-internal")
-        name = oob.name_answering(t, "127.0.0.1")
-        probes.append(Probe("dns-internal", "a name whose DNS answer is 127.0.0.1 (a poisoned or internal name)",
-                            f"http://{name}:{port}{suffix_for(t)}", t, snippet=None if inside else self_ref.snippet if self_ref else None))
-        t = tok("rebinding")
-        name = oob.rebinding_name(t, "127.0.0.1")
-        probes.append(Probe("rebinding", "a name that answers public first, then 127.0.0.1 (DNS rebinding)",
-                            f"http://{name}:{port}{suffix_for(t)}", t, snippet=None if inside else self_ref.snippet if self_ref else None))
-    if not target.host_only and (inside or (self_ref and reflects)):
-        t = tok("redirect")
-        t_in = tok("redirect-landing")
-        landing = oob.inside_url(t_in, host="127.0.0.1") if inside else f"http://127.0.0.1:{self_ref.port}{self_ref.path}"  # type: ignore[union-attr]
-        oob.set_redirect(t, landing)
+    t = tok("dns-internal")
+    probes.append(
+        Probe(
+            "dns-internal",
+            "a name whose DNS answer is 127.0.0.1 (a poisoned or internal name)",
+            f"http://{oob.name_answering(t, '127.0.0.1')}:{port}{path_for(t)}",
+            t,
+            snippet=snippet,
+        )
+    )
+    t = tok("rebinding")
+    probes.append(
+        Probe(
+            "rebinding",
+            "a name that answers public first, then 127.0.0.1 (DNS rebinding)",
+            f"http://{oob.rebinding_name(t, '127.0.0.1')}:{port}{path_for(t)}",
+            t,
+            snippet=snippet,
+        )
+    )
+    if not target.host_only:
+        t, t_in = tok("redirect"), tok("redirect-landing")
+        oob.set_redirect(t, f"http://127.0.0.1:{port}{path_for(t_in)}")
         # The token we watch is the landing one: the hop to the inside is what proves the bypass.
-        probes.append(Probe("redirect", "our public URL redirecting to 127.0.0.1", oob.http_url(t), t_in,
-                            snippet=None if inside else self_ref.snippet if self_ref else None))
+        probes.append(
+            Probe(
+                "redirect",
+                "our public URL redirecting to 127.0.0.1",
+                oob.http_url(t),
+                t_in,
+                snippet=snippet,
+            )
+        )
     return probes
 
 
-async def _stage2(ctx: ScanContext, target: Target, first: list[Probe], self_ref: SelfReference | None) -> list[Finding]:
+async def _stage2(
+    ctx: ScanContext, target: Target, first: list[Probe], self_ref: SelfReference | None
+) -> list[Finding]:
     reflects = any(p.reflected for p in first)
     probes = _depth_probes(ctx, target, self_ref, reflects)
     await asyncio.gather(*(_fire(ctx, target, p) for p in probes))
     return _verdict(ctx, target, first, probes, reflects)
 
 
-def _verdict(ctx: ScanContext, target: Target, first: list[Probe], probes: list[Probe], reflects: bool) -> list[Finding]:
+def _verdict(
+    ctx: ScanContext, target: Target, first: list[Probe], probes: list[Probe], reflects: bool
+) -> list[Finding]:
     worked = [p for p in probes if p.group in INTERNAL_GROUPS and p.reached]
     refused = [p for p in probes if p.group in INTERNAL_GROUPS and not p.reached]
     findings: list[Finding] = []
@@ -515,21 +652,33 @@ def _verdict(ctx: ScanContext, target: Target, first: list[Probe], probes: list[
 
     for probe in probes:  # schemes are their own finding, whatever the address validation does
         if probe.group == "scheme-file" and probe.reflected:
-            findings.append(Finding(
-                kind="ssrf.scheme", category=CATEGORY, severity=Severity.CRITICAL, confidence=Confidence.CONFIRMED,
-                title="SSRF reads local files through the file: scheme",
-                operation=target.op.key, input=target.label,
-                description=f"{target.label} accepts file: URLs and returns the file: /etc/passwd came back in the response.",
-                evidence=evidence("file:///etc/passwd content reflected", [probe]),
-            ))
+            findings.append(
+                Finding(
+                    kind="ssrf.scheme",
+                    category=CATEGORY,
+                    severity=Severity.CRITICAL,
+                    confidence=Confidence.CONFIRMED,
+                    title="SSRF reads local files through the file: scheme",
+                    operation=target.op.key,
+                    input=target.label,
+                    description=f"{target.label} accepts file: URLs and returns the file: /etc/passwd came back in the response.",
+                    evidence=evidence("file:///etc/passwd content reflected", [probe]),
+                )
+            )
         if probe.group == "scheme-gopher" and probe.reached:
-            findings.append(Finding(
-                kind="ssrf.scheme", category=CATEGORY, severity=Severity.HIGH, confidence=Confidence.CONFIRMED,
-                title="SSRF speaks raw TCP through the gopher: scheme",
-                operation=target.op.key, input=target.label,
-                description=f"{target.label} accepts gopher: URLs, which let an attacker write arbitrary bytes to internal services (Redis, SMTP, memcached).",
-                evidence=evidence("gopher payload reached the inside listener", [probe]),
-            ))
+            findings.append(
+                Finding(
+                    kind="ssrf.scheme",
+                    category=CATEGORY,
+                    severity=Severity.HIGH,
+                    confidence=Confidence.CONFIRMED,
+                    title="SSRF speaks raw TCP through the gopher: scheme",
+                    operation=target.op.key,
+                    input=target.label,
+                    description=f"{target.label} accepts gopher: URLs, which let an attacker write arbitrary bytes to internal services (Redis, SMTP, memcached).",
+                    evidence=evidence("gopher payload reached the inside listener", [probe]),
+                )
+            )
 
     literal = [p for p in worked if p.group in ("loopback", "self", "metadata")]
     if literal:
@@ -537,34 +686,60 @@ def _verdict(ctx: ScanContext, target: Target, first: list[Probe], probes: list[
         hits = worked
         read = any(p.reflected for p in hits)
         metadata = any(p.group == "metadata" for p in hits)
-        findings.append(Finding(
-            kind="ssrf.internal-read" if read else "ssrf.internal-reach",
-            category=CATEGORY,
-            severity=Severity.CRITICAL if read else Severity.HIGH,
-            confidence=Confidence.CONFIRMED,
-            title=("SSRF reads cloud metadata and internal services" if metadata else
-                   "SSRF reads internal services" if read else "SSRF reaches internal addresses (blind)"),
-            operation=target.op.key, input=target.label,
-            description=(
-                f"The server fetches any URL given in {target.label}, including internal addresses: "
-                + ("the internal content came back in the response." if read else
-                   "our listener on the target's loopback received the request.")
-                + f" {len(hits)} of {len(hits) + len(refused)} internal payloads got through."
-            ),
-            evidence=evidence(f"{len(hits)} internal payloads reached, {len(refused)} refused", hits,
-                              metadata=metadata),
-        ))
+        findings.append(
+            Finding(
+                kind="ssrf.internal-read" if read else "ssrf.internal-reach",
+                category=CATEGORY,
+                severity=Severity.CRITICAL if read else Severity.HIGH,
+                confidence=Confidence.CONFIRMED,
+                title=(
+                    "SSRF reads cloud metadata and internal services"
+                    if metadata
+                    else "SSRF reads internal services"
+                    if read
+                    else "SSRF reaches internal addresses (blind)"
+                ),
+                operation=target.op.key,
+                input=target.label,
+                description=(
+                    f"The server fetches any URL given in {target.label}, including internal addresses: "
+                    + (
+                        "the internal content came back in the response."
+                        if read
+                        else "our listener on the target's loopback received the request."
+                    )
+                    + f" {len(hits)} of {len(hits) + len(refused)} internal payloads got through."
+                ),
+                evidence=evidence(
+                    f"{len(hits)} internal payloads reached, {len(refused)} refused",
+                    hits,
+                    metadata=metadata,
+                ),
+            )
+        )
     elif worked:
         # Literal loopback was refused: the validation exists and these are its gaps.
         kinds = {
-            "odd-spelling": ("ssrf.url-validation-bypass", "SSRF guard bypassed by odd spellings of 127.0.0.1",
-                             "blocks the literal 127.0.0.1 but not other spellings of the same address: it checks the URL text, not the address."),
-            "dns-internal": ("ssrf.dns-resolved-internal", "SSRF through a name that resolves inside (DNS poisoning reaches internal hosts)",
-                             "validates the URL text but not the address its name resolves to: any name that resolves internally (a poisoned cache entry, a rebinding service, an attacker's own zone) gets in."),
-            "rebinding": ("ssrf.dns-rebinding", "SSRF through DNS rebinding (time-of-check/time-of-use)",
-                          "checks the address a name resolves to, then lets the HTTP client resolve it again: the second answer is internal."),
-            "redirect": ("ssrf.redirect-to-internal", "SSRF through redirects: hops are not re-checked",
-                         "validates the first URL but follows a redirect from an allowed host to an internal one."),
+            "odd-spelling": (
+                "ssrf.url-validation-bypass",
+                "SSRF guard bypassed by odd spellings of 127.0.0.1",
+                "blocks the literal 127.0.0.1 but not other spellings of the same address: it checks the URL text, not the address.",
+            ),
+            "dns-internal": (
+                "ssrf.dns-resolved-internal",
+                "SSRF through a name that resolves inside (DNS poisoning reaches internal hosts)",
+                "validates the URL text but not the address its name resolves to: any name that resolves internally (a poisoned cache entry, a rebinding service, an attacker's own zone) gets in.",
+            ),
+            "rebinding": (
+                "ssrf.dns-rebinding",
+                "SSRF through DNS rebinding (time-of-check/time-of-use)",
+                "checks the address a name resolves to, then lets the HTTP client resolve it again: the second answer is internal.",
+            ),
+            "redirect": (
+                "ssrf.redirect-to-internal",
+                "SSRF through redirects: hops are not re-checked",
+                "validates the first URL but follows a redirect from an allowed host to an internal one.",
+            ),
         }
         groups = {p.group for p in worked}
         for group, (kind, title, why) in kinds.items():
@@ -572,35 +747,66 @@ def _verdict(ctx: ScanContext, target: Target, first: list[Probe], probes: list[
                 continue  # a static internal name getting in already explains a rebinding hit
             hits = [p for p in worked if p.group == group]
             read = any(p.reflected for p in hits)
-            findings.append(Finding(
-                kind=kind, category=CATEGORY, title=title,
-                severity=Severity.CRITICAL if read else Severity.HIGH,
-                confidence=Confidence.CONFIRMED,
-                operation=target.op.key, input=target.label,
-                description=f"The validation of {target.label} {why}"
-                            + (" The internal content came back in the response." if read else
-                               " Our listener on the target's loopback received the request."),
-                evidence=evidence(f"{len(hits)} bypass payloads reached inside; the literal 127.0.0.1 was refused", hits),
-            ))
+            findings.append(
+                Finding(
+                    kind=kind,
+                    category=CATEGORY,
+                    title=title,
+                    severity=Severity.CRITICAL if read else Severity.HIGH,
+                    confidence=Confidence.CONFIRMED,
+                    operation=target.op.key,
+                    input=target.label,
+                    description=f"The validation of {target.label} {why}"
+                    + (
+                        " The internal content came back in the response."
+                        if read
+                        else " Our listener on the target's loopback received the request."
+                    ),
+                    evidence=evidence(
+                        f"{len(hits)} bypass payloads reached inside; the literal 127.0.0.1 was refused",
+                        hits,
+                    ),
+                )
+            )
     else:
-        provable = any(p.group in ("loopback", "dns-internal") for p in probes) or any(p.group == "self" for p in probes)
+        provable = any(p.group in ("loopback", "dns-internal") for p in probes) or any(
+            p.group == "self" for p in probes
+        )
         if provable:
-            ctx.cover(CHECK, CATEGORY, target.op, target.label, "passed",
-                      f"fetches user URLs; refused all {len(refused)} internal payloads")
+            ctx.cover(
+                CHECK,
+                CATEGORY,
+                target.op,
+                target.label,
+                "passed",
+                f"fetches user URLs; refused all {len(refused)} internal payloads",
+            )
         else:
             hit = next(p for p in first if p.http_hit or p.reflected)
-            findings.append(Finding(
-                kind="ssrf.external-fetch", category=CATEGORY,
-                title="Server fetches attacker-supplied URLs (internal reach not determined)",
-                severity=Severity.MEDIUM, confidence=Confidence.CONFIRMED,
-                operation=target.op.key, input=target.label,
-                description=(
-                    f"The server fetched our URL from {target.label}. Whether it also reaches internal "
-                    "addresses could not be proven from here: the response does not reflect the fetch "
-                    "and the target does not share our loopback. Treat it as SSRF until the guard is verified."
-                ),
-                evidence=evidence("OOB callback received", [hit]),
-            ))
+            findings.append(
+                Finding(
+                    kind="ssrf.external-fetch",
+                    category=CATEGORY,
+                    title="Server fetches attacker-supplied URLs (internal reach not determined)",
+                    severity=Severity.MEDIUM,
+                    confidence=Confidence.CONFIRMED,
+                    operation=target.op.key,
+                    input=target.label,
+                    description=(
+                        f"The server fetched our URL from {target.label}. Whether it also reaches internal "
+                        "addresses could not be proven from here: the response does not reflect the fetch "
+                        "and the target does not share our loopback. Treat it as SSRF until the guard is verified."
+                    ),
+                    evidence=evidence("OOB callback received", [hit]),
+                )
+            )
     if findings:
-        ctx.cover(CHECK, CATEGORY, target.op, target.label, "failed", ", ".join(sorted({f.kind for f in findings})))
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            target.op,
+            target.label,
+            "failed",
+            ", ".join(sorted({f.kind for f in findings})),
+        )
     return findings

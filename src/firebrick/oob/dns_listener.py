@@ -5,6 +5,11 @@ Every well-formed query is recorded as an Interaction with the query name exactl
 ``names.py``. Hostile input (truncated packets, compression loops, oversized names, floods) is
 counted and dropped, or answered FORMERR when the header is readable; it never raises out of the
 protocol callbacks and never grows state without bound.
+
+For resolver hygiene (checks/dns_hygiene.py) every query is also kept, bounded, as a
+``QueryInfo``: source address and port, transaction id, the name as received (0x20), EDNS buffer
+size and the DO bit. With a ``ZoneSigner`` the zone is DNSSEC-signed on the fly for queries that
+set DO (see oob/dnssec.py), with one deliberately broken name.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import contextlib
 import ipaddress
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -28,12 +33,14 @@ import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.CNAME
 import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
 import dns.rrset
 
 from firebrick.model import Interaction
 from firebrick.oob import names
+from firebrick.oob.dnssec import ZoneSigner
 
 log = logging.getLogger("firebrick.oob.dns")
 
@@ -42,6 +49,24 @@ TCP_IDLE_TIMEOUT = 10.0
 TCP_MAX_QUERIES = 100  # per connection, so one client cannot hold a handler forever
 APEX_TTL = 60
 TCP_MAX_CONNECTIONS = 256
+MAX_QUERY_LOG = 10000  # QueryInfo records kept (oldest dropped): bounded under a flood
+
+
+@dataclass(frozen=True)
+class QueryInfo:
+    """What a resolver's query says about the resolver (one per well-formed query)."""
+
+    source_ip: str
+    source_port: int
+    txid: int
+    qname: str  # as received, case kept
+    qtype: str
+    edns: int  # EDNS version, -1 without EDNS
+    payload: int  # advertised UDP buffer size (512 without EDNS)
+    do: bool  # DNSSEC OK bit
+    token: str | None
+    time: float
+    tcp: bool = False
 
 
 @dataclass
@@ -65,6 +90,8 @@ class DNSListener:
         ttl: int = 0,
         rebind_capacity: int = 10000,
         tcp: bool = True,
+        signer: ZoneSigner | None = None,
+        query_log: int = MAX_QUERY_LOG,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -74,6 +101,8 @@ class DNSListener:
         self.advertise_host = advertise_host
         self.ttl = ttl
         self.stats = DNSStats()
+        self.signer = signer
+        self.queries: deque[QueryInfo] = deque(maxlen=max(1, query_log))
         self.tcp_enabled = False
         self._record = record
         self._want_tcp = tcp
@@ -173,13 +202,31 @@ class DNSListener:
         if in_zone:
             relative = qname.relativize(self.zone_name).labels
             parsed = names.parse_labels([label.decode("latin-1") for label in relative])
+        now = time.time()
+        do = query.edns >= 0 and bool(query.ednsflags & dns.flags.DO)
+        if in_zone:  # what the resolver's query says about it, for resolver hygiene
+            self.queries.append(
+                QueryInfo(
+                    source_ip=source_ip,
+                    source_port=source_port,
+                    txid=query.id,
+                    qname=qname_text,
+                    qtype=dns.rdatatype.to_text(qtype),
+                    edns=query.edns,
+                    payload=query.payload if query.edns >= 0 else 512,
+                    do=do,
+                    token=parsed.token if parsed else None,
+                    time=now,
+                    tcp=tcp,
+                )
+            )
         self._record(
             Interaction(
                 protocol="dns",
                 token=parsed.token if parsed else None,
                 source_ip=source_ip,
                 source_port=source_port,
-                time=time.time(),
+                time=now,
                 listener="public",
                 raw=_dump(query, qname_text, qtype, question.rdclass),
                 dns_qname=qname_text,
@@ -192,10 +239,30 @@ class DNSListener:
             return self._render(_response(query, dns.rcode.REFUSED), query, tcp)
         response = _response(query, dns.rcode.NOERROR)
         response.flags |= dns.flags.AA
-        self._answer(response, qname, qtype, parsed)
+        broken = self._answer(response, qname, qtype, parsed)
         if not response.answer:
             response.authority.append(self._soa)  # NODATA: SOA for negative caching (RFC 2308)
+        if do and self.signer is not None:
+            self._sign(response, qname, qtype, broken)
         return self._render(response, query, tcp)
+
+    def _sign(
+        self,
+        response: dns.message.Message,
+        qname: dns.name.Name,
+        qtype: dns.rdatatype.RdataType,
+        broken: bool,
+    ) -> None:
+        signer = self.signer
+        assert signer is not None
+        response.ednsflags |= dns.flags.DO
+        nodata = not response.answer
+        for section in (response.answer, response.authority):
+            for rrset in list(section):
+                if rrset.rdtype != dns.rdatatype.RRSIG:
+                    section.append(signer.sign(rrset, broken=broken and section is response.answer))
+        if nodata:
+            response.authority.extend(signer.nodata_proof(qname, qtype, APEX_TTL))
 
     def _answer(
         self,
@@ -203,23 +270,40 @@ class DNSListener:
         qname: dns.name.Name,
         qtype: dns.rdatatype.RdataType,
         parsed: names.ParsedName,
-    ) -> None:
+    ) -> bool:
+        """Fill the answer; True when its signature must be broken (the DNSSEC test name)."""
         instruction = parsed.instruction
         kind = instruction.kind
         if kind is names.Kind.APEX:
             if qtype == dns.rdatatype.SOA:
                 response.answer.append(dns.rrset.from_rdata_list(qname, APEX_TTL, list(self._soa)))
-                return
+                return False
             if qtype == dns.rdatatype.NS:
                 ns = dns.rrset.from_text(qname, APEX_TTL, "IN", "NS", f"ns1.{self.zone}.")
                 response.answer.append(ns)
-                return
+                return False
+            if qtype == dns.rdatatype.DNSKEY and self.signer is not None:
+                key = self.signer.dnskey_rrset
+                response.answer.append(dns.rrset.from_rdata_list(qname, key.ttl, list(key)))
+                return False
             self._address(response, qname, qtype, self._advertise_ip)
+        elif kind is names.Kind.CNAME and instruction.count:
+            # One link per answer, TTL 0: the resolver must come back for every link.
+            labels = names.chain_next(parsed.relative, instruction)
+            # Wire labels, not text: a hostile label may hold dots or escapes.
+            target = dns.name.Name(
+                tuple(label.encode("latin-1") for label in labels) + self.zone_name.labels
+            )
+            cname = dns.rdtypes.ANY.CNAME.CNAME(dns.rdataclass.IN, dns.rdatatype.CNAME, target)
+            response.answer.append(dns.rrset.from_rdata(qname, self.ttl, cname))
+        elif kind is names.Kind.DNSSEC_BAD:
+            self._address(response, qname, qtype, self._advertise_ip)
+            return True
         elif kind is names.Kind.ANSWER:
             self._address(response, qname, qtype, _ip_or_none(instruction.address))
         elif kind is names.Kind.REBIND:
             if qtype != dns.rdatatype.A:
-                return
+                return False
             key = ".".join(parsed.relative)
             seen = self._rebind_seen.pop(key, 0)
             self._rebind_seen[key] = seen + 1
@@ -228,8 +312,9 @@ class DNSListener:
             first = seen == 0
             target = self._advertise_ip if first else _ip_or_none(instruction.address)
             self._address(response, qname, qtype, target)
-        else:  # CALLBACK and anything a later label rule does not handle yet
+        else:  # CALLBACK, the end of a CNAME chain, and anything a later rule does not handle
             self._address(response, qname, qtype, self._advertise_ip)
+        return False
 
     def _address(
         self,
@@ -363,7 +448,10 @@ def _dump(
 ) -> str:
     # A short dig-like summary; Message.to_text() costs as much as the rest of the handler.
     flags = dns.flags.to_text(query.flags)
-    edns = f" edns={query.edns} payload={query.payload}" if query.edns >= 0 else ""
+    edns = ""
+    if query.edns >= 0:
+        do = 1 if query.ednsflags & dns.flags.DO else 0
+        edns = f" edns={query.edns} payload={query.payload} do={do}"
     text = (
         f"id={query.id} opcode={dns.opcode.to_text(query.opcode())} flags={flags}{edns}\n"
         f"{qname}. {dns.rdataclass.to_text(qclass)} {dns.rdatatype.to_text(qtype)}"

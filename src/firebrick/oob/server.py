@@ -19,7 +19,8 @@ from types import TracebackType
 from firebrick.model import Interaction
 from firebrick.oob import names, tls
 from firebrick.oob import tokens as _tokens
-from firebrick.oob.dns_listener import DNSListener, DNSStats
+from firebrick.oob.dns_listener import DNSListener, DNSStats, QueryInfo
+from firebrick.oob.dnssec import ZoneSigner
 from firebrick.oob.http_listener import HTTPListener, Reply
 
 log = logging.getLogger("firebrick.oob")
@@ -42,6 +43,8 @@ class OOBConfig:
     ignore_sources: frozenset[str] = field(default_factory=frozenset)  # source IPs dropped
     http_read_timeout: float = 10.0  # per request: headers + body must arrive within it
     dns_ttl: int = 0  # TTL of the dynamic answers (0: resolvers ask again, every query is seen)
+    # Sign the zone on the fly (DNSKEY, RRSIG, NSEC; one broken name) for DNSSEC tests.
+    dnssec: bool = True
 
 
 @dataclass
@@ -81,6 +84,8 @@ class OOBServer:
         self._ignore = {_normalize_ip(ip) for ip in config.ignore_sources}
         self._http: list[HTTPListener] = []
         self._dns: DNSListener | None = None
+        # One key per server; resolvers that should validate get its trust anchor.
+        self.dnssec_signer: ZoneSigner | None = ZoneSigner(self.zone) if config.dnssec else None
         self._started = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -115,6 +120,7 @@ class OOBServer:
                     record=self._record,
                     ttl=cfg.dns_ttl,
                     rebind_capacity=max(cfg.max_interactions, 1000),
+                    signer=self.dnssec_signer,
                 )
                 await self._dns.start()
                 self.dns_port = self._dns.port
@@ -287,6 +293,18 @@ class OOBServer:
     def dns_stats(self) -> DNSStats | None:
         """Counters of the DNS listener (received, answered, malformed...), if it runs."""
         return self._dns.stats if self._dns is not None else None
+
+    def dns_queries(self, token: str | None = None) -> list[QueryInfo]:
+        """Zone queries as resolvers sent them (bounded log, oldest first), or ``token``'s."""
+        if self._dns is None:
+            return []
+        queries = list(self._dns.queries)
+        if self._ignore:
+            queries = [q for q in queries if _normalize_ip(q.source_ip) not in self._ignore]
+        if token is None:
+            return queries
+        wanted = token.lower()
+        return [q for q in queries if q.token == wanted]
 
     def subscribe(self, callback: Callable[[Interaction], None]) -> None:
         """Call ``callback`` for every interaction recorded from now on."""

@@ -1,0 +1,174 @@
+"""Patterns for secrets, personal data and internal details in text, plus Luhn and redaction.
+
+Shared by data_exposure (responses and spec examples), encryption (which responses carry
+personal data and so need Cache-Control) and llm_security. Every match is reported redacted:
+enough characters to find it in the response, never the whole value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Pattern:
+    name: str  # stable id, e.g. "aws-access-key"
+    label: str  # for humans
+    kind: str  # "secret" | "pii" | "internal" | "trace"
+    regex: re.Pattern[str]
+    group: int = 0  # which group holds the value to redact
+
+
+@dataclass(frozen=True)
+class Match:
+    pattern: Pattern
+    value: str  # the raw value (never put this in a report; use .redacted)
+    start: int
+
+    @property
+    def redacted(self) -> str:
+        return redact(self.value)
+
+
+SECRETS: tuple[Pattern, ...] = (
+    Pattern("aws-access-key", "AWS access key id", "secret",
+            re.compile(r"\b((?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16})\b"), 1),
+    Pattern("aws-secret-key", "AWS secret access key", "secret",
+            re.compile(r"(?i)aws.{0,20}?secret.{0,20}?['\"=:\s]+([A-Za-z0-9/+=]{40})\b"), 1),
+    Pattern("stripe-key", "Stripe secret key", "secret",
+            re.compile(r"\b((?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,99})\b"), 1),
+    Pattern("github-token", "GitHub token", "secret",
+            re.compile(r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{60,90})\b"), 1),
+    Pattern("slack-token", "Slack token", "secret",
+            re.compile(r"\b(xox[abposr]-[0-9A-Za-z-]{10,80})\b"), 1),
+    Pattern("slack-webhook", "Slack webhook URL", "secret",
+            re.compile(r"(https://hooks\.slack\.com/services/T[0-9A-Z]+/B[0-9A-Z]+/[0-9A-Za-z]+)"), 1),
+    Pattern("google-api-key", "Google API key", "secret",
+            re.compile(r"\b(AIza[0-9A-Za-z_\-]{35})(?![0-9A-Za-z_\-])"), 1),
+    Pattern("private-key", "private key (PEM)", "secret",
+            re.compile(r"(-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----)")),
+    Pattern("jwt", "JSON Web Token", "secret",
+            re.compile(r"\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"), 1),
+)
+
+PII: tuple[Pattern, ...] = (
+    Pattern("email", "email address", "pii",
+            re.compile(r"\b([A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]+\.[A-Za-z]{2,24})\b"), 1),
+    # International (+CC) or North American formatted numbers; bare digit runs are too noisy.
+    Pattern("phone", "phone number", "pii",
+            re.compile(r"(?<![\w+])(\+[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}[ .-]?\d{3,4}[ .-]?\d{3,4}"
+                       r"|\(\d{3}\) ?\d{3}-\d{4})(?!\w)"), 1),
+    Pattern("card", "payment card number", "pii",
+            re.compile(r"(?<!\d)((?:\d[ -]?){12,18}\d)(?!\d)"), 1),
+    # A national id is only reported with context (the field or label names it): digits alone
+    # match order numbers and timestamps.
+    Pattern("us-ssn", "US social security number", "pii",
+            re.compile(r"(?i)(?:ssn|social.?security(?:.?number)?)\W{1,4}(\d{3}-\d{2}-\d{4})\b"), 1),
+    Pattern("uk-nino", "UK national insurance number", "pii",
+            re.compile(r"(?i)(?:nino|national.?insurance(?:.?number)?)\W{1,4}([A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D])\b"), 1),
+)
+
+TRACES: tuple[Pattern, ...] = (
+    Pattern("python-traceback", "Python traceback", "trace",
+            re.compile(r"(Traceback \(most recent call last\):)")),
+    Pattern("python-frame", "Python stack frame", "trace",
+            re.compile(r"(File \"[^\"]{1,300}\", line \d+, in \w+)")),
+    Pattern("java-trace", "Java stack trace", "trace",
+            re.compile(r"(\bat [a-z][\w$]*(?:\.[\w$]+){2,}\([\w$]+\.java:\d+\))")),
+    Pattern("werkzeug-debugger", "Werkzeug debugger page", "trace",
+            re.compile(r"(Werkzeug Debugger|__debugger__)")),
+)
+
+# Hostnames that only make sense inside a network.
+_INTERNAL_NAME = re.compile(
+    r"(?<![\w.-])((?:[a-z0-9-]+\.)+(?:internal|local|lan|corp|intranet|localdomain|cluster\.local))(?![\w.-])",
+    re.I,
+)
+_IPV4 = re.compile(r"(?<![\d.])((?:\d{1,3}\.){3}\d{1,3})(?![\d.])")
+
+DB_ERRORS = re.compile(
+    r"(sqlite3\.\w+Error|OperationalError|unrecognized token|SQL syntax.{0,40}MySQL|"
+    r"mysql_fetch|ORA-\d{5}|PG::SyntaxError|psycopg2?\.errors|syntax error at or near|"
+    r"unterminated quoted string|SQLSTATE\[|Microsoft OLE DB|ODBC SQL Server Driver|"
+    r"SQLiteException|quoted string not properly terminated)",
+    re.I,
+)
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn checksum of a card number (digits only)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+_CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5)|35|3[068])")
+
+
+def is_card(text: str) -> bool:
+    """A plausible card: 13-19 digits, a known issuer prefix, Luhn valid, not one repeated digit."""
+    digits = re.sub(r"[ -]", "", text)
+    if not 13 <= len(digits) <= 19 or len(set(digits)) < 3:
+        return False
+    return bool(_CARD_PREFIX.match(digits)) and luhn_ok(digits)
+
+
+def redact(value: str, keep: int = 4) -> str:
+    """Show the first and last few characters: ``AKIA…MPLE (20 chars)``; short values fully masked."""
+    value = value.strip()
+    if len(value) <= keep * 2 + 2:
+        return value[:2] + "…" if len(value) > 4 else "…"
+    return f"{value[:keep]}…{value[-keep:]} ({len(value)} chars)"
+
+
+def _private_ip(text: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return ip.is_private and not ip.is_loopback and not ip.is_unspecified and not ip.is_link_local
+
+
+def scan_text(text: str, kinds: tuple[str, ...] = ("secret", "pii", "internal", "trace")) -> Iterator[Match]:
+    """Every match in text, by kind. Cards must pass Luhn; internal IPs must be private."""
+    groups: list[Pattern] = []
+    if "secret" in kinds:
+        groups += SECRETS
+    if "pii" in kinds:
+        groups += PII
+    if "trace" in kinds:
+        groups += TRACES
+    for pattern in groups:
+        for m in pattern.regex.finditer(text):
+            value = m.group(pattern.group)
+            if pattern.name == "card" and not is_card(value):
+                continue
+            if pattern.name == "email" and value.lower().endswith((".png", ".jpg", ".svg", ".gif")):
+                continue  # retina image names (logo@2x.png)
+            yield Match(pattern, value, m.start(pattern.group))
+    if "internal" in kinds:
+        for m in _IPV4.finditer(text):
+            if _private_ip(m.group(1)):
+                yield Match(INTERNAL_IP, m.group(1), m.start(1))
+        for m in _INTERNAL_NAME.finditer(text):
+            yield Match(INTERNAL_HOST, m.group(1), m.start(1))
+
+
+INTERNAL_IP = Pattern("internal-ip", "private IP address", "internal", _IPV4, 1)
+INTERNAL_HOST = Pattern("internal-host", "internal host name", "internal", _INTERNAL_NAME, 1)
+
+
+def context(text: str, match: Match, width: int = 24) -> str:
+    """The text around a match with the value itself redacted: where to look, not what it is."""
+    start = max(0, match.start - width)
+    end = min(len(text), match.start + len(match.value) + width)
+    return (text[start : match.start] + match.redacted + text[match.start + len(match.value) : end]).replace("\n", " ")
