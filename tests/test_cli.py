@@ -140,3 +140,32 @@ def test_demo_fails_below_gate_and_explains_score(tmp_path: Path) -> None:
     # The terminal report is still printed, with the arithmetic of --explain-score.
     assert "Overall = " in proc.stdout and "Letter: " in proc.stdout
     assert "ssrf (weight" in proc.stdout
+
+
+def test_oob_server_standalone_prints_interactions() -> None:
+    import re
+
+    import httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "firebrick", "oob-server", "--zone", "oob.example.com",
+         "--listen", "127.0.0.1", "--http-port", "0", "--https-port", "0", "--dns-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        ready = proc.stderr.readline()  # blocks until the server says where it listens
+        port = int(re.search(r"http 127\.0\.0\.1:(\d+)", ready).group(1))  # type: ignore[union-attr]
+        token = "fbabcdefghij"
+        assert httpx.get(f"http://127.0.0.1:{port}/{token}/x", timeout=5).status_code == 200
+        line = json.loads(proc.stdout.readline())
+        assert line["token"] == token and line["protocol"] == "http" and line["http_path"] == f"/{token}/x"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_oob_server_wildcard_needs_advertise() -> None:
+    proc = firebrick("oob-server", "--zone", "oob.example.com", "--http-port", "0", "--https-port", "0", "--dns-port", "0")
+    assert proc.returncode == 3
+    assert "advertise" in one_line_error(proc)

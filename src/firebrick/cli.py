@@ -466,7 +466,8 @@ def lab(variant: str, port: int, no_spec: bool, oob_dns: str | None, zone: str) 
 
 @main_group.command("oob-server")
 @click.option("--listen", default="0.0.0.0", show_default=True, help="Address to bind.")
-@click.option("--advertise", default=None, help="Public address the zone's names answer with.")
+@click.option("--advertise", default=None,
+              help="Public address the zone's names answer with (required when --listen is a wildcard).")
 @click.option(
     "--zone", required=True, help="The zone delegated to this host, e.g. oob.example.com."
 )
@@ -491,10 +492,21 @@ def oob_server(
     def show(interaction: Any) -> None:
         print(json.dumps(interaction.to_dict()), flush=True)
 
+    def ready(server: Any) -> None:
+        err.print(
+            f"OOB server for zone {server.zone}: http {listen}:{server.http_port}, "
+            f"https {listen}:{server.https_port}, dns {listen}:{server.dns_port} (udp/tcp); "
+            f"names answer {server.advertise_host}. Interactions follow as JSON lines.",
+            highlight=False,
+            soft_wrap=True,
+        )
+
     try:
-        asyncio.run(serve_forever(config, show))
+        asyncio.run(serve_forever(config, show, on_ready=ready))
     except KeyboardInterrupt:
         pass
+    except ValueError as exc:  # e.g. a wildcard listen address with nothing to advertise
+        raise UsageError(f"cannot start the OOB server: {exc}") from None
     except OSError as exc:
         raise UsageError(f"cannot start the OOB server: {exc.strerror or exc}") from None
 
