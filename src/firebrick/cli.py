@@ -29,7 +29,7 @@ GRADES = ("A", "B", "C", "D", "F")
 SEVERITIES = [s.value for s in Severity]
 LAB_INTERNET = "127.100.0.1"  # the lab's stand-in for a public address (see firebrick.lab)
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:

@@ -60,6 +60,8 @@ def oob_config(options: ScanOptions, local: bool) -> OOBConfig:
         zone=options.oob_zone,
         advertise_host=options.oob_advertise,
         inside_host=inside,
+        # A remote target never calls from our loopback: such interactions are our own.
+        ignore_sources=frozenset() if local else frozenset({"127.0.0.1", "::1"}),
     )
 
 
@@ -179,6 +181,8 @@ async def _run_checks(
             finished[check.name].set()
 
     tasks = [asyncio.create_task(one(c)) for c in checks]
+    if not tasks:  # passive mode, or every check deselected
+        return findings, complete
     remaining = deadline - time.monotonic()
     done, pending = await asyncio.wait(tasks, timeout=max(remaining, 0.01))
     for task in pending:  # the hard wall-clock limit: cancel what is still running

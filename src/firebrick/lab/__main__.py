@@ -73,14 +73,15 @@ def serve_lab(args: argparse.Namespace) -> int:
     admin = serve(admin_app)
     metadata = serve(metadata_app)
     inventory = serve(inventory_app)
-    netsandbox.install(
-        SandboxConfig(
-            zone=args.zone.rstrip(".").lower(),
-            oob_dns=args.oob_dns,
-            metadata=("127.0.0.1", metadata.port),
-            service_names=SERVICE_NAMES,
+    if args.sandbox:  # off in the network lab: the namespace's real resolver answers instead
+        netsandbox.install(
+            SandboxConfig(
+                zone=args.zone.rstrip(".").lower(),
+                oob_dns=args.oob_dns,
+                metadata=("127.0.0.1", metadata.port),
+                service_names=SERVICE_NAMES,
+            )
         )
-    )
     app = create_app(
         args.variant,
         inventory_url=f"http://{INVENTORY_NAME}:{inventory.port}",
@@ -120,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--port", type=int, default=0)
     s.add_argument(
         "--no-spec", dest="spec", action="store_false", help="do not serve /openapi.json"
+    )
+    s.add_argument(
+        "--no-sandbox",
+        dest="sandbox",
+        action="store_false",
+        help="use the system resolver and network (the network lab's namespace), no hooks",
     )
     s.add_argument("--watch-stdin", action="store_true", help=argparse.SUPPRESS)
     s.add_argument("--die-with-parent", action="store_true", help=argparse.SUPPRESS)

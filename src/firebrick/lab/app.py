@@ -402,6 +402,16 @@ def create_app(
         )
         return jsonify(result.formatted)
 
+    # Issue 5: input validation, data exposure, encryption, unsafe consumption, LLM endpoints.
+    from firebrick.lab import llm_lab, web_lab
+
+    app.register_blueprint(web_lab.blueprint(variant, internet_cidr))
+    app.register_blueprint(llm_lab.blueprint(variant, internet_cidr))
+    if hardened:
+        web_lab.install_hardening(app)
+    from firebrick.lab import api_lab  # issue 4: authn/authz, rate limiting, inventory
+
+    app.register_blueprint(api_lab.blueprint(variant))
     return app
 
 

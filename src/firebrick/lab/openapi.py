@@ -198,6 +198,13 @@ def build_spec(title: str = "Firebrick Lab Media API", version: str = "1.4.0") -
             }
         },
     }
+    from firebrick.lab import web_spec  # issue 5's endpoints
+
+    paths.update(web_spec.paths())
+    from firebrick.lab import api_spec  # issue 4's endpoints
+
+    paths.update(api_spec.paths())
+    schemes = {**web_spec.components().get("securitySchemes", {}), **api_spec.components()["securitySchemes"]}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -213,6 +220,8 @@ def build_spec(title: str = "Firebrick Lab Media API", version: str = "1.4.0") -
                     "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
                     "required": ["error"],
                 }
-            }
+            },
+            **web_spec.components(),
+            "securitySchemes": schemes,
         },
     }

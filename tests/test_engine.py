@@ -1,0 +1,83 @@
+"""The engine as a user relies on it: modes, the hard time limit, and never triggering itself."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from flask import Flask, request
+from werkzeug.serving import make_server
+
+from firebrick.engine import run_scan
+from firebrick.options import ScanOptions
+
+SPEC = {
+    "openapi": "3.0.3",
+    "info": {"title": "t", "version": "1"},
+    "paths": {
+        "/preview": {
+            "get": {
+                "parameters": [{"name": "url", "in": "query", "required": True,
+                                "schema": {"type": "string", "format": "uri"}}],
+                "responses": {"200": {"description": "ok"}},
+            }
+        },
+        "/slow": {
+            "get": {
+                "parameters": [{"name": "link", "in": "query", "schema": {"type": "string", "format": "uri"}}],
+                "responses": {"200": {"description": "ok"}},
+            }
+        },
+    },
+}
+
+
+@pytest.fixture()
+def api():
+    app = Flask("engine")
+
+    @app.get("/openapi.json")
+    def spec() -> dict[str, object]:
+        return SPEC
+
+    @app.get("/preview")
+    def preview() -> dict[str, str]:
+        # Looks at the URL but never fetches it.
+        return {"title": "preview of " + request.args.get("url", "")[:0] + "a page"}
+
+    @app.get("/slow")
+    def slow() -> str:
+        time.sleep(1.0)  # the target under test is slow; the scanner must not wait past --max-time
+        return "done"
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+async def test_a_target_that_never_fetches_sees_no_interactions(api: str) -> None:
+    # The scanner never resolves or fetches its own payloads: with a target that fetches nothing,
+    # the OOB server must record nothing at all.
+    result = await run_scan(ScanOptions(target=api, rate=200, max_time=30, checks=["ssrf"]))
+    assert result.stats.oob_interactions == 0
+    assert [f for f in result.findings if f.category == "ssrf"] == []
+    assert result.grade == "A" and result.complete
+
+
+async def test_passive_mode_sends_no_probes(api: str) -> None:
+    result = await run_scan(ScanOptions(target=api, rate=200, mode="passive"))
+    assert set(result.stats.requests_by_check) == {"discovery"}
+    assert {c.status for c in result.coverage if c.check == "ssrf"} == {"skipped"}
+    ssrf = {c.category: c for c in result.categories}["ssrf"]
+    assert not ssrf.assessed and ssrf.score is None
+
+
+async def test_max_time_cuts_the_scan_and_says_so(api: str) -> None:
+    started = time.monotonic()
+    result = await run_scan(ScanOptions(target=api, rate=200, max_time=1.5, timeout=5))
+    assert time.monotonic() - started < 4  # the limit holds (plus teardown), not the slow target
+    assert not result.complete
+    assert any("time limit" in w or "did not finish" in w for w in result.warnings)
