@@ -45,6 +45,9 @@ class ScanOptions:
     oob_inside: str | None = "auto"  # "auto" | an address | None (off)
     oob_grace: float = 1.5  # seconds to wait for late interactions while payloads are outstanding
     checks: list[str] = field(default_factory=list)  # empty: all registered checks
+    # Named identities for cross-identity authorization tests: name -> headers (--identity).
+    identities: dict[str, dict[str, str]] = field(default_factory=dict)
+    burst: int = 30  # requests of the rate-limit burst against one cheap operation (0: none)
 
     def validate(self) -> None:
         """Raise UsageError with one clear line for a value a scan cannot run with."""
@@ -65,6 +68,8 @@ class ScanOptions:
             raise UsageError("--max-time must be greater than 0")
         if self.budget < 1 or self.per_operation_budget < 1:
             raise UsageError("request budgets must be at least 1")
+        if not 0 <= self.burst <= 500:
+            raise UsageError("--burst must be between 0 and 500")
 
 
 def _coerce(name: str, current: Any, raw: Any) -> Any:
@@ -102,7 +107,7 @@ def load_options(overrides: dict[str, Any], config_path: Path | None = None) -> 
             setattr(opts, key, _coerce(key, getattr(opts, key), value))
     for name in names:
         env = os.environ.get(f"FIREBRICK_{name.upper()}")
-        if env is not None and name not in ("headers", "checks", "target"):
+        if env is not None and name not in ("headers", "checks", "target", "identities"):
             setattr(opts, name, _coerce(name, getattr(opts, name), env))
     for key, value in overrides.items():
         if value is not None:
