@@ -3,11 +3,13 @@
 The shapes follow what the engine produces: SSRF findings with recorded exchanges (so ``curl``
 lines exist), OOB interactions (HTTP and DNS), coverage items in all four statuses, and
 categories both assessed and not assessed. ``hostile=True`` plants attacker-controlled markup in
-every field that carries target data, for the escaping tests.
+every field that carries target data, for the escaping tests. ``sample_result`` is a second,
+smaller result run through the real judge and scoring, with rich markup in target data.
 """
 
 from __future__ import annotations
 
+from firebrick.judge import judge
 from firebrick.model import (
     CATEGORIES,
     CategoryScore,
@@ -21,6 +23,7 @@ from firebrick.model import (
     ScanStats,
     Severity,
 )
+from firebrick.scoring import score_result
 
 TARGET = "http://127.0.0.1:5080"
 XSS = "<script>alert(1)</script>"
@@ -186,6 +189,19 @@ def weak_ports() -> Finding:
     )
 
 
+def redirect_follow() -> Finding:
+    return Finding(
+        kind="ssrf.redirect-follow",
+        category="ssrf",
+        title="Fetcher follows redirects to internal addresses",
+        severity=Severity.HIGH,
+        confidence=Confidence.CONFIRMED,
+        operation="GET /avatar",
+        input="query:image_url",
+        evidence=internal_read().evidence,
+    )
+
+
 def make_result(
     findings: list[Finding] | None = None,
     *,
@@ -302,4 +318,202 @@ def plant_hostile(result: ScanResult) -> None:
             "skipped",
             '<a href="https://evil.test/">click</a>',
         )
+    )
+
+
+# --- a judged and scored result, for the terminal and JSON report tests ----------------------
+
+RICH_MARKUP = "[bold red]forged[/bold red] :rocket: \x1b[31m"  # rich markup and an ANSI escape
+
+
+def _preview_exchange(url: str, body: str | None = None, status: int | None = 200) -> Exchange:
+    return Exchange(
+        method="POST" if body else "GET",
+        url=url,
+        request_headers={"Content-Type": "application/json", "X-Api-Key": "k'1"} if body else {},
+        request_body=body,
+        status=status,
+        response_headers={"content-type": "application/json"},
+        response_excerpt='{"ami-id": "ami-0abc"}',
+        response_size=22,
+        elapsed_ms=12.5,
+        error=None if status else "connection reset",
+        body_text="full body not serialized",
+    )
+
+
+def _dns_hit(token: str, t: float) -> Interaction:
+    return Interaction(
+        protocol="dns",
+        token=token,
+        source_ip="127.0.0.53",
+        source_port=40123,
+        time=t,
+        raw="query",
+        dns_qname=f"{token}.Oob.Firebrick.test",
+        dns_qtype="A",
+        dns_txid=4711,
+    )
+
+
+def _http_hit(token: str, t: float, listener: str = "public") -> Interaction:
+    return Interaction(
+        protocol="http",
+        token=token,
+        source_ip="127.0.0.1",
+        source_port=51234,
+        time=t,
+        listener=listener,
+        raw=f"GET /{token} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        http_method="GET",
+        http_path=f"/{token}",
+        http_host="127.0.0.1:8053",
+    )
+
+
+def sample_findings() -> list[Finding]:
+    base = "http://127.0.0.1:5000"
+    return [
+        Finding(
+            kind="ssrf.internal-read",
+            category="ssrf",
+            title="Internal metadata read through the url parameter",
+            severity=Severity.CRITICAL,
+            confidence=Confidence.CONFIRMED,
+            operation="GET /api/preview",
+            input="query:url",
+            description="The endpoint returned the body of the internal canary service.",
+            evidence=Evidence(
+                summary="canary body reflected for http://127.0.0.1:9/latest/meta-data/",
+                exchanges=[
+                    _preview_exchange(
+                        f"{base}/api/preview?url=http%3A%2F%2F127.0.0.1%3A9%2Flatest"
+                    ),
+                    _preview_exchange(f"{base}/api/preview?url=http%3A%2F%2F2130706433%2F"),
+                ],
+                interactions=[_http_hit("tok1a", 1_700_000_000.25, listener="inside")],
+                payloads_worked=["http://127.0.0.1:9/latest/meta-data/", "http://2130706433/"],
+                payloads_failed=["file:///etc/passwd"],
+                details={"reflected": "ami-0abc", "variants": {"decimal", "hex"}},
+            ),
+        ),
+        Finding(
+            kind="ssrf.dns-rebinding",
+            category="ssrf",
+            title="Guard defeated by DNS rebinding on hook.url",
+            severity=Severity.HIGH,
+            confidence=Confidence.LIKELY,
+            operation="POST /api/webhooks",
+            input="json:hook.url",
+            evidence=Evidence(
+                summary="first answer public, second internal; internal listener was hit",
+                exchanges=[
+                    _preview_exchange(f"{base}/api/webhooks", body='{"hook": {"url": "x"}}')
+                ],
+                interactions=[
+                    _dns_hit("tok2b", 1_700_000_001.0),
+                    _http_hit("tok2b", 1_700_000_001.5),
+                ],
+                payloads_worked=["http://rb-tok2b.oob.firebrick.test/"],
+            ),
+        ),
+        Finding(
+            kind="open-redirect",
+            category="ssrf",
+            title="Open redirect via next",
+            severity=Severity.MEDIUM,
+            confidence=Confidence.CONFIRMED,
+            operation="GET /login",
+            input="query:next",
+            evidence=Evidence(
+                summary="Location: //evil.test/",
+                exchanges=[_preview_exchange(f"{base}/login?next=//x")],
+            ),
+        ),
+        Finding(
+            kind="ssrf.dns-lookup-only",
+            category="ssrf",
+            title="Name resolved by avatar_url",
+            severity=Severity.MEDIUM,
+            confidence=Confidence.LIKELY,
+            operation="PUT /api/profile",
+            input="json:avatar_url",
+            evidence=Evidence(summary="A query only", interactions=[_dns_hit("tok3c", 1.7e9)]),
+        ),
+        Finding(
+            kind="dns.source-port",
+            category="dns_hygiene",
+            title=f"Resolver source ports look sequential {RICH_MARKUP}",
+            severity=Severity.LOW,
+            confidence=Confidence.LIKELY,
+            evidence=Evidence(
+                summary="stddev 12 over 26 queries",
+                interactions=[_dns_hit(f"c{i}", 1.7e9 + i) for i in range(3)],
+                details={"stddev": 12.0, "bits": 5.3},
+            ),
+        ),
+        Finding(
+            kind="inventory.openapi-exposed",
+            category="inventory",
+            title="OpenAPI document published",
+            severity=Severity.INFO,
+            confidence=Confidence.CONFIRMED,
+            operation="GET /openapi.json",
+        ),
+    ]
+
+
+def sample_result() -> ScanResult:
+    """A result judged and scored by the real judge and scoring, for the terminal/JSON tests."""
+    findings = judge(sample_findings())
+    assessed = set(CATEGORIES) - {"bola", "llm_security"}
+    categories, overall, grade, lines = score_result(findings, assessed)
+    return ScanResult(
+        target="http://127.0.0.1:5000",
+        started_at="2025-01-01T12:00:00Z",
+        finished_at="2025-01-01T12:00:07Z",
+        mode="safe",
+        tool_version="0.1.0",
+        score=overall,
+        grade=grade,
+        categories=categories,
+        findings=findings,
+        coverage=[
+            CoverageItem("ssrf", "ssrf", "GET /api/preview", "query:url", "failed"),
+            CoverageItem("ssrf", "ssrf", "GET /api/health", None, "passed"),
+            CoverageItem("ssrf", "ssrf", "POST /api/import", "form:src", "skipped", "safe mode"),
+            CoverageItem(
+                "ssrf-dns",
+                "ssrf",
+                "GET /api/preview",
+                "query:url",
+                "inconclusive",
+                "no delegated zone: DNS-name probes could not reach the OOB DNS listener",
+            ),
+        ],
+        warnings=["No delegated OOB zone: DNS-name probes are inconclusive, not safe."],
+        stats=ScanStats(
+            requests_sent=412,
+            requests_by_check={"ssrf": 380, "discovery": 32},
+            oob_interactions=9,
+            duration_s=7.3,
+            operations=6,
+            inputs_tested=5,
+        ),
+        surface={"operations": 6, "spec": "http://127.0.0.1:5000/openapi.json"},
+        score_explanation=lines,
+    )
+
+
+def unscored_result() -> ScanResult:
+    """An incomplete passive scan: no findings, no score, no grade."""
+    return ScanResult(
+        target="http://127.0.0.1:1",
+        started_at="2025-01-01T00:00:00Z",
+        finished_at="2025-01-01T00:00:01Z",
+        mode="passive",
+        tool_version="0.1.0",
+        score=None,
+        grade=None,
+        complete=False,
     )

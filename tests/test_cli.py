@@ -6,15 +6,19 @@ import json
 import socket
 import subprocess
 import sys
-import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
+
+from support import serve
 
 ROOT = Path(__file__).resolve().parents[1]
+# an OOB server on the zone used below, every listener on a free port
+OOB_SERVER = ("oob-server", "--zone", "oob.example.com")
+FREE_PORTS = ("--http-port", "0", "--https-port", "0", "--dns-port", "0")
 
 
 def firebrick(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
@@ -42,18 +46,15 @@ def free_port() -> int:
 
 
 @pytest.fixture()
-def tiny_api():
+def tiny_api() -> Iterator[str]:
     app = Flask("tiny")
 
     @app.get("/")
     def index() -> dict[str, str]:
         return {"hello": "world"}
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serve(app) as base:
+        yield base
 
 
 def test_help_reads_like_a_tool() -> None:
@@ -148,9 +149,11 @@ def test_oob_server_standalone_prints_interactions() -> None:
     import httpx
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "firebrick", "oob-server", "--zone", "oob.example.com",
-         "--listen", "127.0.0.1", "--http-port", "0", "--https-port", "0", "--dns-port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        [sys.executable, "-m", "firebrick", *OOB_SERVER, "--listen", "127.0.0.1", *FREE_PORTS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     try:
         assert proc.stderr is not None and proc.stdout is not None
@@ -159,13 +162,17 @@ def test_oob_server_standalone_prints_interactions() -> None:
         token = "fbabcdefghij"
         assert httpx.get(f"http://127.0.0.1:{port}/{token}/x", timeout=5).status_code == 200
         line = json.loads(proc.stdout.readline())
-        assert line["token"] == token and line["protocol"] == "http" and line["http_path"] == f"/{token}/x"
+        assert (
+            line["token"] == token
+            and line["protocol"] == "http"
+            and line["http_path"] == f"/{token}/x"
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
 
 
 def test_oob_server_wildcard_needs_advertise() -> None:
-    proc = firebrick("oob-server", "--zone", "oob.example.com", "--http-port", "0", "--https-port", "0", "--dns-port", "0")
+    proc = firebrick(*OOB_SERVER, *FREE_PORTS)
     assert proc.returncode == 3
     assert "advertise" in one_line_error(proc)

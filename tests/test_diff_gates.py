@@ -11,22 +11,9 @@ from firebrick.cli_reports import diff_command
 from firebrick.diff import diff, render_diff
 from firebrick.errors import UsageError
 from firebrick.gates import evaluate
-from firebrick.model import Confidence, Finding, Severity
+from firebrick.model import Confidence, Severity
 from firebrick.store import Store
-from reportdata import blind_callback, dns_only, internal_read, make_result, no_tls, weak_ports
-
-
-def open_redirect() -> Finding:
-    return Finding(
-        kind="ssrf.redirect-follow",
-        category="ssrf",
-        title="Fetcher follows redirects to internal addresses",
-        severity=Severity.HIGH,
-        confidence=Confidence.CONFIRMED,
-        operation="GET /avatar",
-        input="query:image_url",
-        evidence=internal_read().evidence,
-    )
+from reportdata import blind_callback, dns_only, make_result, no_tls, redirect_follow, weak_ports
 
 
 def before_after():
@@ -37,7 +24,7 @@ def before_after():
     hook.title = "Blind SSRF via webhook URL"
     hook.confidence = Confidence.CONFIRMED
     after = make_result(
-        [hook, dns_only(), no_tls(), weak_ports(), open_redirect()],
+        [hook, dns_only(), no_tls(), weak_ports(), redirect_follow()],
         score=71.0,
         grade="C",
         started_at="2026-01-08T00:00:00Z",

@@ -4,112 +4,30 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from flask import Flask, Response, jsonify, request
 from graphql import build_schema, graphql_sync
-from werkzeug.serving import make_server
 
 from firebrick.discovery import DEFAULT_MAX_REQUESTS, discover
 from firebrick.discovery.params import GUESSED_PARAM_NAMES, url_assemblies
-from firebrick.errors import BudgetExhausted, OutOfScope, TargetUnreachable
-from firebrick.model import Exchange, InputKind, Location, Operation, Surface
+from firebrick.errors import TargetUnreachable
+from firebrick.model import InputKind, Location, Operation
+from support import MakeClient, openapi_doc, ops_by_key, recording_clients, serve
 
 SPECS = Path(__file__).parent / "fixtures" / "specs"
 
 
-# --- a real Fetcher (same as in test_discovery_openapi.py) ----------------------------------------
-
-
-class HttpxFetcher:
-    """Stands in for firebrick.http.ScopedClient: real requests, same-origin only, recorded."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._origin = _origin(self.base_url)
-        self._client = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
-        self.sent: list[tuple[str, str]] = []
-        self.refused: list[str] = []
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-        json: Any = None,
-        data: dict[str, Any] | None = None,
-        content: bytes | str | None = None,
-        check: str = "discovery",
-        op_key: str | None = None,
-    ) -> Exchange:
-        absolute = url if "://" in url else self.base_url + "/" + url.lstrip("/")
-        if _origin(absolute) != self._origin:
-            self.refused.append(absolute)
-            raise OutOfScope(f"{absolute} is outside {self._origin}")
-        self.sent.append((method, absolute))
-        try:
-            r = await self._client.request(
-                method, absolute, params=params, headers=headers, json=json, data=data,
-                content=content,
-            )  # fmt: skip
-        except httpx.HTTPError as e:
-            return Exchange(method=method, url=absolute, status=None, error=str(e) or repr(e))
-        return Exchange(
-            method=method,
-            url=str(r.request.url),
-            status=r.status_code,
-            response_headers=dict(r.headers),
-            response_excerpt=r.text[:2048],
-            response_size=len(r.content),
-            body_text=r.text,
-        )
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-
-def _origin(url: str) -> str:
-    p = urlsplit(url)
-    return f"{p.scheme}://{p.netloc}".lower()
-
-
-@contextmanager
-def serve(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+# --- the fetcher: the real ScopedClient, recording what discovery asked of it -------------------
 
 
 @pytest.fixture
-async def fetcher_for() -> AsyncIterator[Callable[[str], HttpxFetcher]]:
-    made: list[HttpxFetcher] = []
-
-    def make(base: str) -> HttpxFetcher:
-        f = HttpxFetcher(base)
-        made.append(f)
-        return f
-
-    yield make
-    for f in made:
-        await f.aclose()
-
-
-def ops_by_key(surface: Surface) -> dict[str, Operation]:
-    return {op.key: op for op in surface.operations}
+async def fetcher_for() -> AsyncIterator[MakeClient]:
+    async with recording_clients() as make:
+        yield make
 
 
 def names(op: Operation, *, guessed: bool | None = None) -> set[str]:
@@ -248,7 +166,7 @@ def crawl_target() -> Iterator[tuple[str, list[tuple[str, str]]]]:
 
 async def test_crawl_finds_links_forms_json_paths_and_graphql(
     crawl_target: tuple[str, list[tuple[str, str]]],
-    fetcher_for: Callable[[str], HttpxFetcher],
+    fetcher_for: MakeClient,
 ) -> None:
     base, hits = crawl_target
     fetcher = fetcher_for(base)
@@ -348,8 +266,9 @@ async def test_crawl_finds_links_forms_json_paths_and_graphql(
     fetched = {path for _, path in hits}
     assert "/logout" not in fetched and "/static/site.css" not in fetched
     assert "/products/3" not in fetched
-    assert len(fetcher.sent) <= DEFAULT_MAX_REQUESTS
-    assert surface.facts["discovery_requests"] == len(fetcher.sent) == len(hits)
+    assert len(fetcher.requested) <= DEFAULT_MAX_REQUESTS
+    assert surface.facts["discovery_requests"] == len(fetcher.requested) == len(hits)
+    assert fetcher.sent == len(hits)  # on the wire: no redirect was followed behind its back
     assert "text/html" in surface.facts["content_types"]
     assert "application/json" in surface.facts["content_types"]
     assert surface.facts["spec_found_at"] is None
@@ -359,7 +278,7 @@ async def test_crawl_finds_links_forms_json_paths_and_graphql(
 
 
 async def test_request_bound_holds_on_a_large_site(
-    fetcher_for: Callable[[str], HttpxFetcher],
+    fetcher_for: MakeClient,
 ) -> None:
     hits: list[str] = []
     app = Flask("big_site")
@@ -385,20 +304,18 @@ async def test_request_bound_holds_on_a_large_site(
         surface = await discover(big)  # defaults: max_pages=30, 40 requests in all
 
     assert len(pages_small) <= 4  # the root page counts as one of the five
-    assert len(small.sent) <= DEFAULT_MAX_REQUESTS
-    assert len(big.sent) <= DEFAULT_MAX_REQUESTS
-    assert surface.facts["discovery_requests"] == len(big.sent)
+    assert len(small.requested) <= DEFAULT_MAX_REQUESTS
+    assert len(big.requested) <= DEFAULT_MAX_REQUESTS
+    assert surface.facts["discovery_requests"] == len(big.requested)
     # operations come also from links that were found but not fetched
     assert len([op for op in surface.operations if op.path.startswith("/page-")]) > 30
 
 
 async def test_served_openapi_is_found_and_preferred(
-    fetcher_for: Callable[[str], HttpxFetcher],
+    fetcher_for: MakeClient,
 ) -> None:
-    spec = {
-        "openapi": "3.0.3",
-        "info": {"title": "found", "version": "1"},
-        "paths": {
+    spec = openapi_doc(
+        {
             "/api/things/{id}": {
                 "get": {
                     "parameters": [
@@ -414,7 +331,8 @@ async def test_served_openapi_is_found_and_preferred(
                 }
             }
         },
-    }
+        title="found",
+    )
     hits: list[str] = []
     app = Flask("with_spec")
 
@@ -456,7 +374,7 @@ async def test_served_openapi_is_found_and_preferred(
 
 
 async def test_found_spec_with_errors_is_used_with_a_warning(
-    fetcher_for: Callable[[str], HttpxFetcher],
+    fetcher_for: MakeClient,
 ) -> None:
     spec = json.loads((SPECS / "shop_v30.json").read_text())
     del spec["info"]["version"]  # invalid, but the operations are still readable
@@ -470,7 +388,7 @@ async def test_found_spec_with_errors_is_used_with_a_warning(
 
 
 async def test_credentials_warning_when_everything_is_401(
-    fetcher_for: Callable[[str], HttpxFetcher],
+    fetcher_for: MakeClient,
 ) -> None:
     app = Flask("locked")
 
@@ -484,7 +402,7 @@ async def test_credentials_warning_when_everything_is_401(
 
 
 async def test_no_operations_warning_and_crawl_off(
-    fetcher_for: Callable[[str], HttpxFetcher],
+    fetcher_for: MakeClient,
 ) -> None:
     app = Flask("bare")
     app.add_url_rule("/", "index", lambda: '<a href="/a">a</a>')
@@ -494,10 +412,10 @@ async def test_no_operations_warning_and_crawl_off(
         surface = await discover(fetcher, crawl=False)
     assert surface.operations == []
     assert any("no operations found" in w for w in surface.warnings)
-    assert ("GET", base + "/a") not in fetcher.sent
+    assert ("GET", base + "/a") not in fetcher.requested
 
 
-async def test_unreachable_target_raises(fetcher_for: Callable[[str], HttpxFetcher]) -> None:
+async def test_unreachable_target_raises(fetcher_for: MakeClient) -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -509,7 +427,7 @@ async def test_unreachable_target_raises(fetcher_for: Callable[[str], HttpxFetch
 
 async def test_base_path_target_probes_under_it_and_at_root(
     crawl_target: tuple[str, list[tuple[str, str]]],
-    fetcher_for: Callable[[str], HttpxFetcher],
+    fetcher_for: MakeClient,
 ) -> None:
     base, hits = crawl_target
     fetcher = fetcher_for(base + "/api/v1")
@@ -519,31 +437,16 @@ async def test_base_path_target_probes_under_it_and_at_root(
     assert "GET /api/v1/items" in ops and "GET /api/v1/export" in ops
     assert not any(p.guessed for op in surface.operations for p in op.params)
     assert surface.graphql_endpoint == "/graphql"  # found at the origin root
-    assert len(fetcher.sent) <= DEFAULT_MAX_REQUESTS
-
-
-class BudgetedFetcher(HttpxFetcher):
-    """Like the ScopedClient when the scan's request budget runs out."""
-
-    def __init__(self, base_url: str, budget: int) -> None:
-        super().__init__(base_url)
-        self.budget = budget
-
-    async def request(self, method: str, url: str, **kwargs: Any) -> Exchange:
-        if len(self.sent) >= self.budget:
-            raise BudgetExhausted(f"the scan's request budget ({self.budget}) is spent")
-        return await super().request(method, url, **kwargs)
+    assert len(fetcher.requested) <= DEFAULT_MAX_REQUESTS
 
 
 async def test_scan_budget_running_out_gives_a_partial_surface(
     crawl_target: tuple[str, list[tuple[str, str]]],
+    fetcher_for: MakeClient,
 ) -> None:
     base, hits = crawl_target
-    fetcher = BudgetedFetcher(base, budget=16)
-    try:
-        surface = await discover(fetcher)
-    finally:
-        await fetcher.aclose()
-    assert len(hits) == 16
+    fetcher = fetcher_for(base, budget=16)  # the ScopedClient's own scan budget
+    surface = await discover(fetcher)
+    assert len(hits) == 16 == fetcher.sent
     assert any("budget ran out" in w for w in surface.warnings)
     assert "GET /" in ops_by_key(surface)  # what was found before is kept

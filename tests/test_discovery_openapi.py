@@ -3,93 +3,19 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from flask import Flask, Response
-from werkzeug.serving import make_server
 
 from firebrick.discovery import discover
-from firebrick.errors import OutOfScope, SpecError
-from firebrick.model import Exchange, InputKind, Location, Operation, Surface
+from firebrick.errors import SpecError
+from firebrick.model import InputKind, Location, Operation
+from support import MakeClient, openapi_doc, ops_by_key, recording_clients, serve
 
 SPECS = Path(__file__).parent / "fixtures" / "specs"
-
-
-# --- a real Fetcher: httpx to a real server, with the ScopedClient's scope rule -----------------
-
-
-class HttpxFetcher:
-    """Stands in for firebrick.http.ScopedClient: real requests, same-origin only, recorded."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._origin = _origin(self.base_url)
-        self._client = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
-        self.sent: list[tuple[str, str]] = []
-        self.refused: list[str] = []
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-        json: Any = None,
-        data: dict[str, Any] | None = None,
-        content: bytes | str | None = None,
-        check: str = "discovery",
-        op_key: str | None = None,
-    ) -> Exchange:
-        absolute = url if "://" in url else self.base_url + "/" + url.lstrip("/")
-        if _origin(absolute) != self._origin:
-            self.refused.append(absolute)
-            raise OutOfScope(f"{absolute} is outside {self._origin}")
-        self.sent.append((method, absolute))
-        try:
-            r = await self._client.request(
-                method, absolute, params=params, headers=headers, json=json, data=data,
-                content=content,
-            )  # fmt: skip
-        except httpx.HTTPError as e:
-            return Exchange(method=method, url=absolute, status=None, error=str(e) or repr(e))
-        return Exchange(
-            method=method,
-            url=str(r.request.url),
-            status=r.status_code,
-            response_headers=dict(r.headers),
-            response_excerpt=r.text[:2048],
-            response_size=len(r.content),
-            body_text=r.text,
-        )
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-
-def _origin(url: str) -> str:
-    p = urlsplit(url)
-    return f"{p.scheme}://{p.netloc}".lower()
-
-
-@contextmanager
-def serve(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    # a short poll interval so that shutdown() returns quickly
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
 
 
 # --- the target ---------------------------------------------------------------------------------
@@ -122,21 +48,9 @@ def target() -> Iterator[str]:
 
 
 @pytest.fixture
-async def fetcher_for() -> AsyncIterator[Callable[[str], HttpxFetcher]]:
-    made: list[HttpxFetcher] = []
-
-    def make(base: str) -> HttpxFetcher:
-        f = HttpxFetcher(base)
-        made.append(f)
-        return f
-
-    yield make
-    for f in made:
-        await f.aclose()
-
-
-def ops_by_key(surface: Surface) -> dict[str, Operation]:
-    return {op.key: op for op in surface.operations}
+async def fetcher_for() -> AsyncIterator[MakeClient]:
+    async with recording_clients() as make:
+        yield make
 
 
 def params_by_display(op: Operation) -> dict[str, Any]:
@@ -146,7 +60,7 @@ def params_by_display(op: Operation) -> dict[str, Any]:
 # --- 2.0 ------------------------------------------------------------------------------------------
 
 
-async def test_swagger_2_yaml(target: str, fetcher_for: Callable[[str], HttpxFetcher]) -> None:
+async def test_swagger_2_yaml(target: str, fetcher_for: MakeClient) -> None:
     fetcher = fetcher_for(target)
     surface = await discover(fetcher, spec=str(SPECS / "petstore_v2.yaml"), crawl=False)
 
@@ -197,13 +111,13 @@ async def test_swagger_2_yaml(target: str, fetcher_for: Callable[[str], HttpxFet
     assert not ops["GET /v2/public/ping"].security_declared
     # the scanner never reached for the spec's host
     assert not fetcher.refused
-    assert all(url.startswith(target) for _, url in fetcher.sent)
+    assert all(url.startswith(target) for _, url in fetcher.requested)
 
 
 # --- 3.0 ------------------------------------------------------------------------------------------
 
 
-async def test_openapi_30_json(target: str, fetcher_for: Callable[[str], HttpxFetcher]) -> None:
+async def test_openapi_30_json(target: str, fetcher_for: MakeClient) -> None:
     surface = await discover(fetcher_for(target), spec=str(SPECS / "shop_v30.json"), crawl=False)
     assert surface.spec_version == "3.0.3"
     # servers[0] has variables with defaults: /shop/{version} -> /shop/v1, on the target origin
@@ -261,7 +175,7 @@ async def test_openapi_30_json(target: str, fetcher_for: Callable[[str], HttpxFe
 # --- 3.1 ------------------------------------------------------------------------------------------
 
 
-async def test_openapi_31_yaml(target: str, fetcher_for: Callable[[str], HttpxFetcher]) -> None:
+async def test_openapi_31_yaml(target: str, fetcher_for: MakeClient) -> None:
     surface = await discover(fetcher_for(target), spec=str(SPECS / "fetcher_v31.yaml"), crawl=False)
     assert surface.spec_version == "3.1.0"
     assert surface.base_url == target + "/api"  # relative server URL against the target
@@ -281,7 +195,7 @@ async def test_openapi_31_yaml(target: str, fetcher_for: Callable[[str], HttpxFe
     assert item["query:imageUrl"].kinds == {InputKind.URL}
 
 
-async def test_external_file_ref(target: str, fetcher_for: Callable[[str], HttpxFetcher]) -> None:
+async def test_external_file_ref(target: str, fetcher_for: MakeClient) -> None:
     surface = await discover(
         fetcher_for(target), spec=str(SPECS / "external_ref_v30.yaml"), crawl=False
     )
@@ -293,12 +207,10 @@ async def test_external_file_ref(target: str, fetcher_for: Callable[[str], Httpx
 
 
 async def test_recursive_schema_is_depth_limited(
-    tmp_path: Path, target: str, fetcher_for: Callable[[str], HttpxFetcher]
+    tmp_path: Path, target: str, fetcher_for: MakeClient
 ) -> None:
-    spec = {
-        "openapi": "3.0.3",
-        "info": {"title": "tree", "version": "1"},
-        "paths": {
+    spec = openapi_doc(
+        {
             "/nodes": {
                 "post": {
                     "requestBody": {
@@ -310,7 +222,8 @@ async def test_recursive_schema_is_depth_limited(
                 }
             }
         },
-        "components": {
+        title="tree",
+        components={
             "schemas": {
                 "Node": {
                     "type": "object",
@@ -321,7 +234,7 @@ async def test_recursive_schema_is_depth_limited(
                 }
             }
         },
-    }
+    )
     path = tmp_path / "tree.json"
     path.write_text(json.dumps(spec))
     surface = await discover(fetcher_for(target), spec=str(path), crawl=False)
@@ -359,7 +272,7 @@ def _mini(version: str, **top: Any) -> dict[str, Any]:
 )
 async def test_servers_resolve_against_target(
     tmp_path: Path,
-    fetcher_for: Callable[[str], HttpxFetcher],
+    fetcher_for: MakeClient,
     doc: dict[str, Any],
     expected_path: str,
 ) -> None:
@@ -386,7 +299,7 @@ async def test_servers_resolve_against_target(
     ],
 )
 async def test_invalid_spec_raises_one_line(
-    target: str, fetcher_for: Callable[[str], HttpxFetcher], name: str, fragment: str
+    target: str, fetcher_for: MakeClient, name: str, fragment: str
 ) -> None:
     with pytest.raises(SpecError) as info:
         await discover(fetcher_for(target), spec=str(SPECS / name), crawl=False)
@@ -397,7 +310,7 @@ async def test_invalid_spec_raises_one_line(
 
 
 async def test_dangling_ref_in_30_names_its_place(
-    tmp_path: Path, target: str, fetcher_for: Callable[[str], HttpxFetcher]
+    tmp_path: Path, target: str, fetcher_for: MakeClient
 ) -> None:
     doc = _mini("3.0.3")
     doc["paths"]["/x"]["get"]["parameters"] = [{"$ref": "#/components/parameters/Gone"}]
@@ -412,7 +325,7 @@ async def test_dangling_ref_in_30_names_its_place(
 
 
 async def test_schema_violation_is_one_clear_line(
-    tmp_path: Path, target: str, fetcher_for: Callable[[str], HttpxFetcher]
+    tmp_path: Path, target: str, fetcher_for: MakeClient
 ) -> None:
     doc = _mini("3.0.3")
     del doc["info"]["version"]
@@ -427,7 +340,7 @@ async def test_schema_violation_is_one_clear_line(
 
 
 async def test_ref_off_origin_is_refused_without_fetching(
-    tmp_path: Path, target: str, fetcher_for: Callable[[str], HttpxFetcher]
+    tmp_path: Path, target: str, fetcher_for: MakeClient
 ) -> None:
     doc = _mini("3.0.3")
     doc["paths"]["/x"]["get"]["parameters"] = [
@@ -439,13 +352,13 @@ async def test_ref_off_origin_is_refused_without_fetching(
     with pytest.raises(SpecError, match="outside the target's origin"):
         await discover(fetcher, spec=str(path), crawl=False)
     assert fetcher.refused == []  # not even attempted
-    assert all(url.startswith(target) for _, url in fetcher.sent)
+    assert all(url.startswith(target) for _, url in fetcher.requested)
 
 
 # --- spec by URL ----------------------------------------------------------------------------------
 
 
-async def test_spec_by_url_on_target(fetcher_for: Callable[[str], HttpxFetcher]) -> None:
+async def test_spec_by_url_on_target(fetcher_for: MakeClient) -> None:
     files = {
         "/docs/split.yaml": ((SPECS / "external_ref_v30.yaml").read_text(), "application/yaml"),
         "/docs/common/schemas.yaml": (
@@ -462,13 +375,11 @@ async def test_spec_by_url_on_target(fetcher_for: Callable[[str], HttpxFetcher])
     assert [op.key for op in spec_ops] == ["PUT /profile"]
     assert {p.display for p in spec_ops[0].params} == {"json:homepage.href", "json:name"}
     # both documents came through the fetcher (the scoped client)
-    assert ("GET", base + "/docs/split.yaml") in fetcher.sent
-    assert ("GET", base + "/docs/common/schemas.yaml") in fetcher.sent
+    assert ("GET", base + "/docs/split.yaml") in fetcher.requested
+    assert ("GET", base + "/docs/common/schemas.yaml") in fetcher.requested
 
 
-async def test_spec_url_unreachable_is_a_warning(
-    target: str, fetcher_for: Callable[[str], HttpxFetcher]
-) -> None:
+async def test_spec_url_unreachable_is_a_warning(target: str, fetcher_for: MakeClient) -> None:
     surface = await discover(fetcher_for(target), spec=target + "/nope/openapi.json", crawl=False)
     assert surface.spec_url is None
     assert any("unreachable" in w or "HTTP 404" in w for w in surface.warnings)
@@ -478,16 +389,14 @@ async def test_spec_url_unreachable_is_a_warning(
     assert surface.facts["tls"] is False
 
 
-async def test_spec_url_on_another_origin_is_refused(
-    target: str, fetcher_for: Callable[[str], HttpxFetcher]
-) -> None:
+async def test_spec_url_on_another_origin_is_refused(target: str, fetcher_for: MakeClient) -> None:
     fetcher = fetcher_for(target)
     with pytest.raises(SpecError, match="not on the target's origin"):
         await discover(fetcher, spec="https://docs.example.com/openapi.json", crawl=False)
     assert not fetcher.refused
 
 
-async def test_spec_url_serving_garbage_raises(fetcher_for: Callable[[str], HttpxFetcher]) -> None:
+async def test_spec_url_serving_garbage_raises(fetcher_for: MakeClient) -> None:
     files = {"/openapi.json": ("<html>login first</html>", "text/html")}
     with serve(make_app(files)) as base, pytest.raises(SpecError) as info:
         await discover(fetcher_for(base), spec=base + "/openapi.json", crawl=False)

@@ -2,39 +2,45 @@
 
 from __future__ import annotations
 
-import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask, request
-from werkzeug.serving import make_server
 
 from firebrick.engine import run_scan
 from firebrick.options import ScanOptions
+from support import openapi_doc, serve
 
-SPEC = {
-    "openapi": "3.0.3",
-    "info": {"title": "t", "version": "1"},
-    "paths": {
+SPEC = openapi_doc(
+    {
         "/preview": {
             "get": {
-                "parameters": [{"name": "url", "in": "query", "required": True,
-                                "schema": {"type": "string", "format": "uri"}}],
+                "parameters": [
+                    {
+                        "name": "url",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "format": "uri"},
+                    }
+                ],
                 "responses": {"200": {"description": "ok"}},
             }
         },
         "/slow": {
             "get": {
-                "parameters": [{"name": "link", "in": "query", "schema": {"type": "string", "format": "uri"}}],
+                "parameters": [
+                    {"name": "link", "in": "query", "schema": {"type": "string", "format": "uri"}}
+                ],
                 "responses": {"200": {"description": "ok"}},
             }
         },
-    },
-}
+    }
+)
 
 
 @pytest.fixture()
-def api():
+def api() -> Iterator[str]:
     app = Flask("engine")
 
     @app.get("/openapi.json")
@@ -51,11 +57,8 @@ def api():
         time.sleep(1.0)  # the target under test is slow; the scanner must not wait past --max-time
         return "done"
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serve(app) as base:
+        yield base
 
 
 async def test_a_target_that_never_fetches_sees_no_interactions(api: str) -> None:

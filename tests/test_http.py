@@ -3,15 +3,15 @@ deadline, size cap, 429/Retry-After, rate limit, and what it records for replay.
 
 from __future__ import annotations
 
-import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask, Response, redirect, request
-from werkzeug.serving import make_server
 
 from firebrick.errors import BudgetExhausted, OutOfScope
 from firebrick.http import ScopedClient
+from support import serve
 
 
 def make_app() -> Flask:
@@ -49,12 +49,9 @@ def make_app() -> Flask:
 
 
 @pytest.fixture()
-def base():
-    server = make_server("127.0.0.1", 0, make_app(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+def base() -> Iterator[str]:
+    with serve(make_app()) as url:
+        yield url
 
 
 async def test_scope_is_the_target_origin(base: str) -> None:

@@ -11,14 +11,15 @@ import contextlib
 import ipaddress
 import threading
 import urllib.request
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask, request
-from werkzeug.serving import make_server
 
 from firebrick.engine import run_scan
 from firebrick.options import ScanOptions
+from support import serve
 
 
 def make_app() -> Flask:
@@ -63,12 +64,9 @@ def _quiet_fetch(url: str) -> None:
 
 
 @pytest.fixture()
-def api():
-    server = make_server("127.0.0.1", 0, make_app(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+def api() -> Iterator[str]:
+    with serve(make_app()) as base:
+        yield base
 
 
 async def test_guessed_params_attributed_to_the_right_input(api: str) -> None:

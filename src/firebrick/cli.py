@@ -158,6 +158,20 @@ def scan_options(f: Any) -> Any:
             help="safe: read-only plus POST/PUT to URL-carrying inputs; full: every method (staging only); passive: no probes [default: safe].",
         ),
         click.option(
+            "--burst",
+            type=int,
+            default=None,
+            help="Requests in the rate-limit burst against one cheap operation [default: 30; 0: none].",
+        ),
+        click.option(
+            "--identity",
+            "identities",
+            multiple=True,
+            nargs=2,
+            metavar='NAME "Name: value"',
+            help="A named identity's header for cross-identity authorization tests (repeatable).",
+        ),
+        click.option(
             "-H",
             "--header",
             "headers",
@@ -179,6 +193,9 @@ def scan_options(f: Any) -> Any:
 
 def build_options(target: str, kw: dict[str, Any]) -> ScanOptions:
     headers = dict(parse_header(h) for h in kw.pop("headers", ()) or ())
+    identities: dict[str, dict[str, str]] = {}
+    for name, raw in kw.pop("identities", ()) or ():
+        identities.setdefault(name, {}).update([parse_header(raw)])
     inside = kw.pop("oob_inside", None)
     overrides: dict[str, Any] = {
         "target": target,
@@ -196,6 +213,8 @@ def build_options(target: str, kw: dict[str, Any]) -> ScanOptions:
         "oob_zone": kw.pop("oob_zone", None),
         "oob_advertise": kw.pop("oob_advertise", None),
         "checks": list(kw.pop("checks", ()) or ()),
+        "identities": identities,
+        "burst": kw.pop("burst", None),
     }
     if kw.pop("no_oob", False):
         overrides["oob"] = False
@@ -440,9 +459,25 @@ async def demo_scan(hardened: bool, serve_spec: bool, rate: float, progress: Any
     help="OOB DNS listener the lab resolves the OOB zone with.",
 )
 @click.option("--zone", default="oob.firebrick.test", show_default=True)
-def lab(variant: str, port: int, no_spec: bool, oob_dns: str | None, zone: str) -> None:
+@click.option("--network", is_flag=True,
+              help="Network lab (root): the app in its own namespace behind a real resolver; "
+                   "scan it once from outside, print the report, tear it all down.")
+@click.option("--resolver", type=click.Choice(["unbound", "dnsmasq"]), default="unbound",
+              show_default=True, help="With --network: unbound (randomising, validating) or "
+                                      "dnsmasq (fixed query port, no DNSSEC, open).")
+def lab(variant: str, port: int, no_spec: bool, oob_dns: str | None, zone: str, network: bool,
+        resolver: str) -> None:
     """Run the vulnerable (or hardened) lab API on 127.0.0.1 until Ctrl-C."""
     from firebrick.lab.runner import LabConfig, start_lab
+
+    if network:  # docs/dns.md: what it builds and what the scan should find
+        from firebrick.netlab import network_scan
+
+        result = run_with_progress(
+            lambda progress: network_scan(variant, resolver, serve_spec=not no_spec,
+                                          progress=progress), False)
+        emit(result, ("text",), (), False, "none")
+        raise SystemExit(EXIT_OK)
 
     dns: tuple[str, int] | None = None
     if oob_dns:

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from firebrick.checks import ssrf
+from firebrick.checks import dns_hygiene, ssrf
+from firebrick.checks import data_exposure, encryption, input_validation, llm_security, unsafe_consumption
+from firebrick.checks import authentication, bfla, bola, inventory, property_authorization, rate_limiting
 from firebrick.context import ScanContext
 from firebrick.model import Finding
 
@@ -30,6 +32,18 @@ class Check:
 
 CHECKS: list[Check] = [
     Check("ssrf", "ssrf", ssrf.run, needs_oob=True),
+    Check("dns_hygiene", "dns_hygiene", dns_hygiene.run, needs_oob=True, after=("ssrf",)),
+    Check("input_validation", "input_validation", input_validation.run),
+    Check("data_exposure", "data_exposure", data_exposure.run, modes=("safe", "full", "passive")),
+    Check("encryption", "encryption", encryption.run, modes=("safe", "full", "passive"), after=("data_exposure",)),
+    Check("unsafe_consumption", "unsafe_consumption", unsafe_consumption.run, needs_oob=True, after=("ssrf",)),
+    Check("llm_security", "llm_security", llm_security.run, needs_oob=True),
+    Check("authentication", "authentication", authentication.run),
+    Check("bola", "bola", bola.run, after=("authentication",)),
+    Check("bfla", "bfla", bfla.run, after=("authentication", "bola")),
+    Check("property_authorization", "property_authorization", property_authorization.run, after=("authentication", "bola", "bfla")),
+    Check("rate_limiting", "rate_limiting", rate_limiting.run, after=("authentication", "bola", "bfla", "property_authorization")),
+    Check("inventory", "inventory", inventory.run),
 ]
 
 

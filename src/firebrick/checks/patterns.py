@@ -117,7 +117,7 @@ _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5)|35|3[068])")
 def is_card(text: str) -> bool:
     """A plausible card: 13-19 digits, a known issuer prefix, Luhn valid, not one repeated digit."""
     digits = re.sub(r"[ -]", "", text)
-    if not 13 <= len(digits) <= 19 or len(set(digits)) < 3:
+    if not 13 <= len(digits) <= 19 or len(set(digits)) < 2:
         return False
     return bool(_CARD_PREFIX.match(digits)) and luhn_ok(digits)
 

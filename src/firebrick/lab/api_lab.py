@@ -20,7 +20,7 @@ GET  /api/legacy/export        HTTP Basic over plain HTTP                   Bear
 GET  /api/admin/users          no authentication (users, roles, hashes)     admin role
 GET  /api/admin/stats          any valid token (no role check)              admin role
 GET  /metrics, /docs           Prometheus metrics, Swagger UI: public       404
-GET  /api/products             no rate limit; ?limit uncapped               20 req/30 s; max 100
+GET  /api/products             no rate limit; ?limit uncapped               40 req/30 s; max 100
 GET  /api/events               800 events, no pagination                    50 per page + cursor
 GET  /api/v2/catalog           current (same in both)
 GET  /api/v1, /api/v1/catalog  old version still live (not in the spec)     404
@@ -47,8 +47,8 @@ AUDIENCE = "firebrick-lab-api"
 TOKEN_LIFETIME = 900  # seconds (hardened)
 LOGIN_LIMIT = 5  # failed logins per client per LOGIN_WINDOW (hardened)
 LOGIN_WINDOW = 60
-PRODUCTS_LIMIT = 20  # requests per client per PRODUCTS_WINDOW (hardened)
-PRODUCTS_WINDOW = 30
+PUBLIC_LIMIT = 40  # requests per client per PUBLIC_WINDOW to the public catalogue (hardened)
+PUBLIC_WINDOW = 30
 
 # Seeded users: (id, username, password, role, email). Passwords are lab-only constants.
 USERS: dict[str, dict[str, Any]] = {
@@ -66,6 +66,8 @@ ORDERS = {
 INVOICES = {501: ("bob", 89.0), 502: ("alice", 47.4), 503: ("bob", 59.0), 504: ("carol", 1200.0)}
 PRODUCTS = [{"id": i, "name": f"Product {i}", "price": round(3 + (i * 7) % 90, 2)} for i in range(1, 601)]
 EVENTS = [{"id": i, "type": "order.shipped" if i % 2 else "order.created", "at": 1_700_000_000 + i * 60} for i in range(1, 801)]
+
+PUBLIC_PATHS = frozenset({"/api/products", "/api/events", "/api/v2/catalog", "/api/catalog/legacy"})
 
 # An example token for the spec: alice, signed with the tutorial key (what many docs ship).
 SPEC_EXAMPLE_TOKEN = jwtlib.sign(
@@ -113,7 +115,7 @@ def blueprint(variant: str) -> Blueprint:
     key = secrets.token_hex(32) if hardened else VULNERABLE_JWT_SECRET
     users = {name: dict(u) for name, u in USERS.items()}  # PUT /api/me changes these
     login_window = _Window(LOGIN_LIMIT, LOGIN_WINDOW)
-    products_window = _Window(PRODUCTS_LIMIT, PRODUCTS_WINDOW)
+    public_window = _Window(PUBLIC_LIMIT, PUBLIC_WINDOW)
 
     def error(status: int, message: str, **headers: str) -> Response:
         resp = jsonify(error=message)
@@ -145,12 +147,11 @@ def blueprint(variant: str) -> Blueprint:
                 return None
             if c.get("iss") != ISSUER or c.get("aud") != AUDIENCE:
                 return None
-        elif check_signature:
-            # The classic bugs: the header picks the algorithm, "none" means unsigned; exp ignored.
-            if token.alg.lower() != "none" and not jwtlib.verify_hmac(token, key):
-                return None
+        # The classic bugs: the header picks the algorithm, "none" means unsigned; exp ignored.
+        elif check_signature and token.alg.lower() != "none" and not jwtlib.verify_hmac(token, key):
+            return None
         sub = token.claims.get("sub")
-        return users.get(sub) | {"username": sub} if isinstance(sub, str) and sub in users else None
+        return {**users[sub], "username": sub} if isinstance(sub, str) and sub in users else None
 
     def bearer() -> str:
         auth = request.headers.get("Authorization", "")
@@ -172,15 +173,15 @@ def blueprint(variant: str) -> Blueprint:
                     "display_name": user.get("display_name", user["username"].title())}
         out = {k: v for k, v in user.items() if k != "password"}
         out["password_hash"] = _hash(user["password"])
-        out["api_key"] = f"lab_{hashlib.md5(user['username'].encode()).hexdigest()}"  # noqa: S324 - lab fake key
+        out["api_key"] = f"lab_{hashlib.md5(user['username'].encode()).hexdigest()}"
         return out
 
     @bp.after_request
     def _rate_headers(resp: Response) -> Response:
         # Hardened: every API answer tells the client its budget (IETF RateLimit fields).
-        if hardened and "RateLimit-Limit" not in resp.headers:
-            remaining, reset = products_window.peek(request.remote_addr or "")
-            resp.headers["RateLimit-Limit"] = str(PRODUCTS_LIMIT)
+        if hardened and request.path in PUBLIC_PATHS and "RateLimit-Limit" not in resp.headers:
+            remaining, reset = public_window.peek(request.remote_addr or "")
+            resp.headers["RateLimit-Limit"] = str(PUBLIC_LIMIT)
             resp.headers["RateLimit-Remaining"] = str(remaining)
             resp.headers["RateLimit-Reset"] = str(reset)
         return resp
@@ -202,12 +203,12 @@ def blueprint(variant: str) -> Blueprint:
         username, password = str(data.get("username", "")), str(data.get("password", ""))
         user = users.get(username)
         if user is not None and secrets.compare_digest(user["password"], password):
-            body = {"token": issue(username), "token_type": "Bearer"}
+            body: dict[str, Any] = {"token": issue(username), "token_type": "Bearer"}
             if hardened:
                 body["expires_in"] = TOKEN_LIFETIME
             return jsonify(body)
         if hardened:
-            allowed, remaining, reset = login_window.hit(client)
+            _allowed, remaining, reset = login_window.hit(client)
             return error(401, "invalid username or password", **{
                 "RateLimit-Limit": str(LOGIN_LIMIT), "RateLimit-Remaining": str(remaining),
                 "RateLimit-Reset": str(reset)})
@@ -338,15 +339,19 @@ def blueprint(variant: str) -> Blueprint:
         return Response(text, content_type="text/plain; version=0.0.4")
 
     # ---- rate limiting / resource consumption ----------------------------------------------
+    @bp.before_request
+    def _public_limit() -> Any:
+        # Hardened: the public (unauthenticated) catalogue is limited per client address.
+        if hardened and request.path in PUBLIC_PATHS:
+            allowed, _remaining, reset = public_window.hit(request.remote_addr or "")
+            if not allowed:
+                return error(429, "rate limit exceeded", **{
+                    "RateLimit-Limit": str(PUBLIC_LIMIT), "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": str(reset), "Retry-After": str(PUBLIC_WINDOW)})
+        return None
+
     @bp.get("/api/products")
     def products() -> Any:
-        headers: dict[str, str] = {}
-        if hardened:
-            allowed, remaining, reset = products_window.hit(request.remote_addr or "")
-            headers = {"RateLimit-Limit": str(PRODUCTS_LIMIT), "RateLimit-Remaining": str(remaining),
-                       "RateLimit-Reset": str(reset)}
-            if not allowed:
-                return error(429, "rate limit exceeded", **headers, **{"Retry-After": str(reset)})
         try:
             limit = int(request.args.get("limit", "20"))
             offset = int(request.args.get("offset", "0"))
@@ -355,9 +360,7 @@ def blueprint(variant: str) -> Blueprint:
         if hardened:
             limit = max(1, min(limit, 100))
         items = PRODUCTS[max(offset, 0): max(offset, 0) + max(limit, 0)]
-        resp = jsonify(items=items, total=len(PRODUCTS), limit=limit, offset=offset)
-        resp.headers.update(headers)
-        return resp
+        return jsonify(items=items, total=len(PRODUCTS), limit=limit, offset=offset)
 
     @bp.get("/api/events")
     def events() -> Any:

@@ -12,8 +12,8 @@ POST /api/web/notes            any body parsed as JSON (text/plain too);  JSON o
 GET  /api/web/links            links built from the Host header;          relative links; GET only
                                PUT/DELETE routed, TRACE echoed
 GET  /api/web/session          session cookie without flags               Secure; HttpOnly; SameSite
-GET  /api/profile              email, phone, card, API key, internal      masked fields, no key,
-                               host in the body; no Cache-Control         Cache-Control: no-store
+GET  /api/profile              no auth; email, phone, card, API key,      bearer token; masked
+                               internal host; no Cache-Control            fields; no-store
 GET  /api/web/unfurl?url       SSRF-guarded, but verify=False, no         the ssrfguard fetcher
                                timeout, no size cap, 20 redirects, body   (3 s, 1 MiB, 3 hops,
                                served with the upstream content type      TLS verified) + CSP
@@ -61,6 +61,7 @@ PROFILE = {
     "phone": "+44 20 7946 0958",
     "card": "4111 1111 1111 1111",
 }
+USER_TOKEN = "firebrick-lab-user-token"  # /api/profile's bearer token (hardened; tests pass it)
 HARDENED_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -119,7 +120,7 @@ def blueprint(variant: str, internet_cidr: str = "127.100.0.0/16") -> Blueprint:
             if hardened:
                 rows = db.execute("SELECT id, name FROM products WHERE name LIKE ?", (f"%{q}%",)).fetchall()
             else:
-                rows = db.execute(f"SELECT id, name FROM products WHERE name LIKE '%{q}%'").fetchall()  # noqa: S608
+                rows = db.execute(f"SELECT id, name FROM products WHERE name LIKE '%{q}%'").fetchall()
         except sqlite3.Error as exc:
             return crash_text(exc)
         finally:
@@ -180,6 +181,7 @@ def blueprint(variant: str, internet_cidr: str = "127.100.0.0/16") -> Blueprint:
         resp = jsonify(status="ok")
         if hardened:
             resp.set_cookie("lab_session", "s3ss10n", secure=True, httponly=True, samesite="Lax")
+            resp.headers["Cache-Control"] = "no-store"
         else:
             resp.set_cookie("lab_session", "s3ss10n")
         return resp
@@ -187,6 +189,8 @@ def blueprint(variant: str, internet_cidr: str = "127.100.0.0/16") -> Blueprint:
     @bp.get("/api/profile")
     def profile() -> Any:
         if hardened:
+            if request.headers.get("Authorization", "") != f"Bearer {USER_TOKEN}":
+                return jsonify(error="authentication required"), 401
             resp = jsonify(name=PROFILE["name"], email="a***@example.com", card_last4="1111")
             resp.headers["Cache-Control"] = "no-store"
             return resp
@@ -405,3 +409,26 @@ def serve_tls(variant: str, host: str = "127.0.0.1") -> TLSLab:
     thread = threading.Thread(target=server.serve_forever, name=f"lab-tls-{port}", daemon=True)
     thread.start()
     return TLSLab(f"https://{host}:{port}", f"http://{host}:{port}", ca_path, server, thread, tmp)
+
+
+async def scan_lab(hardened: bool, **options: Any) -> Any:
+    """A demo-style scan of the lab with extra ScanOptions (mode, checks, headers) for tests."""
+    from firebrick.cli import LAB_INTERNET
+    from firebrick.engine import run_scan
+    from firebrick.lab.runner import LabConfig, start_lab
+    from firebrick.oob.server import OOBConfig, OOBServer
+    from firebrick.options import ScanOptions
+
+    opts = ScanOptions(rate=200.0, max_time=60.0, oob_listen=LAB_INTERNET, oob_inside="127.0.0.1", **options)
+    config = OOBConfig(listen_host=LAB_INTERNET, inside_host="127.0.0.1", zone=opts.oob_zone)
+    import asyncio
+
+    async with OOBServer(config) as oob:
+        lab = await asyncio.to_thread(start_lab, LabConfig(
+            variant="hardened" if hardened else "vulnerable", oob_dns=(LAB_INTERNET, oob.dns_port or 0),
+            zone=opts.oob_zone))
+        try:
+            opts.target = lab.base_url
+            return await run_scan(opts, oob=oob)
+        finally:
+            await asyncio.to_thread(lab.stop)

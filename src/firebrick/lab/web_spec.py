@@ -53,6 +53,7 @@ def paths() -> dict[str, Any]:
         }},
         "/api/profile": {"get": {
             "operationId": "getProfile", "summary": "The current user's profile", "tags": ["users"],
+            "security": [{"bearerAuth": []}],
             "responses": {"200": _ok({"type": "object", "properties": {
                 "name": {"type": "string", "example": "Ada Lovelace"},
                 "email": {"type": "string", "example": "a***@example.com"},

@@ -40,7 +40,7 @@ import dns.rdatatype
 
 from firebrick.lab.runner import _read_line, _tail
 from firebrick.netlab import resolvers
-from firebrick.netlab.net import Network, NetLabError, create_network, missing_requirements
+from firebrick.netlab.net import NetLabError, Network, create_network, missing_requirements
 from firebrick.oob.dnssec import ZoneSigner
 
 APP_PORT = 8080
@@ -101,7 +101,10 @@ class NetLab:
             self._workdir = tempfile.TemporaryDirectory(prefix="firebrick-netlab-")
             workdir = Path(self._workdir.name)
             spec = resolvers.profile(
-                self.config.resolver, net.inside_ip, self.config.zone, oob_dns,
+                self.config.resolver,
+                net.inside_ip,
+                self.config.zone,
+                oob_dns,
                 signer.ds_text() if signer else None,
                 signer.dnsmasq_trust_anchor() if signer else None,
             )
@@ -114,10 +117,23 @@ class NetLab:
             )
             self.internal["metadata"] = services["metadata"]
             app_cmd = [
-                sys.executable, "-m", "firebrick.lab", "serve", "--variant", self.config.variant,
-                "--zone", self.config.zone, "--host", "0.0.0.0", "--port", str(self.config.app_port),
+                sys.executable,
+                "-m",
+                "firebrick.lab",
+                "serve",
+                "--variant",
+                self.config.variant,
+                "--zone",
+                self.config.zone,
+                "--host",
+                "0.0.0.0",
+                "--port",
+                str(self.config.app_port),
                 # The guards' "public internet": the OOB server's address only.
-                "--internet-cidr", f"{net.outside_ip}/32", "--no-sandbox", "--watch-stdin",
+                "--internet-cidr",
+                f"{net.outside_ip}/32",
+                "--no-sandbox",
+                "--watch-stdin",
                 "--die-with-parent",
             ]
             if not self.config.serve_spec:
@@ -173,7 +189,7 @@ class NetLab:
                 stdout=subprocess.PIPE if ready_line else subprocess.DEVNULL,
                 stderr=stderr,
                 env=env,
-                preexec_fn=_pdeathsig,  # noqa: PLW1509 - no threads hold locks we need here
+                preexec_fn=_pdeathsig,  # PDEATHSIG: children die with us
             )
         except OSError as exc:
             stderr.close()
@@ -202,7 +218,9 @@ class NetLab:
             with contextlib.suppress(dns.exception.DNSException, OSError):
                 dns.query.udp(query, address, port=53, timeout=0.2)
                 return
-        raise NetLabError(f"{child.name} did not answer on {address}:53: {_tail(child.stderr)[-800:]}")
+        raise NetLabError(
+            f"{child.name} did not answer on {address}:53: {_tail(child.stderr)[-800:]}"
+        )
 
     def resolver_log(self) -> str:
         """The resolver's stderr so far (for test failure messages)."""
@@ -220,6 +238,7 @@ async def network_scan(
     rate: float = 100.0,
     progress: Callable[[str], None] | None = None,
     keep: Callable[[NetLab], None] | None = None,
+    checks: list[str] | None = None,
 ) -> Any:
     """Build the network lab, scan it from the root namespace, tear it down; a ScanResult.
 
@@ -237,11 +256,21 @@ async def network_scan(
         say("building the network lab (namespace, veth, resolver)")
         net = await asyncio.to_thread(lab.create_network)
         options = ScanOptions(
-            rate=rate, max_time=60.0, oob_listen=net.outside_ip, oob_advertise=net.outside_ip,
-            oob_inside=None,
+            rate=rate,
+            max_time=60.0,
+            oob_listen=net.outside_ip,
+            oob_advertise=net.outside_ip,
+            oob_inside=net.canary_ip,
+            checks=list(checks or []),
         )
-        config = OOBConfig(listen_host=net.outside_ip, advertise_host=net.outside_ip,
-                           zone=options.oob_zone)
+        # The lab's resolvers get the zone's trust anchor: the DNSSEC verdict is decisive.
+        config = OOBConfig(
+            listen_host=net.outside_ip,
+            advertise_host=net.outside_ip,
+            inside_host=net.canary_ip,
+            zone=options.oob_zone,
+            dnssec_anchored=True,
+        )
         async with OOBServer(config) as oob:
             assert oob.dns_port is not None
             await asyncio.to_thread(lab.start, (net.outside_ip, oob.dns_port), oob.dnssec_signer)

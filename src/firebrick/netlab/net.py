@@ -123,7 +123,9 @@ def cleanup_leftovers(only_pid: int | None = None) -> list[str]:
     removed: list[str] = []
     for ns in namespaces():
         m = _NS_RE.match(ns)
-        if m and (int(m.group(1)) == only_pid or (only_pid is None and not _alive(int(m.group(1))))):
+        if m and (
+            int(m.group(1)) == only_pid or (only_pid is None and not _alive(int(m.group(1))))
+        ):
             delete_namespace(ns)
             removed.append(ns)
     if NETNS_ETC.is_dir():  # resolv.conf files of namespaces that are already gone
@@ -133,7 +135,9 @@ def cleanup_leftovers(only_pid: int | None = None) -> list[str]:
                 shutil.rmtree(entry, ignore_errors=True)
     for link in links():
         m = _LINK_RE.match(link)
-        if m and (int(m.group(1)) == only_pid or (only_pid is None and not _alive(int(m.group(1))))):
+        if m and (
+            int(m.group(1)) == only_pid or (only_pid is None and not _alive(int(m.group(1))))
+        ):
             run("link", "delete", link, check=False)
             removed.append(link)
     return removed
@@ -177,6 +181,12 @@ class Network:
     def inside_ip(self) -> str:  # the app and its resolver
         return str(self.subnet.network_address + 2)
 
+    @property
+    def canary_ip(self) -> str:
+        """A second scanner address on the lab network: internal from the app's point of view
+        (the guards' "internet" is outside_ip alone), where the OOB inside listener binds."""
+        return str(self.subnet.network_address + 3)
+
     def exec_prefix(self) -> list[str]:
         return [binary("ip"), "netns", "exec", self.ns]
 
@@ -201,8 +211,14 @@ def create_network() -> Network:
     with _locked():
         cleanup_leftovers()
         used = _used_subnets()
-        subnet = next((s for s in SUPERNET.subnets(new_prefix=24) if s not in used and
-                       int(s.network_address.packed[2]) > 0), None)
+        subnet = next(
+            (
+                s
+                for s in SUPERNET.subnets(new_prefix=24)
+                if s not in used and int(s.network_address.packed[2]) > 0
+            ),
+            None,
+        )
         if subnet is None:
             raise NetLabError("no free /24 left in 10.203.0.0/16 for the network lab")
         n = int(subnet.network_address.packed[2])
@@ -212,6 +228,7 @@ def create_network() -> Network:
             run("link", "add", net.outside_if, "type", "veth", "peer", "name", net.inside_if)
             run("link", "set", net.inside_if, "netns", net.ns)
             run("addr", "add", f"{net.outside_ip}/24", "dev", net.outside_if)
+            run("addr", "add", f"{net.canary_ip}/24", "dev", net.outside_if)
             run("link", "set", net.outside_if, "up")
             inside = ["-n", net.ns]
             run(*inside, "link", "set", "lo", "up")

@@ -68,11 +68,17 @@ def unbound_conf(spec: ResolverSpec, workdir: Path) -> str:
         "  do-not-query-localhost: yes",
         "  harden-referral-path: no",
         '  local-zone: "lab.internal." static',
+        # unbound answers RFC 6761 names (test., invalid., ...) itself by default: the lab's
+        # OOB zone lives under test., so let the stub zone below take it.
+        f'  local-zone: "{spec.zone.rsplit(".", 1)[-1]}." nodefault',
     ]
     for name, address in spec.names.items():
         lines.append(f'  local-data: "{name}. 0 IN A {address}"')
     if spec.validate and spec.trust_anchor_ds:
-        lines += ['  module-config: "validator iterator"', f'  trust-anchor: "{spec.trust_anchor_ds}"']
+        lines += [
+            '  module-config: "validator iterator"',
+            f'  trust-anchor: "{spec.trust_anchor_ds}"',
+        ]
     else:
         lines += ['  module-config: "iterator"']
     lines += [
@@ -120,18 +126,34 @@ def dnsmasq_command(spec: ResolverSpec, workdir: Path) -> list[str]:
     return cmd
 
 
-def profile(kind: str, listen: str, zone: str, upstream: tuple[str, int], ds: str | None,
-            dnsmasq_anchor: str | None) -> ResolverSpec:
+def profile(
+    kind: str,
+    listen: str,
+    zone: str,
+    upstream: tuple[str, int],
+    ds: str | None,
+    dnsmasq_anchor: str | None,
+) -> ResolverSpec:
     """The lab's two resolver profiles (see the module docstring)."""
     if kind == "unbound":
-        return ResolverSpec("unbound", listen, zone, upstream, validate=ds is not None,
-                            trust_anchor_ds=ds)
+        return ResolverSpec(
+            "unbound", listen, zone, upstream, validate=ds is not None, trust_anchor_ds=ds
+        )
     if kind == "dnsmasq":
-        return ResolverSpec("dnsmasq", listen, zone, upstream, validate=False,
-                            dnsmasq_anchor=dnsmasq_anchor, fixed_port=FIXED_QUERY_PORT,
-                            open_to_all=True)
+        return ResolverSpec(
+            "dnsmasq",
+            listen,
+            zone,
+            upstream,
+            validate=False,
+            dnsmasq_anchor=dnsmasq_anchor,
+            fixed_port=FIXED_QUERY_PORT,
+            open_to_all=True,
+        )
     raise ValueError(f"resolver must be one of {RESOLVERS}, not {kind!r}")
 
 
 def command(spec: ResolverSpec, workdir: Path) -> list[str]:
-    return unbound_command(spec, workdir) if spec.kind == "unbound" else dnsmasq_command(spec, workdir)
+    return (
+        unbound_command(spec, workdir) if spec.kind == "unbound" else dnsmasq_command(spec, workdir)
+    )

@@ -213,7 +213,7 @@ class DNSListener:
                     qname=qname_text,
                     qtype=dns.rdatatype.to_text(qtype),
                     edns=query.edns,
-                    payload=query.payload if query.edns >= 0 else 512,
+                    payload=int(query.payload) if query.edns >= 0 else 512,
                     do=do,
                     token=parsed.token if parsed else None,
                     time=now,
@@ -283,19 +283,19 @@ class DNSListener:
                 response.answer.append(ns)
                 return False
             if qtype == dns.rdatatype.DNSKEY and self.signer is not None:
-                key = self.signer.dnskey_rrset
-                response.answer.append(dns.rrset.from_rdata_list(qname, key.ttl, list(key)))
+                keys = self.signer.dnskey_rrset
+                response.answer.append(dns.rrset.from_rdata_list(qname, keys.ttl, list(keys)))
                 return False
             self._address(response, qname, qtype, self._advertise_ip)
         elif kind is names.Kind.CNAME and instruction.count:
             # One link per answer, TTL 0: the resolver must come back for every link.
             labels = names.chain_next(parsed.relative, instruction)
             # Wire labels, not text: a hostile label may hold dots or escapes.
-            target = dns.name.Name(
+            next_name = dns.name.Name(
                 tuple(label.encode("latin-1") for label in labels) + self.zone_name.labels
             )
-            cname = dns.rdtypes.ANY.CNAME.CNAME(dns.rdataclass.IN, dns.rdatatype.CNAME, target)
-            response.answer.append(dns.rrset.from_rdata(qname, self.ttl, cname))
+            link = dns.rdtypes.ANY.CNAME.CNAME(dns.rdataclass.IN, dns.rdatatype.CNAME, next_name)
+            response.answer.append(dns.rrset.from_rdata(qname, self.ttl, link))
         elif kind is names.Kind.DNSSEC_BAD:
             self._address(response, qname, qtype, self._advertise_ip)
             return True

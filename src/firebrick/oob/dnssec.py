@@ -112,8 +112,8 @@ class ZoneSigner:
         )
         # Signed data: the RRSIG RDATA without signature, then every RR in canonical form
         # (lower-case owner, original TTL), sorted by canonical RDATA (RFC 4034 6.2, 6.3).
-        data = unsigned.to_wire(origin=None, canonicalize=True)  # empty signature: none added
-        head = owner.canonicalize().to_wire() + struct.pack(
+        data: bytes = unsigned.to_wire(origin=None, canonicalize=True) or b""  # no signature
+        head = (owner.canonicalize().to_wire() or b"") + struct.pack(
             "!HHI", rrset.rdtype, rrset.rdclass, rrset.ttl
         )
         rdatas = sorted(rd.to_digestable(self.zone) for rd in rrset)

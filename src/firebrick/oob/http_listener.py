@@ -46,6 +46,13 @@ class Reply:
     status: int
     body: bytes = b""
     location: str | None = None
+    content_type: str = "text/plain; charset=utf-8"
+    # Unsafe-consumption behaviours (OOBServer.set_behavior): hold the answer up to ``stall``
+    # seconds (or until the client leaves), then stream ``stream_bytes`` of filler after the body.
+    stall: float = 0.0
+    stream_bytes: int = 0
+    # Called once with what happened: {"held_s", "client_left"} and/or {"sent", "complete"}.
+    report: Callable[[dict[str, object]], None] | None = None
 
 
 @dataclass
@@ -157,7 +164,11 @@ class HTTPListener:
                 )
             )
             reply = self._respond(token, self.listener)
+            if reply.stall > 0 and await _hold(reader, reply):
+                return  # the client gave up while we stalled
             await _send(writer, reply, head=request.method == "HEAD")
+            if reply.stream_bytes and request.method != "HEAD":
+                await _stream(reader, writer, reply)
             if request.truncated:
                 await _linger(reader, writer)
         except (ConnectionError, OSError, asyncio.IncompleteReadError, TimeoutError):
@@ -277,13 +288,53 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                 discarded += len(chunk)
 
 
+async def _hold(reader: asyncio.StreamReader, reply: Reply) -> bool:
+    """Stall (bounded by reply.stall; a cancelled task on stop() ends it). True if the client left."""
+    started = time.monotonic()
+    left = False
+    try:
+        async with asyncio.timeout(reply.stall):
+            left = (await reader.read(1)) == b""  # EOF: the client closed its side
+    except TimeoutError:
+        pass
+    except (ConnectionError, OSError):
+        left = True
+    if reply.report is not None:
+        reply.report({"held_s": round(time.monotonic() - started, 3), "client_left": left})
+    return left
+
+
+STREAM_CHUNK = 64 * 1024
+
+
+async def _stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reply: Reply) -> None:
+    """Write reply.stream_bytes of filler; report how much the client took before it hung up."""
+    sent, complete = 0, False
+    chunk = b"x" * STREAM_CHUNK
+    try:
+        while sent < reply.stream_bytes:
+            part = chunk[: min(STREAM_CHUNK, reply.stream_bytes - sent)]
+            writer.write(part)
+            await writer.drain()
+            sent += len(part)
+        # All of it is in the kernel's buffers; a client that read it all closes cleanly (EOF),
+        # one that stopped early resets the connection (unread data).
+        async with asyncio.timeout(LINGER_TIMEOUT * 5):
+            complete = (await reader.read(1)) == b""
+    except (ConnectionError, OSError, TimeoutError):
+        complete = False
+    finally:
+        if reply.report is not None:
+            reply.report({"sent": sent, "complete": complete})
+
+
 async def _send(writer: asyncio.StreamWriter, reply: Reply, *, head: bool) -> None:
     reason = _REASONS.get(reply.status, "Status")
     headers = [
         f"HTTP/1.1 {reply.status} {reason}",
         "Server: firebrick-oob",
-        "Content-Type: text/plain; charset=utf-8",
-        f"Content-Length: {len(reply.body)}",
+        f"Content-Type: {reply.content_type}",
+        f"Content-Length: {len(reply.body) + reply.stream_bytes}",
         "Cache-Control: no-store",
         "Connection: close",
     ]

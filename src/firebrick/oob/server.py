@@ -45,6 +45,9 @@ class OOBConfig:
     dns_ttl: int = 0  # TTL of the dynamic answers (0: resolvers ask again, every query is seen)
     # Sign the zone on the fly (DNSKEY, RRSIG, NSEC; one broken name) for DNSSEC tests.
     dnssec: bool = True
+    # True when resolvers under test hold the zone's trust anchor (or the parent has its DS):
+    # only then does a resolver that sets DO and returns the broken name prove non-validation.
+    dnssec_anchored: bool = False
 
 
 @dataclass
@@ -79,6 +82,9 @@ class OOBServer:
         self._issued: dict[str, str] = {}  # token -> purpose
         self._hits: dict[str, set[str]] = {}  # issued token -> protocols seen (never evicted)
         self._redirects: dict[str, tuple[int, str]] = {}
+        self._behaviors: dict[str, tuple[str, float, int]] = {}  # token -> (behavior, stall s, bytes)
+        self._behavior_reports: dict[str, list[dict[str, object]]] = {}
+        self._behavior_events: dict[str, asyncio.Event] = {}
         self._waiters: list[_Waiter] = []
         self._subscribers: list[Callable[[Interaction], None]] = []
         self._ignore = {_normalize_ip(ip) for ip in config.ignore_sources}
@@ -235,6 +241,40 @@ class OOBServer:
             raise ValueError("redirect location must not contain CR, LF or NUL")
         self._redirects[token.lower()] = (status, location)
 
+    BEHAVIORS = ("stall", "huge", "html-script")
+
+    def set_behavior(
+        self, token: str, behavior: str, *, stall: float = 8.0, size: int = 20 * 1024 * 1024
+    ) -> None:
+        """HTTP(S) requests carrying ``token`` get an unsafe-consumption answer.
+
+        ``stall``: hold the response up to ``stall`` seconds (ended early when the client
+        leaves or the server stops). ``huge``: a 200 whose body is ``size`` bytes, streamed.
+        ``html-script``: a text/html page with a ``<script>`` carrying the token's canary.
+        What happened is kept per token: ``behavior_reports(token)``.
+        """
+        if behavior not in self.BEHAVIORS:
+            raise ValueError(f"behavior must be one of {self.BEHAVIORS}, not {behavior!r}")
+        self._behaviors[token.lower()] = (behavior, max(0.0, stall), max(0, size))
+
+    def behavior_reports(self, token: str) -> list[dict[str, object]]:
+        """For a behaviour token: {"held_s", "client_left"} (stall), {"sent", "complete"} (huge)."""
+        return list(self._behavior_reports.get(token.lower(), []))
+
+    async def wait_behavior(self, token: str, timeout: float) -> bool:
+        """True as soon as a behaviour token has a report; False after ``timeout`` seconds."""
+        event = self._behavior_events.setdefault(token.lower(), asyncio.Event())
+        try:
+            async with asyncio.timeout(max(0.0, timeout)):
+                await event.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def script_canary(self, token: str) -> str:
+        """The script line the html-script page carries (reflected unchanged = unsanitized)."""
+        return f"<script>/*{self.canary(token)}*/</script>"
+
     def canary(self, token: str) -> str:
         """``firebrick-canary-<token>``: the body of a normal hit contains it."""
         return f"{CANARY_PREFIX}{token.lower()}"
@@ -359,6 +399,20 @@ class OOBServer:
             status, location = redirect
             return Reply(status, b"", location=location)
         text = f"{self.canary(token)}\nfirebrick out-of-band listener ({listener}): request seen.\n"
+        behavior = self._behaviors.get(token)
+        if behavior is not None:
+            kind, stall, size = behavior
+
+            def report(what: dict[str, object], token: str = token) -> None:
+                self._behavior_reports.setdefault(token, []).append(what)
+                self._behavior_events.setdefault(token, asyncio.Event()).set()
+
+            if kind == "stall":
+                return Reply(200, text.encode(), stall=stall, report=report)
+            if kind == "huge":
+                return Reply(200, text.encode(), stream_bytes=size, report=report)
+            page = f"<!doctype html><title>firebrick</title><p>{self.canary(token)}</p>{self.script_canary(token)}\n"
+            return Reply(200, page.encode(), content_type="text/html; charset=utf-8")
         return Reply(200, text.encode())
 
     def _record(self, interaction: Interaction) -> None:

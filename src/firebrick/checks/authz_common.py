@@ -1,0 +1,236 @@
+"""What the authentication, bola, bfla, property_authorization, rate_limiting and inventory checks
+share: who is calling (anonymous, the user's --header, a named --identity), how an operation is
+sent as one of them, what a path looks like (private, admin, login, health), and the pool of
+responses they saw (ctx.state["authz.responses"]) that later checks read instead of re-sending.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from firebrick.context import ScanContext
+from firebrick.inject import build
+from firebrick.model import Exchange, Location, Operation
+
+POOL = "authz.responses"
+# Header names that carry credentials: stripped for anonymous requests.
+AUTH_HEADERS = {
+    "authorization", "cookie", "proxy-authorization", "x-api-key", "api-key", "apikey",
+    "x-auth-token", "x-access-token", "x-session-token", "x-csrf-token", "token",
+}
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+_PRIVATE = re.compile(
+    r"(^|/)(me|my|self|account|accounts|profile|profiles|settings|preferences|orders?|invoices?|"
+    r"billing|payments?|wallets?|cart|messages|inbox|users?|customers?|private|reports?|export)(/|$)",
+    re.I,
+)
+_ADMIN = re.compile(r"(^|/)(admin|administrator|internal|debug|_debug|manage|management|staff|superuser|root)(/|$|[-_])", re.I)
+_LOGIN = re.compile(r"(^|/)(login|log-in|signin|sign-in|authenticate|auth/token|session|sessions|token)(/|$)", re.I)
+_HEALTH = re.compile(r"(^|/)(health|healthz|status|ping|ready|readyz|live|livez|version|metrics)(/|$)", re.I)
+
+
+@dataclass
+class Identity:
+    """Who a request is sent as. headers None: anonymous (no credentials at all)."""
+
+    label: str  # "anonymous", "--header", or the --identity name
+    headers: dict[str, str] | None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.headers is None
+
+
+@dataclass
+class Observed:
+    op: str  # Operation.key
+    exchange: Exchange
+    identity: str  # Identity.label
+
+
+def auth_names(ctx: ScanContext) -> set[str]:
+    names = set(AUTH_HEADERS)
+    for headers in ctx.options.identities.values():
+        names |= {h.lower() for h in headers}
+    return names
+
+
+def has_user_credentials(ctx: ScanContext) -> bool:
+    names = auth_names(ctx)
+    return any(h.lower() in names for h in ctx.options.headers)
+
+
+def anonymous_headers(ctx: ScanContext) -> dict[str, str]:
+    """The user's headers minus anything that carries credentials."""
+    names = auth_names(ctx)
+    return {k: v for k, v in ctx.options.headers.items() if k.lower() not in names}
+
+
+def identities(ctx: ScanContext) -> list[Identity]:
+    """The credentialed identities: the user's --header first (if it carries credentials), then
+    each --identity. The first is "the user's credentials" for single-identity probes."""
+    names = auth_names(ctx)
+
+    def creds(headers: dict[str, str]) -> dict[str, str]:
+        return {k.lower(): v for k, v in headers.items() if k.lower() in names}
+
+    named = [Identity(name, {**anonymous_headers(ctx), **headers})
+             for name, headers in ctx.options.identities.items()]
+    if not has_user_credentials(ctx):
+        return named
+    mine = creds(ctx.options.headers)
+    # -H with the same credentials as a named identity is that identity, not a second caller.
+    same = [i for i in named if creds(i.headers or {}) == mine]
+    if same:
+        return [same[0], *(i for i in named if i is not same[0])]
+    return [Identity("--header", dict(ctx.options.headers)), *named]
+
+
+ANONYMOUS = Identity("anonymous", None)
+
+
+async def send_as(
+    ctx: ScanContext,
+    check: str,
+    op: Operation,
+    who: Identity,
+    values: dict[str, Any] | None = None,
+    *,
+    method: str | None = None,
+    path: str | None = None,
+    extra_headers: dict[str, str] | None = None,
+) -> Exchange:
+    """Send op (optionally with another method or a concrete path) as who."""
+    spec = build(op, values or {})
+    headers = anonymous_headers(ctx) if who.headers is None else dict(who.headers)
+    headers.update(spec.headers)
+    headers.update(extra_headers or {})
+    return await ctx.client.request(
+        method or spec.method,
+        path or spec.path,
+        params=spec.params or None,
+        headers=headers,
+        json=spec.json,
+        data=spec.data,
+        check=check,
+        op_key=op.key,
+        follow_redirects=False,
+        use_user_headers=False,
+    )
+
+
+def remember(ctx: ScanContext, op: Operation, exchange: Exchange, who: Identity) -> None:
+    if exchange.status is not None:
+        ctx.state.setdefault(POOL, []).append(Observed(op.key, exchange, who.label))
+
+
+def pool(ctx: ScanContext) -> list[Observed]:
+    return list(ctx.state.get(POOL, []))
+
+
+def json_body(exchange: Exchange | None) -> Any:
+    if exchange is None or exchange.status is None or not exchange.body_text:
+        return None
+    ctype = exchange.response_headers.get("content-type", "")
+    text = exchange.body_text.lstrip()
+    if "json" not in ctype and not text.startswith(("{", "[")):
+        return None
+    try:
+        return json.loads(exchange.body_text)
+    except ValueError:
+        return None
+
+
+def carries_data(exchange: Exchange | None) -> bool:
+    """A 2xx answer with content beyond a bare status/error object."""
+    if exchange is None or exchange.status is None or not 200 <= exchange.status < 300:
+        return False
+    data = json_body(exchange)
+    if isinstance(data, list):
+        return bool(data)
+    if isinstance(data, dict):
+        keys = {k.lower() for k in data}
+        return bool(keys - {"status", "ok", "error", "message", "detail", "variant", "success"})
+    text = exchange.body_text.strip()
+    return len(text) >= 20 and "<form" not in text.lower()
+
+
+def items_of(data: Any) -> list[Any] | None:
+    """The list a collection response carries: the body itself or its one big list field."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if lists:
+            return max(lists, key=len)
+    return None
+
+
+def walk_keys(data: Any, depth: int = 0) -> list[tuple[str, Any]]:
+    """Every (key, value) in a JSON document, to a small depth, capped."""
+    out: list[tuple[str, Any]] = []
+    if depth > 5:
+        return out
+    if isinstance(data, dict):
+        for k, v in data.items():
+            out.append((str(k), v))
+            out += walk_keys(v, depth + 1)
+    elif isinstance(data, list):
+        for v in data[:50]:
+            out += walk_keys(v, depth + 1)
+    return out[:2000]
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).replace("-", "_").lower()
+
+
+def path_params(op: Operation) -> list[str]:
+    return [p.name for p in op.params if p.location is Location.PATH]
+
+
+def has_required_inputs(op: Operation) -> bool:
+    """Inputs a plain request cannot fill without examples (query/header/body, required)."""
+    for p in op.params:
+        if p.location is Location.PATH:
+            continue
+        if p.required and p.example is None and not (p.schema or {}).get("example") and not p.guessed:
+            return True
+    return False
+
+
+def looks_private(op: Operation) -> bool:
+    return bool(_PRIVATE.search(op.path))
+
+
+def looks_admin(op: Operation) -> bool:
+    tags = {t.lower() for t in op.tags}
+    return bool(_ADMIN.search(op.path)) or bool(tags & {"admin", "internal", "debug", "management"})
+
+
+def looks_login(op: Operation) -> bool:
+    text = " ".join([op.path, op.operation_id or "", *op.tags]).lower()
+    if op.method != "POST":
+        return False
+    names = {p.name.lower() for p in op.params} | {p.json_path[-1].lower() for p in op.params if p.json_path}
+    has_password = any("pass" in n or n in ("pwd", "secret") for n in names)
+    return has_password and bool(_LOGIN.search(op.path) or re.search(r"log_?in|sign_?in|auth", text))
+
+
+def looks_health(op: Operation) -> bool:
+    return bool(_HEALTH.search(op.path)) or "health" in (op.operation_id or "").lower()
+
+
+def plain_ops(ctx: ScanContext, *, methods: tuple[str, ...] = ("GET",)) -> list[Operation]:
+    """REST operations (no GraphQL), of these methods."""
+    return [op for op in ctx.surface.operations if op.graphql is None and op.method in methods]
+
+
+def status_line(exchange: Exchange | None) -> str:
+    if exchange is None:
+        return "no request"
+    return f"{exchange.method} {exchange.url} -> {exchange.status if exchange.status is not None else exchange.error}"

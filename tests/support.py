@@ -1,0 +1,93 @@
+"""Scaffolding shared by the tests that talk to a live target on loopback.
+
+``serve`` runs a real Flask app on 127.0.0.1 for the length of a ``with`` block.
+``RecordingClient`` is the real ``firebrick.http.ScopedClient`` (scope, budgets, redirects,
+recording) that also notes what discovery asked of it, so tests exercise the client a scan uses.
+Imported as ``support`` (pytest puts tests/ on sys.path, as for ``reportdata``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+from flask import Flask
+from werkzeug.serving import make_server
+
+from firebrick.errors import OutOfScope
+from firebrick.http import ScopedClient
+from firebrick.model import Exchange, Operation, Surface
+
+TEST_RATE = 1000.0  # requests per second: the rate limit stays on, the tests stay fast
+
+
+@contextmanager
+def serve(app: Flask) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 (a free port, threaded); yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    # a short poll interval so that shutdown() returns quickly
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+
+
+class RecordingClient(ScopedClient):
+    """A ScopedClient that also lists each request it accepted and each URL it refused.
+
+    ``requested`` holds (method, absolute URL as asked, before params and redirects) for every
+    request that passed the scope and budget checks; ``refused`` holds every URL outside the
+    scope. ``sent`` (the ScopedClient's own counter) counts what went on the wire, redirects
+    included, and ``exchanges`` holds each of those exchanges.
+    """
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        kwargs.setdefault("rate", TEST_RATE)
+        super().__init__(base_url, **kwargs)
+        self.requested: list[tuple[str, str]] = []
+        self.refused: list[str] = []
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> Exchange:
+        absolute = self.url_for(url)
+        try:
+            exchange = await super().request(method, url, **kwargs)
+        except OutOfScope:
+            self.refused.append(absolute)
+            raise
+        self.requested.append((method, absolute))
+        return exchange
+
+
+def ops_by_key(surface: Surface) -> dict[str, Operation]:
+    return {op.key: op for op in surface.operations}
+
+
+def openapi_doc(paths: dict[str, Any], *, title: str = "t", **top: Any) -> dict[str, Any]:
+    """An OpenAPI 3.0.3 document with these paths (and any other top-level members)."""
+    return {"openapi": "3.0.3", "info": {"title": title, "version": "1"}, "paths": paths, **top}
+
+
+MakeClient = Callable[..., RecordingClient]
+
+
+@asynccontextmanager
+async def recording_clients() -> AsyncIterator[MakeClient]:
+    """Yields a factory of RecordingClients (same arguments); closes them all on exit."""
+    made: list[RecordingClient] = []
+
+    def make(base_url: str, **kwargs: Any) -> RecordingClient:
+        client = RecordingClient(base_url, **kwargs)
+        made.append(client)
+        return client
+
+    try:
+        yield make
+    finally:
+        for client in made:
+            await client.aclose()
