@@ -19,9 +19,9 @@ def tls_labs() -> Iterator[tuple[TLSLab, TLSLab]]:
     vulnerable, hardened = serve_tls("vulnerable"), serve_tls("hardened")
     try:
         yield vulnerable, hardened
-    finally:
-        vulnerable.stop()
+    finally:  # reverse order: each restores the process-wide allowlist it found
         hardened.stop()
+        vulnerable.stop()
 
 
 def scan(url: str) -> ScanResult:

@@ -77,7 +77,8 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
         if (op.security_declared or (not declared and looks_private(op)))
         and not looks_admin(op) and not looks_health(op)
     ][:MAX_UNAUTH_OPS]
-    anon = await asyncio.gather(*(send_as(ctx, CHECK, op, ANONYMOUS) for op in candidates))
+    anon_task = asyncio.gather(*(send_as(ctx, CHECK, op, ANONYMOUS) for op in candidates))
+    anon, tokens = await asyncio.gather(anon_task, _tokens(ctx))
     refused: list[tuple[Operation, Exchange]] = []
     for op, ex in zip(candidates, anon, strict=True):
         remember(ctx, op, ex, ANONYMOUS)
@@ -94,19 +95,19 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
             yield basic
     ctx.state["authentication.refused"] = [op for op, _ in refused]
 
-    for finding in await _method_bypass(ctx, refused[:MAX_BYPASS_OPS]):
-        yield finding
-
     jwt_ops = [op for op, ex in refused
                if not ex.response_headers.get("www-authenticate", "").lower().startswith("basic")
                and op.method == "GET"][:MAX_JWT_OPS]
-    tokens = await _tokens(ctx)
-    for token in tokens[:MAX_TOKENS]:
-        for finding in await _jwt_tests(ctx, token, jwt_ops):
-            yield finding
 
-    for finding in await _login(ctx):
-        yield finding
+    async def jwt_all() -> list[Finding]:
+        found = await asyncio.gather(*(_jwt_tests(ctx, t, jwt_ops) for t in tokens[:MAX_TOKENS]))
+        return [f for group in found for f in group]
+
+    # Independent sub-tests run together: the scan's pace, not round trips, should bound us.
+    groups = await asyncio.gather(_method_bypass(ctx, refused[:MAX_BYPASS_OPS]), jwt_all(), _login(ctx))
+    for group in groups:
+        for finding in group:
+            yield finding
 
 
 # -- unauthenticated access ------------------------------------------------------------------------
@@ -223,24 +224,38 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
         return findings
     who: Identity = token.extra.get("identity") or ANONYMOUS
 
-    async def first_accepting(raw: str, label: str) -> tuple[Operation | None, Exchange | None, list[Exchange]]:
-        tried: list[Exchange] = []
-        for op in ops:
-            ex = await send_as(ctx, CHECK, op, who, extra_headers={"Authorization": f"Bearer {raw}"})
-            tried.append(ex)
+    async def first_accepting(raw: str, label: str) -> tuple[Operation | None, Exchange | None]:
+        """Send raw to every op at once; the first op (in order) that accepts it."""
+        answers = await asyncio.gather(*(
+            send_as(ctx, CHECK, op, who, extra_headers={"Authorization": f"Bearer {raw}"}) for op in ops))
+        for op, ex in zip(ops, answers, strict=True):
             if carries_data(ex):
                 remember(ctx, op, ex, Identity(f"jwt {label}", {"Authorization": f"Bearer {raw}"}))
-                return op, ex, tried
-        return None, None, tried
+                return op, ex
+        return None, None
 
-    base_op, base_ex, _base_tried = await first_accepting(token.raw, "as found")
+    secret = jwtlib.crack(token)
+    nones = jwtlib.alg_none(token)[:2]
+    tampered = jwtlib.tampered_signature(token)
+    exp = token.claims.get("exp")
+    expired_raw = None
+    if secret is not None:
+        expired_raw = jwtlib.expired(token, secret)
+    elif isinstance(exp, (int, float)) and exp < time.time():
+        expired_raw = token.raw
+    variants = [("as found", token.raw), *(("alg none", v) for v in nones), ("bad signature", tampered)]
+    if expired_raw is not None and expired_raw != token.raw:
+        variants.append(("expired", expired_raw))
+    results = dict(zip((raw for _, raw in variants),
+                       await asyncio.gather(*(first_accepting(raw, label) for label, raw in variants)),
+                       strict=True))
+    base_op, base_ex = results[token.raw]
     if base_op is not None:
         token.trusted_origin = True  # the target accepts it: it was signed with the target's key
-    secret = jwtlib.crack(token)
 
     # alg=none: the token's claims, unsigned
-    for variant in jwtlib.alg_none(token)[:2]:
-        op, ex, _tried = await first_accepting(variant, "alg none")
+    for variant in nones:
+        op, ex = results[variant]
         if op is not None:
             findings.append(_finding(
                 "authentication.jwt-alg-none", "JWT with alg \"none\" accepted (no signature)",
@@ -252,8 +267,7 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
             ))
             break
     # signature not verified: the same claims, a wrong signature
-    tampered = jwtlib.tampered_signature(token)
-    op, ex, _tried = await first_accepting(tampered, "bad signature")
+    op, ex = results[tampered]
     if op is not None:
         findings.append(_finding(
             "authentication.jwt-signature-not-verified", "JWT signature is not verified",
@@ -275,15 +289,9 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
             proof, summary=f"HMAC secret {secret!r} verifies the token" + (f"; {base_op.key} accepts it" if base_op else ""),
             input="header:Authorization", details={"secret": secret, "alg": token.alg, "source": token.source},
         ))
-    # expired tokens: re-signed with the cracked secret (or the token itself if already expired)
-    exp = token.claims.get("exp")
-    expired_raw = None
-    if secret is not None and token.trusted_origin:
-        expired_raw = jwtlib.expired(token, secret)
-    elif isinstance(exp, (int, float)) and base_op is not None and exp < time.time():
-        expired_raw = token.raw
-    if expired_raw is not None:
-        op, ex, _tried = await first_accepting(expired_raw, "expired")
+    # an expired token: only meaningful when the target's key is known (or the token itself expired)
+    if expired_raw is not None and (token.trusted_origin or expired_raw == token.raw):
+        op, ex = results[expired_raw] if expired_raw != token.raw else (base_op, base_ex)
         if op is not None:
             findings.append(_finding(
                 "authentication.jwt-expired-accepted", "Expired JWT accepted",

@@ -165,7 +165,7 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
         ctx.cover(CHECK, CATEGORY, op, None, "failed" if found else "passed", "response body scanned")
         for f in found:
             yield f
-    text, ex = await _spec_text(ctx)
+    text, _spec_ex = await _spec_text(ctx)
     if text:
         found = findings_for_text(_examples(text), where="The API documentation's examples", op=None, ex=None,
                                   kinds=("secret", "internal"), spec=True)

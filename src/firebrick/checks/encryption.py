@@ -54,10 +54,11 @@ class TLSFacts:
 
 def _finding(kind: str, title: str, severity: Severity, description: str, *, exchanges: list[Exchange] | None = None,
              op: str | None = None, inp: str | None = None, confidence: Confidence = Confidence.CONFIRMED,
-             summary: str = "", **details: object) -> Finding:
+             summary: str = "", details: dict[str, object] | None = None, **extra: object) -> Finding:
     return Finding(kind=kind, category=CATEGORY, title=title, severity=severity, confidence=confidence,
                    operation=op, input=inp, description=description,
-                   evidence=Evidence(summary=summary or title, exchanges=(exchanges or [])[:3], details=dict(details)))
+                   evidence=Evidence(summary=summary or title, exchanges=(exchanges or [])[:3],
+                                     details={**(details or {}), **extra}))
 
 
 async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
@@ -317,14 +318,14 @@ def _tls_findings(ctx: ScanContext, host: str, port: int, facts: TLSFacts) -> li
         ctx.cover(CHECK, CATEGORY, None, "tls", "inconclusive", f"no TLS handshake: {facts.error}")
         return []
     cert = x509.load_der_x509_certificate(facts.cert_der)
-    details = {"subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
+    details: dict[str, object] = {"subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
                "not_after": cert.not_valid_after_utc.isoformat(), "version": facts.version, "cipher": facts.cipher}
     out: list[Finding] = []
     if facts.legacy:
         out.append(_finding("encryption.tls-legacy-protocol", f"{' and '.join(facts.legacy)} accepted", Severity.MEDIUM,
                             f"{where} completes handshakes with {', '.join(facts.legacy)}, deprecated by RFC 8996 "
                             "(BEAST, no AEAD ciphers, SHA-1 in the handshake).",
-                            summary=f"handshake with {', '.join(facts.legacy)} succeeded", **details))
+                            summary=f"handshake with {', '.join(facts.legacy)} succeeded", details=details))
     if facts.weak_cipher:
         name = facts.weak_cipher.upper()
         null = "NULL" in name or name.startswith(("ADH", "AECDH")) or "ANON" in name  # no encryption / no auth
@@ -332,23 +333,23 @@ def _tls_findings(ctx: ScanContext, host: str, port: int, facts: TLSFacts) -> li
                             Severity.HIGH if null else Severity.MEDIUM,
                             f"{where} negotiated {facts.weak_cipher} when offered only weak suites"
                             + (" (NULL or anonymous: no encryption or no server authentication)." if null else "."),
-                            **details))
+                            details=details))
     now = datetime.datetime.now(datetime.UTC)
     if cert.not_valid_after_utc < now:
         out.append(_finding("encryption.tls-cert-expired", "TLS certificate expired", Severity.HIGH,
                             f"The certificate of {where} expired on {cert.not_valid_after_utc:%Y-%m-%d}: "
-                            "clients either fail or, worse, are configured to ignore errors.", **details))
+                            "clients either fail or, worse, are configured to ignore errors.", details=details))
     elif cert.not_valid_after_utc - now < datetime.timedelta(days=EXPIRY_WARN_DAYS):
         out.append(_finding("encryption.tls-cert-expiring", "TLS certificate expires soon", Severity.LOW,
-                            f"The certificate of {where} expires on {cert.not_valid_after_utc:%Y-%m-%d}.", **details))
+                            f"The certificate of {where} expires on {cert.not_valid_after_utc:%Y-%m-%d}.", details=details))
     if not _hostname_matches(host, cert):
         out.append(_finding("encryption.tls-cert-hostname", "TLS certificate does not match the host name",
                             Severity.HIGH, f"The certificate of {where} is not valid for {host} "
-                            f"(subject {details['subject']}).", **details))
+                            f"(subject {details['subject']}).", details=details))
     if facts.trusted is False and "expired" not in facts.trust_error:
         out.append(_finding("encryption.tls-cert-untrusted", "TLS certificate not trusted", Severity.HIGH,
                             f"The certificate chain of {where} does not verify against the system trust store "
-                            f"({facts.trust_error}): self-signed or signed by an unknown CA.", **details))
+                            f"({facts.trust_error}): self-signed or signed by an unknown CA.", details=details))
     ctx.cover(CHECK, CATEGORY, None, "tls", "failed" if out else "passed",
               f"{facts.version} {facts.cipher}; legacy {facts.legacy or 'refused'}")
     return out

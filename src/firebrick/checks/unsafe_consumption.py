@@ -9,7 +9,7 @@ OOB server plays the misbehaving third party:
   attacker then reads and rewrites its outbound calls).
 - redirects: a chain of REDIRECT_CHAIN redirects; a client that follows more than REDIRECT_LIMIT
   hops follows redirects blindly (sane fetchers stop at 3-5 and re-validate each hop).
-- script: a text/html page with a <script> canary; reflected unchanged, with a content type a
+- script (GET operations): a text/html page with a <script> canary; reflected unchanged, with a content type a
   browser renders and no CSP that stops scripts, it is third-party content passed to the caller
   unsanitized (stored XSS from someone else's server).
 - huge: a HUGE_BYTES body, streamed; a client that reads all of it has no size cap.
@@ -92,9 +92,10 @@ async def _one(ctx: ScanContext, target: Target) -> list[Finding]:
         out = Outcome("redirects", chain[0])
         out.reports = [{"chain": chain}]
         probes.append((out, oob.http_url(chain[0])))
-    t = oob.new_token(f"{label} script")
-    oob.set_behavior(t, "html-script")
-    probes.append((Outcome("script", t), oob.http_url(t) if not target.host_only else _host_url(ctx, t)))
+    if target.op.method == "GET":  # a page a browser can be sent to; POST answers go to API clients
+        t = oob.new_token(f"{label} script")
+        oob.set_behavior(t, "html-script")
+        probes.append((Outcome("script", t), oob.http_url(t) if not target.host_only else _host_url(ctx, t)))
     t = oob.new_token(f"{label} huge")
     oob.set_behavior(t, "huge", size=HUGE_BYTES)
     probes.append((Outcome("huge", t), oob.http_url(t) if not target.host_only else _host_url(ctx, t)))
@@ -110,9 +111,8 @@ async def _one(ctx: ScanContext, target: Target) -> list[Finding]:
             await oob.wait_behavior(out.token, REPORT_WAIT)
             out.reports = oob.behavior_reports(out.token)
         if out.probe == "redirects":
-            chain = out.reports[0]["chain"]
-            assert isinstance(chain, list)
-            hits = [oob.interactions(tok) for tok in chain]
+            hop_tokens: list[str] = out.reports[0]["chain"]  # type: ignore[assignment]
+            hits = [oob.interactions(tok) for tok in hop_tokens]
             out.hops = max((i for i, h in enumerate(hits) if h), default=-1)
             out.interactions = [i for h in hits for i in h]
         finding = _verdict(ctx, target, out)

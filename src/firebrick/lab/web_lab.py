@@ -251,7 +251,8 @@ def _drop_server_header() -> None:
     """werkzeug writes Server itself (outside WSGI): filter it in the handler of this process."""
     from firebrick.lab.canaries import QuietHandler
 
-    for cls in (QuietHandler, _TLSHandler):
+    handlers: tuple[type[Any], ...] = (QuietHandler, _TLSHandler)
+    for cls in handlers:
         if getattr(cls, "_firebrick_no_server", False):
             continue
         original = cls.send_header
@@ -275,10 +276,15 @@ class TLSLab:
     server: BaseWSGIServer
     thread: threading.Thread
     tmpdir: str
+    allow_extra_before: list[Any] | None = None  # create_app widens a process-wide allowlist
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        if self.allow_extra_before is not None:
+            from firebrick.remediation.snippets import safe_fetch_stdlib as sf
+
+            sf.ALLOW_EXTRA[:] = self.allow_extra_before
         for name in os.listdir(self.tmpdir):
             os.unlink(os.path.join(self.tmpdir, name))
         os.rmdir(self.tmpdir)
@@ -387,7 +393,9 @@ def tls_context(variant: str, cert_path: str, key_path: str) -> ssl.SSLContext:
 def serve_tls(variant: str, host: str = "127.0.0.1") -> TLSLab:
     """The lab app (with this module's endpoints) over HTTPS and plain HTTP on one port."""
     from firebrick.lab.app import create_app
+    from firebrick.remediation.snippets import safe_fetch_stdlib as sf
 
+    before = list(sf.ALLOW_EXTRA)
     tmp = tempfile.mkdtemp(prefix="firebrick-lab-tls-")
     cert_path, key_path, ca_path = _cert(tmp, variant == "hardened")
     app = create_app(variant)
@@ -408,7 +416,7 @@ def serve_tls(variant: str, host: str = "127.0.0.1") -> TLSLab:
     port = int(server.server_address[1])
     thread = threading.Thread(target=server.serve_forever, name=f"lab-tls-{port}", daemon=True)
     thread.start()
-    return TLSLab(f"https://{host}:{port}", f"http://{host}:{port}", ca_path, server, thread, tmp)
+    return TLSLab(f"https://{host}:{port}", f"http://{host}:{port}", ca_path, server, thread, tmp, before)
 
 
 async def scan_lab(hardened: bool, **options: Any) -> Any:
