@@ -63,8 +63,14 @@ def main() -> None:
     t0 = time.perf_counter()
     without, _ = _loopback(args.runs, with_dns=False)
     with_dns, by_check = _loopback(args.runs, with_dns=True)
-    rows.append(("loopback lab, all checks", statistics.median(without),
-                 statistics.median(with_dns), by_check))
+    rows.append(
+        (
+            "loopback lab, all checks",
+            statistics.median(without),
+            statistics.median(with_dns),
+            by_check,
+        )
+    )
     if not args.no_network:
         from firebrick.netlab import missing_requirements
 
@@ -75,16 +81,28 @@ def main() -> None:
             for resolver in ("unbound", "dnsmasq"):
                 base, _ = _network(args.runs, resolver, ["ssrf"])
                 full, by_check = _network(args.runs, resolver, ["ssrf", "dns_hygiene"])
-                rows.append((f"network lab, {resolver}, ssrf", statistics.median(base),
-                             statistics.median(full), by_check))
+                rows.append(
+                    (
+                        f"network lab, {resolver}, ssrf",
+                        statistics.median(base),
+                        statistics.median(full),
+                        by_check,
+                    )
+                )
 
-    print(f"{'scan':34} {'without dns (s)':>16} {'with dns (s)':>13} {'added (s)':>10} "
-          f"{'ratio':>6}  dns_hygiene requests")
+    print(
+        f"{'scan':34} {'without dns (s)':>16} {'with dns (s)':>13} {'added (s)':>10} "
+        f"{'ratio':>6}  dns_hygiene requests"
+    )
     for name, base, full, by_check in rows:
-        print(f"{name:34} {base:16.3f} {full:13.3f} {full - base:10.3f} {full / base:6.2f}  "
-              f"{by_check.get('dns_hygiene', 0)}")
-    print(f"({args.runs} runs per cell, medians of the engine's scan time; "
-          f"{time.perf_counter() - t0:.0f}s in all)")
+        print(
+            f"{name:34} {base:16.3f} {full:13.3f} {full - base:10.3f} {full / base:6.2f}  "
+            f"{by_check.get('dns_hygiene', 0)}"
+        )
+    print(
+        f"({args.runs} runs per cell, medians of the engine's scan time; "
+        f"{time.perf_counter() - t0:.0f}s in all)"
+    )
 
 
 if __name__ == "__main__":

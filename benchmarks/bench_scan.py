@@ -32,7 +32,7 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-spec", action="store_true", help="lab serves no OpenAPI document")
-    parser.add_argument("--rate", type=float, default=100.0, help="requests/s (the demo's default)")
+    parser.add_argument("--rate", type=float, default=200.0, help="requests/s (the demo default)")
     args = parser.parse_args()
 
     rows = []

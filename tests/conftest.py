@@ -45,20 +45,34 @@ def hardened_nospec_scan() -> ScanResult:
 
 
 # -- issue 4: scans with credentials the lab issued (alice and bob log in first) --------------
-AUTHZ_CHECKS = ["authentication", "bola", "bfla", "property_authorization", "rate_limiting", "inventory"]
+AUTHZ_CHECKS = [
+    "authentication",
+    "bola",
+    "bfla",
+    "property_authorization",
+    "rate_limiting",
+    "inventory",
+]
 
 
 def lab_login(base_url: str, username: str, password: str) -> str:
     """A bearer token from the lab's own login (the hardened lab wants HTTPS: the proxy header)."""
     import httpx
 
-    r = httpx.post(f"{base_url}/api/auth/login", json={"username": username, "password": password},
-                   headers={"X-Forwarded-Proto": "https"}, trust_env=False, timeout=10)
+    r = httpx.post(
+        f"{base_url}/api/auth/login",
+        json={"username": username, "password": password},
+        headers={"X-Forwarded-Proto": "https"},
+        trust_env=False,
+        timeout=10,
+    )
     r.raise_for_status()
     return str(r.json()["token"])
 
 
-def credentialed_lab_scan(hardened: bool, mode: str = "safe", burst: int = 30, spec: str | None = None) -> ScanResult:
+def credentialed_lab_scan(
+    hardened: bool, mode: str = "safe", burst: int = 30, spec: str | None = None
+) -> ScanResult:
     """Start the lab, log alice and bob in, scan with -H (alice) and --identity alice/bob."""
     from firebrick.engine import run_scan
     from firebrick.lab.api_lab import USERS
@@ -69,9 +83,18 @@ def credentialed_lab_scan(hardened: bool, mode: str = "safe", burst: int = 30, s
         alice = lab_login(lab.base_url, "alice", USERS["alice"]["password"])
         bob = lab_login(lab.base_url, "bob", USERS["bob"]["password"])
         options = ScanOptions(
-            target=lab.base_url, rate=200.0, max_time=60.0, checks=list(AUTHZ_CHECKS), mode=mode, burst=burst,
-            spec=spec, headers={"Authorization": f"Bearer {alice}"},
-            identities={"alice": {"Authorization": f"Bearer {alice}"}, "bob": {"Authorization": f"Bearer {bob}"}},
+            target=lab.base_url,
+            rate=200.0,
+            max_time=60.0,
+            checks=list(AUTHZ_CHECKS),
+            mode=mode,
+            burst=burst,
+            spec=spec,
+            headers={"Authorization": f"Bearer {alice}"},
+            identities={
+                "alice": {"Authorization": f"Bearer {alice}"},
+                "bob": {"Authorization": f"Bearer {bob}"},
+            },
         )
         return asyncio.run(run_scan(options))
 

@@ -21,19 +21,32 @@ DEMO = [
     ("authentication.credentials-over-http", "POST /api/auth/login", Severity.MEDIUM),
     ("authentication.basic-over-http", "GET /api/legacy/export", Severity.MEDIUM),
 ]
-MY_CATEGORIES = {"authentication", "bola", "bfla", "property_authorization", "rate_limiting", "inventory"}
+MY_CATEGORIES = {
+    "authentication",
+    "bola",
+    "bfla",
+    "property_authorization",
+    "rate_limiting",
+    "inventory",
+}
 
 
 def find(result: ScanResult, kind: str, op: str | None):
-    return next((f for f in result.findings if f.kind == kind and (op is None or f.operation == op)), None)
+    return next(
+        (f for f in result.findings if f.kind == kind and (op is None or f.operation == op)), None
+    )
 
 
 def describe(result: ScanResult) -> str:
-    return "\n".join(f"{f.kind} {f.severity.value} {f.operation} {f.input}" for f in result.findings)
+    return "\n".join(
+        f"{f.kind} {f.severity.value} {f.operation} {f.input}" for f in result.findings
+    )
 
 
 @pytest.mark.parametrize(("kind", "op", "severity"), DEMO)
-def test_vulnerable_found_without_credentials(vulnerable_scan: ScanResult, kind, op, severity) -> None:
+def test_vulnerable_found_without_credentials(
+    vulnerable_scan: ScanResult, kind, op, severity
+) -> None:
     f = find(vulnerable_scan, kind, op)
     assert f is not None, f"missing {kind} on {op}; got:\n{describe(vulnerable_scan)}"
     assert f.category == "authentication"
@@ -60,8 +73,15 @@ def test_enumeration_evidence_shows_both_answers(vulnerable_scan: ScanResult) ->
 
 
 def test_login_attempts_bounded(vulnerable_scan: ScanResult) -> None:
-    logins = [c for c in vulnerable_scan.coverage if c.check == "authentication" and c.input == "login"]
-    sent = [e for f in vulnerable_scan.findings for e in f.evidence.exchanges if e.method == "POST" and "login" in e.url]
+    logins = [
+        c for c in vulnerable_scan.coverage if c.check == "authentication" and c.input == "login"
+    ]
+    sent = [
+        e
+        for f in vulnerable_scan.findings
+        for e in f.evidence.exchanges
+        if e.method == "POST" and "login" in e.url
+    ]
     assert len({e.request_body for e in sent}) <= 4
     assert logins or sent
 
@@ -77,7 +97,15 @@ def test_hardened_twin_clean(fixture: str, request: pytest.FixtureRequest) -> No
     mine = [f for f in result.findings if f.category in MY_CATEGORIES]
     assert mine == [], describe(result)
     # ... and really tested: forged tokens were sent and refused, the login was probed.
-    jwt_cov = [c for c in result.coverage if c.check == "authentication" and (c.input or "").startswith("jwt")]
+    jwt_cov = [
+        c
+        for c in result.coverage
+        if c.check == "authentication" and (c.input or "").startswith("jwt")
+    ]
     assert jwt_cov and all(c.status == "passed" for c in jwt_cov)
-    refused = [c for c in result.coverage if c.check == "authentication" and "refused without credentials" in c.reason]
+    refused = [
+        c
+        for c in result.coverage
+        if c.check == "authentication" and "refused without credentials" in c.reason
+    ]
     assert len(refused) >= 5

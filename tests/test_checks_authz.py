@@ -18,7 +18,12 @@ AUTHZ = [
     ("bfla.privileged-access", "GET /api/admin/stats", Severity.HIGH, Confidence.CONFIRMED),
     ("bfla.unauthenticated-admin", "GET /api/admin/users", Severity.HIGH, Confidence.CONFIRMED),
     ("bfla.role-leak", "GET /api/me", Severity.LOW, Confidence.CONFIRMED),
-    ("property_authorization.sensitive-property", "GET /api/me", Severity.HIGH, Confidence.CONFIRMED),
+    (
+        "property_authorization.sensitive-property",
+        "GET /api/me",
+        Severity.HIGH,
+        Confidence.CONFIRMED,
+    ),
 ]
 DEMO = [
     ("bola.predictable-id", "GET /api/invoices/{invoice_id}"),
@@ -36,11 +41,16 @@ def find(result: ScanResult, kind: str, op: str):
 
 
 def describe(result: ScanResult) -> str:
-    return "\n".join(f"{f.kind} {f.severity.value} {f.confidence.value} {f.operation} {f.input}" for f in result.findings)
+    return "\n".join(
+        f"{f.kind} {f.severity.value} {f.confidence.value} {f.operation} {f.input}"
+        for f in result.findings
+    )
 
 
 @pytest.mark.parametrize(("kind", "op", "severity", "confidence"), AUTHZ)
-def test_found_with_credentials(vulnerable_authz_scan: ScanResult, kind, op, severity, confidence) -> None:
+def test_found_with_credentials(
+    vulnerable_authz_scan: ScanResult, kind, op, severity, confidence
+) -> None:
     f = find(vulnerable_authz_scan, kind, op)
     assert f is not None, describe(vulnerable_authz_scan)
     assert f.category == kind.split(".")[0]
@@ -72,7 +82,9 @@ def test_hardened_really_tested_with_both_identities(hardened_authz_scan: ScanRe
     passed = {(c.check, c.operation) for c in hardened_authz_scan.coverage if c.status == "passed"}
     assert ("bola", "GET /api/orders/{order_id}") in passed
     assert ("bfla", "GET /api/admin/stats") in passed
-    cross = [c for c in hardened_authz_scan.coverage if c.check == "bola" and "cannot read" in c.reason]
+    cross = [
+        c for c in hardened_authz_scan.coverage if c.check == "bola" and "cannot read" in c.reason
+    ]
     assert cross, hardened_authz_scan.coverage
 
 
@@ -93,16 +105,24 @@ def test_mass_assignment_full_mode_and_surface(tmp_path: Path) -> None:
     spec = _spec_with_role(tmp_path)
     vuln_full = credentialed_lab_scan(hardened=False, mode="full", burst=0, spec=spec)
     f = find(vuln_full, "property_authorization.mass-assignment", "PUT /api/me")
-    assert f is not None and f.severity is Severity.HIGH and f.confidence is Confidence.CONFIRMED, describe(vuln_full)
+    assert f is not None and f.severity is Severity.HIGH and f.confidence is Confidence.CONFIRMED, (
+        describe(vuln_full)
+    )
     assert f.evidence.details["property"] == "role"
     # The active test decided: no separate "surface" finding for the same operation.
     assert find(vuln_full, "property_authorization.mass-assignment-surface", "PUT /api/me") is None
 
     hard_full = credentialed_lab_scan(hardened=True, mode="full", burst=0, spec=spec)
-    assert [f for f in hard_full.findings if f.category == "property_authorization"] == [], describe(hard_full)
+    assert [f for f in hard_full.findings if f.category == "property_authorization"] == [], (
+        describe(hard_full)
+    )
 
     # Safe mode never writes: the documented privileged field is reported as surface only.
     hard_safe = credentialed_lab_scan(hardened=True, mode="safe", burst=0, spec=spec)
     s = find(hard_safe, "property_authorization.mass-assignment-surface", "PUT /api/me")
     assert s is not None and s.severity is Severity.LOW and s.input == "json:role"
-    assert not [c for c in hard_safe.coverage if c.check == "property_authorization" and "applied" in c.reason]
+    assert not [
+        c
+        for c in hard_safe.coverage
+        if c.check == "property_authorization" and "applied" in c.reason
+    ]

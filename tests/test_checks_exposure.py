@@ -12,7 +12,11 @@ from firebrick.model import ScanResult, Severity
 
 
 def kinds(result: ScanResult, op: str = "GET /api/profile") -> dict[str, Severity]:
-    return {f.kind: f.severity for f in result.findings if f.category == "data_exposure" and f.operation == op}
+    return {
+        f.kind: f.severity
+        for f in result.findings
+        if f.category == "data_exposure" and f.operation == op
+    }
 
 
 def test_vulnerable_profile(vulnerable_scan: ScanResult) -> None:
@@ -26,7 +30,10 @@ def test_vulnerable_profile(vulnerable_scan: ScanResult) -> None:
 
 
 def test_evidence_is_redacted(vulnerable_scan: ScanResult) -> None:
-    text = json.dumps([f.to_dict() for f in vulnerable_scan.findings if f.category == "data_exposure"], ensure_ascii=False)
+    text = json.dumps(
+        [f.to_dict() for f in vulnerable_scan.findings if f.category == "data_exposure"],
+        ensure_ascii=False,
+    )
     for raw in (FAKE_AWS_KEY, FAKE_STRIPE_KEY, PROFILE["card"]):
         assert raw not in text
     assert FAKE_AWS_KEY[:4] + "…" in text  # enough to find it
@@ -37,10 +44,19 @@ def test_hardened_clean(hardened_scan: ScanResult) -> None:
 
 
 def test_hardened_profile_with_token_is_clean() -> None:
-    result = asyncio.run(scan_lab(True, checks=["data_exposure", "encryption"],
-                                  headers={"Authorization": f"Bearer {USER_TOKEN}"}))
+    result = asyncio.run(
+        scan_lab(
+            True,
+            checks=["data_exposure", "encryption"],
+            headers={"Authorization": f"Bearer {USER_TOKEN}"},
+        )
+    )
     assert [f.kind for f in result.findings] == []
-    scanned = [c for c in result.coverage if c.check == "data_exposure" and c.operation == "GET /api/profile"]
+    scanned = [
+        c
+        for c in result.coverage
+        if c.check == "data_exposure" and c.operation == "GET /api/profile"
+    ]
     assert scanned and scanned[0].status == "passed"
 
 
@@ -48,11 +64,15 @@ def test_secret_in_spec_examples(tmp_path: Path) -> None:
     from firebrick.lab.openapi import build_spec
 
     spec = build_spec()
-    spec["paths"]["/api/health"]["get"]["responses"]["200"]["content"]["application/json"]["example"] = {
-        "aws_access_key_id": FAKE_AWS_KEY, "db": "pg.cluster.local"}
+    spec["paths"]["/api/health"]["get"]["responses"]["200"]["content"]["application/json"][
+        "example"
+    ] = {"aws_access_key_id": FAKE_AWS_KEY, "db": "pg.cluster.local"}
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
     result = asyncio.run(scan_lab(True, checks=["data_exposure"], spec=str(path)))
     found = {f.kind: f for f in result.findings}
-    assert "data_exposure.secret-in-spec" in found and "data_exposure.internal-address-in-spec" in found
+    assert (
+        "data_exposure.secret-in-spec" in found
+        and "data_exposure.internal-address-in-spec" in found
+    )
     assert FAKE_AWS_KEY not in json.dumps(found["data_exposure.secret-in-spec"].to_dict())

@@ -22,13 +22,20 @@ EXPECTED = [
 
 
 def describe(result: ScanResult, category: str) -> str:
-    return "\n".join(f"{f.kind} {f.severity.value} {f.operation} {f.input}" for f in result.findings
-                     if f.category == category)
+    return "\n".join(
+        f"{f.kind} {f.severity.value} {f.operation} {f.input}"
+        for f in result.findings
+        if f.category == category
+    )
 
 
 @pytest.mark.parametrize(("kind", "op", "severity"), EXPECTED)
-def test_vulnerable_found(vulnerable_scan: ScanResult, kind: str, op: str | None, severity: Severity) -> None:
-    hits = [f for f in vulnerable_scan.findings if f.kind == kind and (op is None or f.operation == op)]
+def test_vulnerable_found(
+    vulnerable_scan: ScanResult, kind: str, op: str | None, severity: Severity
+) -> None:
+    hits = [
+        f for f in vulnerable_scan.findings if f.kind == kind and (op is None or f.operation == op)
+    ]
     assert hits, f"missing {kind} on {op}:\n{describe(vulnerable_scan, 'input_validation')}"
     f = hits[0]
     assert f.category == "input_validation" and f.severity is severity
@@ -37,17 +44,25 @@ def test_vulnerable_found(vulnerable_scan: ScanResult, kind: str, op: str | None
 
 
 def test_evidence_shows_the_signal(vulnerable_scan: ScanResult) -> None:
-    tmpl = next(f for f in vulnerable_scan.findings if f.kind == "input_validation.template-injection")
+    tmpl = next(
+        f for f in vulnerable_scan.findings if f.kind == "input_validation.template-injection"
+    )
     assert tmpl.confidence is Confidence.CONFIRMED and "{{" in tmpl.evidence.payloads_worked[0]
     sql = next(f for f in vulnerable_scan.findings if f.kind == "input_validation.sql-error")
     assert sql.evidence.payloads_worked[0].endswith("'") and "sqlite3" in sql.description
-    cors = next(f for f in vulnerable_scan.findings if f.kind == "input_validation.cors-reflected-origin")
+    cors = next(
+        f for f in vulnerable_scan.findings if f.kind == "input_validation.cors-reflected-origin"
+    )
     assert cors.evidence.details["credentials"] is True
 
 
 def test_hardened_clean(hardened_scan: ScanResult) -> None:
     assert describe(hardened_scan, "input_validation") == ""
-    tested = {c.input for c in hardened_scan.coverage if c.check == "input_validation" and c.status == "passed"}
+    tested = {
+        c.input
+        for c in hardened_scan.coverage
+        if c.check == "input_validation" and c.status == "passed"
+    }
     assert {"query:q", "query:name", "header:Origin", "GET /console"} <= tested
 
 
@@ -67,6 +82,8 @@ def test_full_mode_trace_and_text_plain(full_scans: tuple[ScanResult, ScanResult
     assert ("input_validation.trace-enabled", Confidence.CONFIRMED) in kinds
     csrf = [f for f in vulnerable.findings if f.kind == "input_validation.json-as-text-plain"]
     assert [f.operation for f in csrf] == ["POST /api/web/notes"]
-    assert any(f.kind == "input_validation.undocumented-methods" and f.confidence is Confidence.CONFIRMED
-               for f in vulnerable.findings)
+    assert any(
+        f.kind == "input_validation.undocumented-methods" and f.confidence is Confidence.CONFIRMED
+        for f in vulnerable.findings
+    )
     assert describe(hardened, "input_validation") == ""

@@ -39,17 +39,25 @@ def test_vulnerable_found(vulnerable_scan: ScanResult) -> None:
 
 def test_hardened_without_token_is_skipped_not_failed(hardened_scan: ScanResult) -> None:
     assert found(hardened_scan) == {}
-    skipped = [c for c in hardened_scan.coverage if c.check == "llm_security" and c.status == "skipped"]
+    skipped = [
+        c for c in hardened_scan.coverage if c.check == "llm_security" and c.status == "skipped"
+    ]
     assert skipped and "401" in skipped[0].reason
 
 
 @pytest.fixture(scope="module")
 def hardened_with_token() -> ScanResult:
-    return asyncio.run(scan_lab(True, checks=["llm_security"], headers={"Authorization": f"Bearer {LAB_TOKEN}"}))
+    return asyncio.run(
+        scan_lab(True, checks=["llm_security"], headers={"Authorization": f"Bearer {LAB_TOKEN}"})
+    )
 
 
 def test_hardened_with_token_refuses(hardened_with_token: ScanResult) -> None:
     assert found(hardened_with_token) == {}
-    passed = {c.input for c in hardened_with_token.coverage if c.check == "llm_security" and c.status == "passed"}
+    passed = {
+        c.input
+        for c in hardened_with_token.coverage
+        if c.check == "llm_security" and c.status == "passed"
+    }
     assert "tool fetch_url" in passed  # it fetched our public URL and refused 127.0.0.1
     assert hardened_with_token.stats.requests_by_check["llm_security"] >= 5

@@ -10,8 +10,18 @@ from firebrick.model import Confidence, ScanResult, Severity
 
 DEMO = [
     ("rate_limiting.no-rate-limit", None, Severity.MEDIUM, Confidence.LIKELY),
-    ("rate_limiting.login-unthrottled", "POST /api/auth/login", Severity.MEDIUM, Confidence.POSSIBLE),
-    ("rate_limiting.unbounded-collection", "GET /api/events", Severity.MEDIUM, Confidence.CONFIRMED),
+    (
+        "rate_limiting.login-unthrottled",
+        "POST /api/auth/login",
+        Severity.MEDIUM,
+        Confidence.POSSIBLE,
+    ),
+    (
+        "rate_limiting.unbounded-collection",
+        "GET /api/events",
+        Severity.MEDIUM,
+        Confidence.CONFIRMED,
+    ),
     ("rate_limiting.huge-limit", "GET /api/products", Severity.MEDIUM, Confidence.CONFIRMED),
     ("inventory.server-fingerprint", None, Severity.LOW, Confidence.CONFIRMED),
     ("inventory.interactive-docs", "GET /docs", Severity.LOW, Confidence.CONFIRMED),
@@ -23,12 +33,21 @@ MINE = ("rate_limiting", "inventory")
 
 
 def describe(result: ScanResult) -> str:
-    return "\n".join(f"{f.kind} {f.severity.value} {f.operation} {f.input}" for f in result.findings)
+    return "\n".join(
+        f"{f.kind} {f.severity.value} {f.operation} {f.input}" for f in result.findings
+    )
 
 
 @pytest.mark.parametrize(("kind", "op", "severity", "confidence"), DEMO)
 def test_vulnerable_found(vulnerable_scan: ScanResult, kind, op, severity, confidence) -> None:
-    f = next((f for f in vulnerable_scan.findings if f.kind == kind and (op is None or f.operation == op)), None)
+    f = next(
+        (
+            f
+            for f in vulnerable_scan.findings
+            if f.kind == kind and (op is None or f.operation == op)
+        ),
+        None,
+    )
     assert f is not None, describe(vulnerable_scan)
     assert (f.severity, f.confidence) == (severity, confidence)
     assert f.remediation and f.evidence.summary

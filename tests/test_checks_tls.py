@@ -25,8 +25,14 @@ def tls_labs() -> Iterator[tuple[TLSLab, TLSLab]]:
 
 
 def scan(url: str) -> ScanResult:
-    options = ScanOptions(target=url, rate=200.0, max_time=30.0, checks=["encryption", "data_exposure"],
-                          crawl=False, guess_params=False)
+    options = ScanOptions(
+        target=url,
+        rate=200.0,
+        max_time=30.0,
+        checks=["encryption", "data_exposure"],
+        crawl=False,
+        guess_params=False,
+    )
     return asyncio.run(run_scan(options))
 
 
@@ -37,13 +43,17 @@ def test_vulnerable_tls(tls_labs: tuple[TLSLab, TLSLab]) -> None:
     assert "TLS 1.0" in found["encryption.tls-legacy-protocol"].title
     assert found["encryption.tls-weak-cipher"].severity is Severity.HIGH  # NULL or anonymous suite
     assert found["encryption.tls-cert-expired"].severity is Severity.HIGH
-    assert found["encryption.tls-cert-hostname"].evidence.details["subject"] == "CN=wrong.lab.example"
+    assert (
+        found["encryption.tls-cert-hostname"].evidence.details["subject"] == "CN=wrong.lab.example"
+    )
     assert "encryption.tls-cert-untrusted" in found
     assert "encryption.hsts-missing" in found
     assert "encryption.http-not-redirected" in found  # plain HTTP on the same port serves the API
 
 
-def test_hardened_tls_clean(tls_labs: tuple[TLSLab, TLSLab], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hardened_tls_clean(
+    tls_labs: tuple[TLSLab, TLSLab], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert tls_labs[1].ca_file
     monkeypatch.setenv("SSL_CERT_FILE", tls_labs[1].ca_file)  # trust the lab CA, as a user would
     result = scan(tls_labs[1].url)
@@ -53,7 +63,9 @@ def test_hardened_tls_clean(tls_labs: tuple[TLSLab, TLSLab], monkeypatch: pytest
     assert any(c.input == "http->https" and c.status == "passed" for c in result.coverage)
 
 
-def test_untrusted_without_the_ca(tls_labs: tuple[TLSLab, TLSLab], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_untrusted_without_the_ca(
+    tls_labs: tuple[TLSLab, TLSLab], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     found = {f.kind for f in scan(tls_labs[1].url).findings}
     assert found == {"encryption.tls-cert-untrusted"}
@@ -61,8 +73,12 @@ def test_untrusted_without_the_ca(tls_labs: tuple[TLSLab, TLSLab], monkeypatch: 
 
 def test_plain_http_loopback_rule(vulnerable_scan: ScanResult, hardened_scan: ScanResult) -> None:
     kinds = {f.kind for f in vulnerable_scan.findings if f.category == "encryption"}
-    assert {"encryption.cookie-flags", "encryption.header-nosniff", "encryption.header-frame",
-            "encryption.cache-control"} <= kinds
+    assert {
+        "encryption.cookie-flags",
+        "encryption.header-nosniff",
+        "encryption.header-frame",
+        "encryption.cache-control",
+    } <= kinds
     assert "encryption.no-https" not in kinds  # loopback target: plain HTTP is normal
     cookie = next(f for f in vulnerable_scan.findings if f.kind == "encryption.cookie-flags")
     assert set(cookie.evidence.details["missing"]) == {"Secure", "HttpOnly", "SameSite"}

@@ -14,7 +14,11 @@ UNFURL = "GET /api/web/unfurl"
 
 
 def kinds(result: ScanResult, op: str = UNFURL) -> dict[str, Severity]:
-    return {f.kind: f.severity for f in result.findings if f.category == "unsafe_consumption" and f.operation == op}
+    return {
+        f.kind: f.severity
+        for f in result.findings
+        if f.category == "unsafe_consumption" and f.operation == op
+    }
 
 
 def test_unfurl_found(vulnerable_scan: ScanResult) -> None:
@@ -28,20 +32,28 @@ def test_unfurl_found(vulnerable_scan: ScanResult) -> None:
     assert tls.confidence is Confidence.CONFIRMED
     assert any(i.protocol == "https" and i.http_method == "GET" for i in tls.evidence.interactions)
     # It is not an SSRF: the guard holds, only the consumption is unsafe.
-    assert not [f for f in vulnerable_scan.findings if f.category == "ssrf" and f.operation == UNFURL]
+    assert not [
+        f for f in vulnerable_scan.findings if f.category == "ssrf" and f.operation == UNFURL
+    ]
 
 
 def test_existing_fetchers_judged_too(vulnerable_scan: ScanResult) -> None:
     # The tutorial image proxy follows 20 redirects and serves upstream HTML as its own page.
     assert set(kinds(vulnerable_scan, "GET /api/image")) == {
-        "unsafe_consumption.redirects-unbounded", "unsafe_consumption.unsanitized-content"}
+        "unsafe_consumption.redirects-unbounded",
+        "unsafe_consumption.unsanitized-content",
+    }
     # It verifies TLS and caps size: no finding for those.
     assert "unsafe_consumption.tls-unverified" not in kinds(vulnerable_scan, "GET /api/image")
 
 
 def test_hardened_clean_and_tested(hardened_scan: ScanResult) -> None:
     assert [f.kind for f in hardened_scan.findings if f.category == "unsafe_consumption"] == []
-    tested = [c for c in hardened_scan.coverage if c.check == "unsafe_consumption" and c.status == "passed"]
+    tested = [
+        c
+        for c in hardened_scan.coverage
+        if c.check == "unsafe_consumption" and c.status == "passed"
+    ]
     assert len(tested) >= 5 and any(c.operation == UNFURL for c in tested)
 
 
@@ -49,8 +61,9 @@ def test_hardened_clean_and_tested(hardened_scan: ScanResult) -> None:
 def full_scans() -> tuple[ScanResult, ScanResult]:
     async def both() -> tuple[ScanResult, ScanResult]:
         checks = ["ssrf", "unsafe_consumption"]
-        return await asyncio.gather(scan_lab(False, mode="full", checks=checks),
-                                    scan_lab(True, mode="full", checks=checks))
+        return await asyncio.gather(
+            scan_lab(False, mode="full", checks=checks), scan_lab(True, mode="full", checks=checks)
+        )
 
     return asyncio.run(both())  # type: ignore[return-value]
 
@@ -59,9 +72,15 @@ def test_stall_probe_full_mode(full_scans: tuple[ScanResult, ScanResult]) -> Non
     vulnerable, hardened = full_scans
     assert "unsafe_consumption.no-timeout" in kinds(vulnerable)
     # The lab's other fetchers time out after 3 s: not reported.
-    assert [f.operation for f in vulnerable.findings if f.kind == "unsafe_consumption.no-timeout"] == [UNFURL]
+    assert [
+        f.operation for f in vulnerable.findings if f.kind == "unsafe_consumption.no-timeout"
+    ] == [UNFURL]
     assert [f.kind for f in hardened.findings if f.category == "unsafe_consumption"] == []
-    gave_up = [c for c in hardened.coverage if c.check == "unsafe_consumption" and "gave up after" in c.reason]
+    gave_up = [
+        c
+        for c in hardened.coverage
+        if c.check == "unsafe_consumption" and "gave up after" in c.reason
+    ]
     assert gave_up
 
 

@@ -32,7 +32,12 @@ ZONE = "oob.firebrick.test"
 
 def test_fixed_port_is_poor_with_zero_bits() -> None:
     spread = Spread([5353] * 30)
-    assert spread.verdict == "POOR" and spread.stddev == 0 and spread.bits == 0 and spread.distinct == 1
+    assert (
+        spread.verdict == "POOR"
+        and spread.stddev == 0
+        and spread.bits == 0
+        and spread.distinct == 1
+    )
 
 
 def test_full_range_random_ports_are_great() -> None:
@@ -63,7 +68,9 @@ async def server() -> OOBServer:
         yield oob  # type: ignore[misc]
 
 
-async def _ask(oob: OOBServer, name: str, rdtype: str = "A", dnssec: bool = False) -> dns.message.Message:
+async def _ask(
+    oob: OOBServer, name: str, rdtype: str = "A", dnssec: bool = False
+) -> dns.message.Message:
     query = dns.message.make_query(name, rdtype, want_dnssec=dnssec)
     assert oob.dns_port is not None
     return await dns.asyncquery.udp(query, "127.0.0.1", port=oob.dns_port, timeout=2)
@@ -126,15 +133,23 @@ async def test_signed_answers_validate_and_the_broken_name_does_not(
     nodata = await _ask(server, f"{server.new_token()}.{ZONE}", "AAAA", dnssec=True)
     assert not nodata.answer
     nsec = next(r for r in nodata.authority if r.rdtype == dns.rdatatype.NSEC)
-    nsec_sig = next(r for r in nodata.authority if r.rdtype == dns.rdatatype.RRSIG
-                    and r.covers == dns.rdatatype.NSEC)
+    nsec_sig = next(
+        r
+        for r in nodata.authority
+        if r.rdtype == dns.rdatatype.RRSIG and r.covers == dns.rdatatype.NSEC
+    )
     dnssec.validate(nsec, nsec_sig, keys)  # type: ignore[attr-defined]
     assert dns.rdatatype.AAAA not in {t for w in nsec[0].windows for t in _types(w)}
 
 
 def _types(window: tuple[int, bytes]) -> list[int]:
     base, bits = window
-    return [base * 256 + i * 8 + j for i, byte in enumerate(bits) for j in range(8) if byte & (0x80 >> j)]
+    return [
+        base * 256 + i * 8 + j
+        for i, byte in enumerate(bits)
+        for j in range(8)
+        if byte & (0x80 >> j)
+    ]
 
 
 async def test_no_signatures_without_the_do_bit(server: OOBServer) -> None:
@@ -151,8 +166,15 @@ def test_signer_material_for_resolvers() -> None:
 
 
 def test_hostile_chain_names_never_crash_and_the_log_stays_bounded() -> None:
-    listener = DNSListener(host="127.0.0.1", port=0, zone=ZONE, advertise_host="127.0.0.1",
-                           record=lambda _i: None, query_log=50, signer=ZoneSigner(ZONE))
+    listener = DNSListener(
+        host="127.0.0.1",
+        port=0,
+        zone=ZONE,
+        advertise_host="127.0.0.1",
+        record=lambda _i: None,
+        query_log=50,
+        signer=ZoneSigner(ZONE),
+    )
     rng = random.Random(11)
     hostile = [
         f"c40-{'x' * 40}.{'y' * 63}.{'z' * 63}.{ZONE}",  # a long chain near the 255-byte limit
@@ -163,8 +185,9 @@ def test_hostile_chain_names_never_crash_and_the_log_stays_bounded() -> None:
     ]
     for i in range(500):
         name = hostile[i % len(hostile)] if i < 50 else f"c{rng.randint(0, 40)}-{i}.{ZONE}"
-        query = dns.message.make_query(name, rng.choice(["A", "AAAA", "CNAME", "DNSKEY", "TXT"]),
-                                       want_dnssec=bool(i % 2))
+        query = dns.message.make_query(
+            name, rng.choice(["A", "AAAA", "CNAME", "DNSKEY", "TXT"]), want_dnssec=bool(i % 2)
+        )
         wire = listener.handle(query.to_wire(), "127.0.0.1", 5000 + i)
         assert wire is not None
         reply = dns.message.from_wire(wire)

@@ -35,7 +35,10 @@ def test_forgeries() -> None:
     tok = jwt.parse(jwt.sign({"alg": "HS256", "kid": "k1"}, {"sub": "a"}, "secret"))
     assert tok is not None
     none = [jwt.parse(v) for v in jwt.alg_none(tok)]
-    assert all(t is not None and t.signature == "" and t.alg.lower() == "none" and "kid" not in t.header for t in none)
+    assert all(
+        t is not None and t.signature == "" and t.alg.lower() == "none" and "kid" not in t.header
+        for t in none
+    )
     bad = jwt.parse(jwt.tampered_signature(tok))
     assert bad is not None and bad.claims == tok.claims and not jwt.verify_hmac(bad, "secret")
     old = jwt.parse(jwt.expired(tok, "secret"))
@@ -43,7 +46,9 @@ def test_forgeries() -> None:
 
 
 def test_claim_hygiene() -> None:
-    tok = jwt.parse(jwt.sign({"alg": "HS256"}, {"sub": "a", "passwordHash": "x", "email": "a@example.com"}, "k"))
+    tok = jwt.parse(
+        jwt.sign({"alg": "HS256"}, {"sub": "a", "passwordHash": "x", "email": "a@example.com"}, "k")
+    )
     assert tok is not None
     assert jwt.missing_claims(tok) == ["exp", "iss", "aud"]
     assert jwt.sensitive_claims(tok) == ["passwordHash"]

@@ -8,7 +8,11 @@ from firebrick.checks import patterns
 AWS = "AKIA" + "IOSFODNN7EXAMPLE"
 STRIPE = "sk_" + "live_" + "4eC39HqLyjWDarjtT1zdp7dc"
 GITHUB = "ghp_" + "A" * 20 + "b" * 16
-JWT = "eyJhbGciOiJIUzI1NiJ9." + "eyJzdWIiOiIxMjM0NTY3ODkwIn0." + "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+JWT = (
+    "eyJhbGciOiJIUzI1NiJ9."
+    + "eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+    + "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+)
 
 
 def names(text: str) -> set[str]:
@@ -27,8 +31,17 @@ def test_luhn_and_cards() -> None:
 
 
 def test_secret_formats() -> None:
-    found = names(f"{AWS} {STRIPE} {GITHUB} token={JWT} -----BEGIN RSA PRIVATE KEY----- AIza" + "x" * 35)
-    assert {"aws-access-key", "stripe-key", "github-token", "jwt", "private-key", "google-api-key"} <= found
+    found = names(
+        f"{AWS} {STRIPE} {GITHUB} token={JWT} -----BEGIN RSA PRIVATE KEY----- AIza" + "x" * 35
+    )
+    assert {
+        "aws-access-key",
+        "stripe-key",
+        "github-token",
+        "jwt",
+        "private-key",
+        "google-api-key",
+    } <= found
 
 
 def test_personal_data_needs_context_for_national_ids() -> None:

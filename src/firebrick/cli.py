@@ -12,6 +12,7 @@ import json
 import sys
 import threading
 from contextlib import nullcontext
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -343,34 +344,55 @@ def main_group(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+@dataclass
+class Output:
+    """The output and gate flags shared by `scan` and `demo` (see output_options)."""
+
+    formats: tuple[str, ...]
+    outputs: tuple[str, ...]
+    quiet: bool
+    fail_below: str | None
+    fail_on: str | None
+    explain_score: bool
+    baseline: str | None
+    store_path: str | None
+    no_store: bool
+
+    @classmethod
+    def pop(cls, kw: dict[str, Any]) -> Output:
+        return cls(**{f.name: kw.pop(f.name) for f in fields(cls)})
+
+
+def run_and_report(
+    start: Any, out: Output, *, default_fail_on: str, store_by_default: bool
+) -> None:
+    """Run a scan with progress, write its reports, store it, and exit with the gate's code."""
+    if out.baseline:  # a bad baseline is a usage error before the scan, not after it
+        _load_baseline(out.baseline, out.store_path)
+    result = run_with_progress(start, out.quiet)
+    fail_on = out.fail_on or default_fail_on
+    emit(result, out.formats or ("text",), out.outputs, out.explain_score, fail_on)
+    if (store_by_default or out.store_path) and not out.no_store:
+        save(result, out.store_path)
+    raise SystemExit(gate(result, out.fail_below, fail_on, out.baseline, out.store_path))
+
+
 @main_group.command()
 @click.argument("url")
 @scan_options
 @output_options
-def scan(
-    url: str,
-    formats: tuple[str, ...],
-    outputs: tuple[str, ...],
-    quiet: bool,
-    fail_below: str | None,
-    fail_on: str | None,
-    explain_score: bool,
-    baseline: str | None,
-    store_path: str | None,
-    no_store: bool,
-    **kw: Any,
-) -> None:
+def scan(url: str, **kw: Any) -> None:
     """Scan the API at URL and print a graded report."""
     from firebrick.engine import run_scan
 
+    out = Output.pop(kw)
     options = build_options(url, kw)
-    if baseline:  # a bad baseline is a usage error before the scan, not after it
-        _load_baseline(baseline, store_path)
-    result = run_with_progress(lambda progress: run_scan(options, progress=progress), quiet)
-    emit(result, formats or ("text",), outputs, explain_score, fail_on or "high")
-    if not no_store:
-        save(result, store_path)
-    raise SystemExit(gate(result, fail_below, fail_on or "high", baseline, store_path))
+    run_and_report(
+        lambda progress: run_scan(options, progress=progress),
+        out,
+        default_fail_on="high",
+        store_by_default=True,
+    )
 
 
 @main_group.command()
@@ -385,38 +407,22 @@ def scan(
 @click.option(
     "--rate",
     type=float,
-    default=100.0,
+    default=200.0,
     show_default=True,
-    help="Requests per second (the lab is local).",
+    help="Requests per second (the lab is local and ours; scans default to 10).",
 )
 @output_options
-def demo(
-    hardened: bool,
-    no_spec: bool,
-    rate: float,
-    formats: tuple[str, ...],
-    outputs: tuple[str, ...],
-    quiet: bool,
-    fail_below: str | None,
-    fail_on: str | None,
-    explain_score: bool,
-    baseline: str | None,
-    store_path: str | None,
-    no_store: bool,
-) -> None:
+def demo(hardened: bool, no_spec: bool, rate: float, **kw: Any) -> None:
     """Start the bundled lab on loopback, scan it, print the report, stop the lab.
 
     Demo scans are kept in the history store only when --store is given.
     """
-    if baseline:
-        _load_baseline(baseline, store_path)
-    result = run_with_progress(
-        lambda progress: demo_scan(hardened, not no_spec, rate, progress), quiet
+    run_and_report(
+        lambda progress: demo_scan(hardened, not no_spec, rate, progress),
+        Output.pop(kw),
+        default_fail_on="none",
+        store_by_default=False,
     )
-    emit(result, formats or ("text",), outputs, explain_score, fail_on)
-    if store_path and not no_store:
-        save(result, store_path)
-    raise SystemExit(gate(result, fail_below, fail_on or "none", baseline, store_path))
 
 
 async def demo_scan(hardened: bool, serve_spec: bool, rate: float, progress: Any) -> ScanResult:
@@ -459,14 +465,29 @@ async def demo_scan(hardened: bool, serve_spec: bool, rate: float, progress: Any
     help="OOB DNS listener the lab resolves the OOB zone with.",
 )
 @click.option("--zone", default="oob.firebrick.test", show_default=True)
-@click.option("--network", is_flag=True,
-              help="Network lab (root): the app in its own namespace behind a real resolver; "
-                   "scan it once from outside, print the report, tear it all down.")
-@click.option("--resolver", type=click.Choice(["unbound", "dnsmasq"]), default="unbound",
-              show_default=True, help="With --network: unbound (randomising, validating) or "
-                                      "dnsmasq (fixed query port, no DNSSEC, open).")
-def lab(variant: str, port: int, no_spec: bool, oob_dns: str | None, zone: str, network: bool,
-        resolver: str) -> None:
+@click.option(
+    "--network",
+    is_flag=True,
+    help="Network lab (root): the app in its own namespace behind a real resolver; "
+    "scan it once from outside, print the report, tear it all down.",
+)
+@click.option(
+    "--resolver",
+    type=click.Choice(["unbound", "dnsmasq"]),
+    default="unbound",
+    show_default=True,
+    help="With --network: unbound (randomising, validating) or "
+    "dnsmasq (fixed query port, no DNSSEC, open).",
+)
+def lab(
+    variant: str,
+    port: int,
+    no_spec: bool,
+    oob_dns: str | None,
+    zone: str,
+    network: bool,
+    resolver: str,
+) -> None:
     """Run the vulnerable (or hardened) lab API on 127.0.0.1 until Ctrl-C."""
     from firebrick.lab.runner import LabConfig, start_lab
 
@@ -474,8 +495,11 @@ def lab(variant: str, port: int, no_spec: bool, oob_dns: str | None, zone: str, 
         from firebrick.netlab import network_scan
 
         result = run_with_progress(
-            lambda progress: network_scan(variant, resolver, serve_spec=not no_spec,
-                                          progress=progress), False)
+            lambda progress: network_scan(
+                variant, resolver, serve_spec=not no_spec, progress=progress
+            ),
+            False,
+        )
         emit(result, ("text",), (), False, "none")
         raise SystemExit(EXIT_OK)
 
@@ -501,8 +525,11 @@ def lab(variant: str, port: int, no_spec: bool, oob_dns: str | None, zone: str, 
 
 @main_group.command("oob-server")
 @click.option("--listen", default="0.0.0.0", show_default=True, help="Address to bind.")
-@click.option("--advertise", default=None,
-              help="Public address the zone's names answer with (required when --listen is a wildcard).")
+@click.option(
+    "--advertise",
+    default=None,
+    help="Public address the zone's names answer with (required when --listen is a wildcard).",
+)
 @click.option(
     "--zone", required=True, help="The zone delegated to this host, e.g. oob.example.com."
 )

@@ -24,6 +24,7 @@ from firebrick.errors import FirebrickError
 from firebrick.model import ScanResult, Severity
 from firebrick.report import FORMATS, render
 from firebrick.store import Store, default_store_path, result_from_dict
+
 EXIT_USAGE = 3
 
 

@@ -10,9 +10,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from firebrick.checks import dns_hygiene, ssrf
-from firebrick.checks import data_exposure, encryption, input_validation, llm_security, unsafe_consumption
-from firebrick.checks import authentication, bfla, bola, inventory, property_authorization, rate_limiting
+from firebrick.checks import (
+    authentication,
+    bfla,
+    bola,
+    data_exposure,
+    dns_hygiene,
+    encryption,
+    input_validation,
+    inventory,
+    llm_security,
+    property_authorization,
+    rate_limiting,
+    ssrf,
+    unsafe_consumption,
+)
 from firebrick.context import ScanContext
 from firebrick.model import Finding
 
@@ -36,13 +48,29 @@ CHECKS: list[Check] = [
     Check("input_validation", "input_validation", input_validation.run),
     Check("data_exposure", "data_exposure", data_exposure.run),
     Check("encryption", "encryption", encryption.run, after=("data_exposure",)),
-    Check("unsafe_consumption", "unsafe_consumption", unsafe_consumption.run, needs_oob=True, after=("ssrf",)),
+    Check(
+        "unsafe_consumption",
+        "unsafe_consumption",
+        unsafe_consumption.run,
+        needs_oob=True,
+        after=("ssrf",),
+    ),
     Check("llm_security", "llm_security", llm_security.run, needs_oob=True),
     Check("authentication", "authentication", authentication.run),
     Check("bola", "bola", bola.run, after=("authentication",)),
     Check("bfla", "bfla", bfla.run, after=("authentication", "bola")),
-    Check("property_authorization", "property_authorization", property_authorization.run, after=("authentication", "bola", "bfla")),
-    Check("rate_limiting", "rate_limiting", rate_limiting.run, after=("authentication", "bola", "bfla", "property_authorization")),
+    Check(
+        "property_authorization",
+        "property_authorization",
+        property_authorization.run,
+        after=("authentication", "bola", "bfla"),
+    ),
+    Check(
+        "rate_limiting",
+        "rate_limiting",
+        rate_limiting.run,
+        after=("authentication", "bola", "bfla", "property_authorization"),
+    ),
     Check("inventory", "inventory", inventory.run),
 ]
 

@@ -57,13 +57,29 @@ MAX_LOGIN_OPS = 2
 OWASP = "https://owasp.org/API-Security/editions/2023/en/0xa2-broken-authentication/"
 
 
-def _finding(kind: str, title: str, severity: Severity, confidence: Confidence, op: Operation | None,
-             description: str, exchanges: Sequence[Exchange | None], **evidence: Any) -> Finding:
+def _finding(
+    kind: str,
+    title: str,
+    severity: Severity,
+    confidence: Confidence,
+    op: Operation | None,
+    description: str,
+    exchanges: Sequence[Exchange | None],
+    **evidence: Any,
+) -> Finding:
     summary = evidence.pop("summary", title)
     return Finding(
-        kind=kind, category=CATEGORY, title=title, severity=severity, confidence=confidence,
-        operation=op.key if op else None, input=evidence.pop("input", None), description=description,
-        evidence=Evidence(summary=summary, exchanges=[e for e in exchanges if e is not None][:4], **evidence),
+        kind=kind,
+        category=CATEGORY,
+        title=title,
+        severity=severity,
+        confidence=confidence,
+        operation=op.key if op else None,
+        input=evidence.pop("input", None),
+        description=description,
+        evidence=Evidence(
+            summary=summary, exchanges=[e for e in exchanges if e is not None][:4], **evidence
+        ),
         references=[OWASP],
     )
 
@@ -73,9 +89,11 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
     # private-looking-path heuristic applies only where no such declaration exists.
     declared = any(op.security_declared for op in ctx.surface.operations)
     candidates = [
-        op for op in plain_ops(ctx)
+        op
+        for op in plain_ops(ctx)
         if (op.security_declared or (not declared and looks_private(op)))
-        and not looks_admin(op) and not looks_health(op)
+        and not looks_admin(op)
+        and not looks_health(op)
     ][:MAX_UNAUTH_OPS]
     anon_task = asyncio.gather(*(send_as(ctx, CHECK, op, ANONYMOUS) for op in candidates))
     anon, tokens = await asyncio.gather(anon_task, _tokens(ctx))
@@ -87,24 +105,38 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
             yield finding
         elif ex.status in (401, 403):
             refused.append((op, ex))
-            ctx.cover(CHECK, CATEGORY, op, None, "passed", f"refused without credentials ({ex.status})")
+            ctx.cover(
+                CHECK, CATEGORY, op, None, "passed", f"refused without credentials ({ex.status})"
+            )
         else:
-            ctx.cover(CHECK, CATEGORY, op, None, "inconclusive", f"answered {ex.status} without credentials")
+            ctx.cover(
+                CHECK,
+                CATEGORY,
+                op,
+                None,
+                "inconclusive",
+                f"answered {ex.status} without credentials",
+            )
         basic = _basic_over_http(ctx, op, ex)
         if basic is not None:
             yield basic
     ctx.state["authentication.refused"] = [op for op, _ in refused]
 
-    jwt_ops = [op for op, ex in refused
-               if not ex.response_headers.get("www-authenticate", "").lower().startswith("basic")
-               and op.method == "GET"][:MAX_JWT_OPS]
+    jwt_ops = [
+        op
+        for op, ex in refused
+        if not ex.response_headers.get("www-authenticate", "").lower().startswith("basic")
+        and op.method == "GET"
+    ][:MAX_JWT_OPS]
 
     async def jwt_all() -> list[Finding]:
         found = await asyncio.gather(*(_jwt_tests(ctx, t, jwt_ops) for t in tokens[:MAX_TOKENS]))
         return [f for group in found for f in group]
 
     # Independent sub-tests run together: the scan's pace, not round trips, should bound us.
-    groups = await asyncio.gather(_method_bypass(ctx, refused[:MAX_BYPASS_OPS]), jwt_all(), _login(ctx))
+    groups = await asyncio.gather(
+        _method_bypass(ctx, refused[:MAX_BYPASS_OPS]), jwt_all(), _login(ctx)
+    )
     for group in groups:
         for finding in group:
             yield finding
@@ -118,20 +150,27 @@ def _unauthenticated(ctx: ScanContext, op: Operation, ex: Exchange) -> Finding |
         return _finding(
             "authentication.unauthenticated-access",
             "Secured operation answers without credentials",
-            Severity.HIGH, Confidence.CONFIRMED, op,
+            Severity.HIGH,
+            Confidence.CONFIRMED,
+            op,
             f"The spec says {op.key} requires credentials, but it answered {ex.status} with data "
             "to a request that carried none: the declared security scheme is not enforced.",
-            [ex], summary=f"{status_line(ex)} with no credentials",
+            [ex],
+            summary=f"{status_line(ex)} with no credentials",
             details={"declared_security": True},
         )
     return _finding(
         "authentication.unauthenticated-access",
         "Private-looking operation answers without credentials",
-        Severity.MEDIUM, Confidence.POSSIBLE, op,
+        Severity.MEDIUM,
+        Confidence.POSSIBLE,
+        op,
         f"{op.path} looks like it serves one user's data, and it answered {ex.status} with data to a "
         "request without credentials. If it is meant to be public, ignore this; otherwise require "
         "authentication.",
-        [ex], summary=f"{status_line(ex)} with no credentials", details={"declared_security": False},
+        [ex],
+        summary=f"{status_line(ex)} with no credentials",
+        details={"declared_security": False},
     )
 
 
@@ -142,21 +181,29 @@ def _basic_over_http(ctx: ScanContext, op: Operation, ex: Exchange) -> Finding |
     if urlsplit(ex.url).scheme != "http":
         return None
     return _finding(
-        "authentication.basic-over-http", "HTTP Basic authentication over plain HTTP",
-        Severity.MEDIUM, Confidence.CONFIRMED, op,
+        "authentication.basic-over-http",
+        "HTTP Basic authentication over plain HTTP",
+        Severity.MEDIUM,
+        Confidence.CONFIRMED,
+        op,
         f"{op.key} asks for HTTP Basic credentials ({challenge}) over plain HTTP: the user name and "
         "password travel base64-encoded, readable by anyone on the path, on every request.",
-        [ex], summary=f"401 WWW-Authenticate: {challenge} on {ex.url}",
+        [ex],
+        summary=f"401 WWW-Authenticate: {challenge} on {ex.url}",
     )
 
 
 # -- method bypass ---------------------------------------------------------------------------------
-async def _method_bypass(ctx: ScanContext, refused: list[tuple[Operation, Exchange]]) -> list[Finding]:
+async def _method_bypass(
+    ctx: ScanContext, refused: list[tuple[Operation, Exchange]]
+) -> list[Finding]:
     full = ["POST", "PATCH"] if ctx.options.mode == "full" else []
 
     async def one(i: int, op: Operation, denied: Exchange) -> Finding | None:
         methods = ["HEAD", *(["OPTIONS"] if i < MAX_OPTIONS_OPS else []), *full]
-        tries = await asyncio.gather(*(send_as(ctx, CHECK, op, ANONYMOUS, method=m) for m in methods))
+        tries = await asyncio.gather(
+            *(send_as(ctx, CHECK, op, ANONYMOUS, method=m) for m in methods)
+        )
         worked = []
         for method, ex in zip(methods, tries, strict=True):
             if ex.status is None or not 200 <= ex.status < 300:
@@ -164,15 +211,22 @@ async def _method_bypass(ctx: ScanContext, refused: list[tuple[Operation, Exchan
             if method == "HEAD":
                 length = int(ex.response_headers.get("content-length", "0") or 0)
                 if length > 0 and length != denied.response_size:
-                    worked.append((method, ex, f"HEAD answered {ex.status} with Content-Length {length}"))
+                    worked.append(
+                        (method, ex, f"HEAD answered {ex.status} with Content-Length {length}")
+                    )
             elif carries_data(ex):
                 worked.append((method, ex, f"{method} answered {ex.status} with data"))
         if not worked:
-            ctx.cover(CHECK, CATEGORY, op, "method", "passed", f"{', '.join(methods)} refused or empty")
+            ctx.cover(
+                CHECK, CATEGORY, op, "method", "passed", f"{', '.join(methods)} refused or empty"
+            )
             return None
         return _finding(
-            "authentication.method-bypass", "Authentication bypassed with another HTTP method",
-            Severity.HIGH, Confidence.CONFIRMED, op,
+            "authentication.method-bypass",
+            "Authentication bypassed with another HTTP method",
+            Severity.HIGH,
+            Confidence.CONFIRMED,
+            op,
             f"{op.key} refuses a request without credentials ({denied.status}) but "
             f"{' and '.join(m for m, _, _ in worked)} to the same path succeed(s): the check is tied to "
             "the method, not to the resource.",
@@ -219,15 +273,25 @@ async def _tokens(ctx: ScanContext) -> list[jwtlib.Token]:
 async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]) -> list[Finding]:
     findings: list[Finding] = []
     if not ops:
-        ctx.cover(CHECK, CATEGORY, None, f"jwt ({token.source})", "skipped",
-                  "no operation refused anonymous requests, so acceptance of forged tokens cannot be told")
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            None,
+            f"jwt ({token.source})",
+            "skipped",
+            "no operation refused anonymous requests, so acceptance of forged tokens cannot be told",
+        )
         return findings
     who: Identity = token.extra.get("identity") or ANONYMOUS
 
     async def first_accepting(raw: str, label: str) -> tuple[Operation | None, Exchange | None]:
         """Send raw to every op at once; the first op (in order) that accepts it."""
-        answers = await asyncio.gather(*(
-            send_as(ctx, CHECK, op, who, extra_headers={"Authorization": f"Bearer {raw}"}) for op in ops))
+        answers = await asyncio.gather(
+            *(
+                send_as(ctx, CHECK, op, who, extra_headers={"Authorization": f"Bearer {raw}"})
+                for op in ops
+            )
+        )
         for op, ex in zip(ops, answers, strict=True):
             if carries_data(ex):
                 remember(ctx, op, ex, Identity(f"jwt {label}", {"Authorization": f"Bearer {raw}"}))
@@ -243,12 +307,20 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
         expired_raw = jwtlib.expired(token, secret)
     elif isinstance(exp, (int, float)) and exp < time.time():
         expired_raw = token.raw
-    variants = [("as found", token.raw), *(("alg none", v) for v in nones), ("bad signature", tampered)]
+    variants = [
+        ("as found", token.raw),
+        *(("alg none", v) for v in nones),
+        ("bad signature", tampered),
+    ]
     if expired_raw is not None and expired_raw != token.raw:
         variants.append(("expired", expired_raw))
-    results = dict(zip((raw for _, raw in variants),
-                       await asyncio.gather(*(first_accepting(raw, label) for label, raw in variants)),
-                       strict=True))
+    results = dict(
+        zip(
+            (raw for _, raw in variants),
+            await asyncio.gather(*(first_accepting(raw, label) for label, raw in variants)),
+            strict=True,
+        )
+    )
     base_op, base_ex = results[token.raw]
     if base_op is not None:
         token.trusted_origin = True  # the target accepts it: it was signed with the target's key
@@ -257,97 +329,168 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
     for variant in nones:
         op, ex = results[variant]
         if op is not None:
-            findings.append(_finding(
-                "authentication.jwt-alg-none", "JWT with alg \"none\" accepted (no signature)",
-                Severity.CRITICAL, Confidence.CONFIRMED, op,
-                f"{op.key} accepted a token whose header says alg \"{jwtlib.parse(variant).alg}\" and "  # type: ignore[union-attr]
-                "that carries no signature. Anyone can mint a token for any user or role.",
-                [ex], summary=f"unsigned token accepted by {op.key}", input="header:Authorization",
-                payloads_worked=[f"Bearer {variant}"], details={"claims": token.claims, "source": token.source},
-            ))
+            findings.append(
+                _finding(
+                    "authentication.jwt-alg-none",
+                    'JWT with alg "none" accepted (no signature)',
+                    Severity.CRITICAL,
+                    Confidence.CONFIRMED,
+                    op,
+                    f'{op.key} accepted a token whose header says alg "{jwtlib.parse(variant).alg}" and '  # type: ignore[union-attr]
+                    "that carries no signature. Anyone can mint a token for any user or role.",
+                    [ex],
+                    summary=f"unsigned token accepted by {op.key}",
+                    input="header:Authorization",
+                    payloads_worked=[f"Bearer {variant}"],
+                    details={"claims": token.claims, "source": token.source},
+                )
+            )
             break
     # signature not verified: the same claims, a wrong signature
     op, ex = results[tampered]
     if op is not None:
-        findings.append(_finding(
-            "authentication.jwt-signature-not-verified", "JWT signature is not verified",
-            Severity.CRITICAL, Confidence.CONFIRMED, op,
-            f"{op.key} accepted a token whose signature we had replaced with garbage: the server "
-            "decodes tokens without verifying them, so any claims are believed.",
-            [ex], summary=f"token with a wrong signature accepted by {op.key}", input="header:Authorization",
-            payloads_worked=[f"Bearer {tampered}"], details={"source": token.source},
-        ))
+        findings.append(
+            _finding(
+                "authentication.jwt-signature-not-verified",
+                "JWT signature is not verified",
+                Severity.CRITICAL,
+                Confidence.CONFIRMED,
+                op,
+                f"{op.key} accepted a token whose signature we had replaced with garbage: the server "
+                "decodes tokens without verifying them, so any claims are believed.",
+                [ex],
+                summary=f"token with a wrong signature accepted by {op.key}",
+                input="header:Authorization",
+                payloads_worked=[f"Bearer {tampered}"],
+                details={"source": token.source},
+            )
+        )
     # weak secret: cracked offline; proven when the target accepts what that secret signs
     if secret is not None and token.trusted_origin:
         proof = [base_ex] if base_ex is not None else []
-        findings.append(_finding(
-            "authentication.jwt-weak-secret", "JWT signed with a guessable HMAC secret",
-            Severity.CRITICAL, Confidence.CONFIRMED, base_op,
-            f"The token ({token.source}) is signed {token.alg} with the secret {secret!r}, found "
-            "offline in firebrick's list of common secrets. Anyone can sign tokens the server "
-            "accepts, for any user and any role.",
-            proof, summary=f"HMAC secret {secret!r} verifies the token" + (f"; {base_op.key} accepts it" if base_op else ""),
-            input="header:Authorization", details={"secret": secret, "alg": token.alg, "source": token.source},
-        ))
+        findings.append(
+            _finding(
+                "authentication.jwt-weak-secret",
+                "JWT signed with a guessable HMAC secret",
+                Severity.CRITICAL,
+                Confidence.CONFIRMED,
+                base_op,
+                f"The token ({token.source}) is signed {token.alg} with the secret {secret!r}, found "
+                "offline in firebrick's list of common secrets. Anyone can sign tokens the server "
+                "accepts, for any user and any role.",
+                proof,
+                summary=f"HMAC secret {secret!r} verifies the token"
+                + (f"; {base_op.key} accepts it" if base_op else ""),
+                input="header:Authorization",
+                details={"secret": secret, "alg": token.alg, "source": token.source},
+            )
+        )
     # an expired token: only meaningful when the target's key is known (or the token itself expired)
     if expired_raw is not None and (token.trusted_origin or expired_raw == token.raw):
         op, ex = results[expired_raw] if expired_raw != token.raw else (base_op, base_ex)
         if op is not None:
-            findings.append(_finding(
-                "authentication.jwt-expired-accepted", "Expired JWT accepted",
-                Severity.HIGH, Confidence.CONFIRMED, op,
-                f"{op.key} accepted a token whose exp claim lies in the past: stolen tokens never "
-                "stop working.",
-                [ex], summary=f"token expired an hour ago accepted by {op.key}", input="header:Authorization",
-                payloads_worked=[f"Bearer {expired_raw}"],
-            ))
+            findings.append(
+                _finding(
+                    "authentication.jwt-expired-accepted",
+                    "Expired JWT accepted",
+                    Severity.HIGH,
+                    Confidence.CONFIRMED,
+                    op,
+                    f"{op.key} accepted a token whose exp claim lies in the past: stolen tokens never "
+                    "stop working.",
+                    [ex],
+                    summary=f"token expired an hour ago accepted by {op.key}",
+                    input="header:Authorization",
+                    payloads_worked=[f"Bearer {expired_raw}"],
+                )
+            )
     if token.trusted_origin:
         findings += _claim_hygiene(token, base_op, base_ex)
-    ctx.cover(CHECK, CATEGORY, None, f"jwt ({token.source})", "failed" if findings else "passed",
-              f"alg none, bad signature, {len(jwtlib.common_secrets())} common secrets, expiry, claims")
+    ctx.cover(
+        CHECK,
+        CATEGORY,
+        None,
+        f"jwt ({token.source})",
+        "failed" if findings else "passed",
+        f"alg none, bad signature, {len(jwtlib.common_secrets())} common secrets, expiry, claims",
+    )
     return findings
 
 
 def _claim_hygiene(token: jwtlib.Token, op: Operation | None, ex: Exchange | None) -> list[Finding]:
     out = []
     exchanges = [ex] if ex is not None else []
-    details = {"claims": {k: token.claims[k] for k in list(token.claims)[:20]}, "source": token.source}
+    details = {
+        "claims": {k: token.claims[k] for k in list(token.claims)[:20]},
+        "source": token.source,
+    }
     if "exp" not in token.claims:
-        out.append(_finding(
-            "authentication.jwt-no-expiry", "JWT never expires (no exp claim)",
-            Severity.MEDIUM, Confidence.CONFIRMED, op,
-            f"The token ({token.source}) has no exp claim: it stays valid until the signing key "
-            "changes, so a leaked token is a permanent credential.",
-            exchanges, summary="no exp claim", input="header:Authorization", details=details,
-        ))
+        out.append(
+            _finding(
+                "authentication.jwt-no-expiry",
+                "JWT never expires (no exp claim)",
+                Severity.MEDIUM,
+                Confidence.CONFIRMED,
+                op,
+                f"The token ({token.source}) has no exp claim: it stays valid until the signing key "
+                "changes, so a leaked token is a permanent credential.",
+                exchanges,
+                summary="no exp claim",
+                input="header:Authorization",
+                details=details,
+            )
+        )
     else:
         life = jwtlib.lifetime(token)
         if life is not None and life > 7 * 86400:
-            out.append(_finding(
-                "authentication.jwt-long-lived", "JWT lifetime longer than a week",
-                Severity.LOW, Confidence.CONFIRMED, op,
-                f"The token ({token.source}) is valid for {life / 86400:.0f} days.",
-                exchanges, summary=f"lifetime {life:.0f} s", input="header:Authorization", details=details,
-            ))
+            out.append(
+                _finding(
+                    "authentication.jwt-long-lived",
+                    "JWT lifetime longer than a week",
+                    Severity.LOW,
+                    Confidence.CONFIRMED,
+                    op,
+                    f"The token ({token.source}) is valid for {life / 86400:.0f} days.",
+                    exchanges,
+                    summary=f"lifetime {life:.0f} s",
+                    input="header:Authorization",
+                    details=details,
+                )
+            )
     missing = [c for c in ("iss", "aud") if c not in token.claims]
     if missing:
-        out.append(_finding(
-            "authentication.jwt-missing-claims", f"JWT without {' and '.join(missing)} claims",
-            Severity.LOW, Confidence.CONFIRMED, op,
-            f"The token ({token.source}) carries no {' or '.join(missing)}: a token issued for "
-            "another service that shares the key is accepted here too.",
-            exchanges, summary=f"missing {', '.join(missing)}", input="header:Authorization", details=details,
-        ))
+        out.append(
+            _finding(
+                "authentication.jwt-missing-claims",
+                f"JWT without {' and '.join(missing)} claims",
+                Severity.LOW,
+                Confidence.CONFIRMED,
+                op,
+                f"The token ({token.source}) carries no {' or '.join(missing)}: a token issued for "
+                "another service that shares the key is accepted here too.",
+                exchanges,
+                summary=f"missing {', '.join(missing)}",
+                input="header:Authorization",
+                details=details,
+            )
+        )
     sensitive = jwtlib.sensitive_claims(token)
     if sensitive:
-        out.append(_finding(
-            "authentication.jwt-sensitive-claims", "Sensitive data in JWT claims",
-            Severity.HIGH, Confidence.CONFIRMED, op,
-            f"The token ({token.source}) carries {', '.join(sensitive)}. JWT claims are only "
-            "base64-encoded: every holder of the token (browser storage, logs, proxies) can read them.",
-            exchanges, summary=f"claims {', '.join(sensitive)}", input="header:Authorization",
-            details={"claims": sensitive, "source": token.source},
-        ))
+        out.append(
+            _finding(
+                "authentication.jwt-sensitive-claims",
+                "Sensitive data in JWT claims",
+                Severity.HIGH,
+                Confidence.CONFIRMED,
+                op,
+                f"The token ({token.source}) carries {', '.join(sensitive)}. JWT claims are only "
+                "base64-encoded: every holder of the token (browser storage, logs, proxies) can read them.",
+                exchanges,
+                summary=f"claims {', '.join(sensitive)}",
+                input="header:Authorization",
+                details={"claims": sensitive, "source": token.source},
+            )
+        )
     return out
 
 
@@ -357,10 +500,24 @@ _PASS_NAMES = re.compile(r"pass|pwd|secret", re.I)
 
 
 def _login_fields(op: Operation) -> tuple[Any, Any] | None:
-    user = next((p for p in op.params if p.location in (Location.JSON, Location.FORM)
-                 and _USER_NAMES.match(p.json_path[-1] if p.json_path else p.name)), None)
-    password = next((p for p in op.params if p.location in (Location.JSON, Location.FORM)
-                     and _PASS_NAMES.search(p.json_path[-1] if p.json_path else p.name)), None)
+    user = next(
+        (
+            p
+            for p in op.params
+            if p.location in (Location.JSON, Location.FORM)
+            and _USER_NAMES.match(p.json_path[-1] if p.json_path else p.name)
+        ),
+        None,
+    )
+    password = next(
+        (
+            p
+            for p in op.params
+            if p.location in (Location.JSON, Location.FORM)
+            and _PASS_NAMES.search(p.json_path[-1] if p.json_path else p.name)
+        ),
+        None,
+    )
     return (user, password) if user is not None and password is not None else None
 
 
@@ -372,7 +529,9 @@ def _normalize(text: str, names: list[str]) -> str:
 
 async def _login(ctx: ScanContext) -> list[Finding]:
     findings: list[Finding] = []
-    ops = [op for op in plain_ops(ctx, methods=("POST",)) if looks_login(op) and _login_fields(op)][:MAX_LOGIN_OPS]
+    ops = [op for op in plain_ops(ctx, methods=("POST",)) if looks_login(op) and _login_fields(op)][
+        :MAX_LOGIN_OPS
+    ]
     attempts: dict[str, list[Exchange]] = {}
     for op in ops:
         fields = _login_fields(op)
@@ -392,32 +551,57 @@ async def _login(ctx: ScanContext) -> list[Finding]:
         a = (ex_unknown.status, _normalize(ex_unknown.body_text, [unknown]))
         b = (ex_known.status, _normalize(ex_known.body_text, [known]))
         if a != b and ex_known.status not in (429, 403) and ex_unknown.status not in (429, 403):
-            findings.append(_finding(
-                "authentication.user-enumeration", "Login tells unknown users from wrong passwords",
-                Severity.MEDIUM, Confidence.CONFIRMED, op,
-                f"With a wrong password, {op.key} answers {ex_unknown.status} for a user that does not "
-                f"exist and {ex_known.status} for {known!r}, with different messages: an attacker can "
-                "list valid accounts and aim password guessing at them.",
-                [ex_unknown, ex_known], summary=f"unknown user -> {a[0]} {a[1][:80]!r}; {known!r} -> {b[0]} {b[1][:80]!r}",
-                input=user_p.display, payloads_worked=[unknown, known],
-            ))
+            findings.append(
+                _finding(
+                    "authentication.user-enumeration",
+                    "Login tells unknown users from wrong passwords",
+                    Severity.MEDIUM,
+                    Confidence.CONFIRMED,
+                    op,
+                    f"With a wrong password, {op.key} answers {ex_unknown.status} for a user that does not "
+                    f"exist and {ex_known.status} for {known!r}, with different messages: an attacker can "
+                    "list valid accounts and aim password guessing at them.",
+                    [ex_unknown, ex_known],
+                    summary=f"unknown user -> {a[0]} {a[1][:80]!r}; {known!r} -> {b[0]} {b[1][:80]!r}",
+                    input=user_p.display,
+                    payloads_worked=[unknown, known],
+                )
+            )
         else:
-            ctx.cover(CHECK, CATEGORY, op, "login", "passed", "same answer for unknown user and wrong password")
-        evaluated = [e for e in (ex_unknown, ex_known)
-                     if e.status in (200, 400, 401, 404, 422) and not _https_redirect(e)]
+            ctx.cover(
+                CHECK,
+                CATEGORY,
+                op,
+                "login",
+                "passed",
+                "same answer for unknown user and wrong password",
+            )
+        evaluated = [
+            e
+            for e in (ex_unknown, ex_known)
+            if e.status in (200, 400, 401, 404, 422) and not _https_redirect(e)
+        ]
         if urlsplit(ex_known.url).scheme == "http" and evaluated:
-            findings.append(_finding(
-                "authentication.credentials-over-http", "Credentials accepted over plain HTTP",
-                Severity.MEDIUM, Confidence.CONFIRMED, op,
-                f"{op.key} checked a user name and password sent over plain HTTP (it answered "
-                f"{evaluated[0].status}) instead of refusing or redirecting to HTTPS: passwords cross the "
-                "network in clear text.",
-                evaluated[:1], summary=status_line(evaluated[0]), input=pass_p.display,
-            ))
+            findings.append(
+                _finding(
+                    "authentication.credentials-over-http",
+                    "Credentials accepted over plain HTTP",
+                    Severity.MEDIUM,
+                    Confidence.CONFIRMED,
+                    op,
+                    f"{op.key} checked a user name and password sent over plain HTTP (it answered "
+                    f"{evaluated[0].status}) instead of refusing or redirecting to HTTPS: passwords cross the "
+                    "network in clear text.",
+                    evaluated[:1],
+                    summary=status_line(evaluated[0]),
+                    input=pass_p.display,
+                )
+            )
     ctx.state["authentication.login_attempts"] = attempts
     return findings
 
 
 def _https_redirect(ex: Exchange) -> bool:
-    return ex.status in (301, 302, 307, 308) and ex.response_headers.get("location", "").startswith("https:")
-
+    return ex.status in (301, 302, 307, 308) and ex.response_headers.get("location", "").startswith(
+        "https:"
+    )

@@ -18,8 +18,17 @@ from firebrick.model import Exchange, Location, Operation
 POOL = "authz.responses"
 # Header names that carry credentials: stripped for anonymous requests.
 AUTH_HEADERS = {
-    "authorization", "cookie", "proxy-authorization", "x-api-key", "api-key", "apikey",
-    "x-auth-token", "x-access-token", "x-session-token", "x-csrf-token", "token",
+    "authorization",
+    "cookie",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "apikey",
+    "x-auth-token",
+    "x-access-token",
+    "x-session-token",
+    "x-csrf-token",
+    "token",
 }
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -28,9 +37,16 @@ _PRIVATE = re.compile(
     r"billing|payments?|wallets?|cart|messages|inbox|users?|customers?|private|reports?|export)(/|$)",
     re.I,
 )
-_ADMIN = re.compile(r"(^|/)(admin|administrator|internal|debug|_debug|manage|management|staff|superuser|root)(/|$|[-_])", re.I)
-_LOGIN = re.compile(r"(^|/)(login|log-in|signin|sign-in|authenticate|auth/token|session|sessions|token)(/|$)", re.I)
-_HEALTH = re.compile(r"(^|/)(health|healthz|status|ping|ready|readyz|live|livez|version|metrics)(/|$)", re.I)
+_ADMIN = re.compile(
+    r"(^|/)(admin|administrator|internal|debug|_debug|manage|management|staff|superuser|root)(/|$|[-_])",
+    re.I,
+)
+_LOGIN = re.compile(
+    r"(^|/)(login|log-in|signin|sign-in|authenticate|auth/token|session|sessions|token)(/|$)", re.I
+)
+_HEALTH = re.compile(
+    r"(^|/)(health|healthz|status|ping|ready|readyz|live|livez|version|metrics)(/|$)", re.I
+)
 
 
 @dataclass
@@ -78,8 +94,10 @@ def identities(ctx: ScanContext) -> list[Identity]:
     def creds(headers: dict[str, str]) -> dict[str, str]:
         return {k.lower(): v for k, v in headers.items() if k.lower() in names}
 
-    named = [Identity(name, {**anonymous_headers(ctx), **headers})
-             for name, headers in ctx.options.identities.items()]
+    named = [
+        Identity(name, {**anonymous_headers(ctx), **headers})
+        for name, headers in ctx.options.identities.items()
+    ]
     if not has_user_credentials(ctx):
         return named
     mine = creds(ctx.options.headers)
@@ -198,7 +216,12 @@ def has_required_inputs(op: Operation) -> bool:
     for p in op.params:
         if p.location is Location.PATH:
             continue
-        if p.required and p.example is None and not (p.schema or {}).get("example") and not p.guessed:
+        if (
+            p.required
+            and p.example is None
+            and not (p.schema or {}).get("example")
+            and not p.guessed
+        ):
             return True
     return False
 
@@ -216,9 +239,13 @@ def looks_login(op: Operation) -> bool:
     text = " ".join([op.path, op.operation_id or "", *op.tags]).lower()
     if op.method != "POST":
         return False
-    names = {p.name.lower() for p in op.params} | {p.json_path[-1].lower() for p in op.params if p.json_path}
+    names = {p.name.lower() for p in op.params} | {
+        p.json_path[-1].lower() for p in op.params if p.json_path
+    }
     has_password = any("pass" in n or n in ("pwd", "secret") for n in names)
-    return has_password and bool(_LOGIN.search(op.path) or re.search(r"log_?in|sign_?in|auth", text))
+    return has_password and bool(
+        _LOGIN.search(op.path) or re.search(r"log_?in|sign_?in|auth", text)
+    )
 
 
 def looks_health(op: Operation) -> bool:

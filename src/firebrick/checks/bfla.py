@@ -36,11 +36,39 @@ from firebrick.model import Confidence, Evidence, Exchange, Finding, Operation, 
 CHECK = "bfla"
 CATEGORY = "bfla"
 # Well-known admin/debug paths, probed with one GET each and no credentials.
-ADMIN_PATHS = ("/admin", "/api/admin", "/internal", "/api/internal", "/debug", "/_debug", "/actuator",
-               "/actuator/env", "/metrics", "/console", "/graphiql", "/api/debug")
+ADMIN_PATHS = (
+    "/admin",
+    "/api/admin",
+    "/internal",
+    "/api/internal",
+    "/debug",
+    "/_debug",
+    "/actuator",
+    "/actuator/env",
+    "/metrics",
+    "/console",
+    "/graphiql",
+    "/api/debug",
+)
 MAX_SPEC_OPS = 8
-ROLE_KEYS = {"role", "roles", "permissions", "permission", "scopes", "scope", "groups", "privileges",
-             "is_admin", "isadmin", "admin", "is_staff", "is_superuser", "superuser", "authorities", "acl"}
+ROLE_KEYS = {
+    "role",
+    "roles",
+    "permissions",
+    "permission",
+    "scopes",
+    "scope",
+    "groups",
+    "privileges",
+    "is_admin",
+    "isadmin",
+    "admin",
+    "is_staff",
+    "is_superuser",
+    "superuser",
+    "authorities",
+    "acl",
+}
 _LOGIN_PAGE = re.compile(r"<input[^>]+type=[\"']?password|<title>[^<]*(log ?in|sign ?in)", re.I)
 OWASP = "https://owasp.org/API-Security/editions/2023/en/0xa5-broken-function-level-authorization/"
 
@@ -49,12 +77,28 @@ def _probe_op(path: str) -> Operation:
     return Operation("GET", path, source="probe")
 
 
-def _finding(kind: str, title: str, severity: Severity, confidence: Confidence, op_key: str | None,
-             description: str, exchanges: list[Exchange], summary: str, **details: Any) -> Finding:
-    return Finding(kind=kind, category=CATEGORY, title=title, severity=severity, confidence=confidence,
-                   operation=op_key, description=description,
-                   evidence=Evidence(summary=summary, exchanges=exchanges[:4], details=details),
-                   references=[OWASP])
+def _finding(
+    kind: str,
+    title: str,
+    severity: Severity,
+    confidence: Confidence,
+    op_key: str | None,
+    description: str,
+    exchanges: list[Exchange],
+    summary: str,
+    **details: Any,
+) -> Finding:
+    return Finding(
+        kind=kind,
+        category=CATEGORY,
+        title=title,
+        severity=severity,
+        confidence=confidence,
+        operation=op_key,
+        description=description,
+        evidence=Evidence(summary=summary, exchanges=exchanges[:4], details=details),
+        references=[OWASP],
+    )
 
 
 def _real_answer(ex: Exchange, baseline: Exchange | None) -> bool:
@@ -69,30 +113,52 @@ def _real_answer(ex: Exchange, baseline: Exchange | None) -> bool:
 async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
     spec_ops = [op for op in plain_ops(ctx) if looks_admin(op)][:MAX_SPEC_OPS]
     known = {op.path for op in spec_ops}
-    probes = [_probe_op(p) for p in ADMIN_PATHS if p not in known and p not in {o.path for o in plain_ops(ctx)}]
+    probes = [
+        _probe_op(p)
+        for p in ADMIN_PATHS
+        if p not in known and p not in {o.path for o in plain_ops(ctx)}
+    ]
     # What an unknown path answers: catch-all pages must not count as admin consoles.
     baseline_op = _probe_op(f"/firebrick-{secrets.token_hex(4)}")
     anon_ops = [*spec_ops, *probes]
-    answers = await asyncio.gather(*(send_as(ctx, CHECK, op, ANONYMOUS) for op in [baseline_op, *anon_ops]))
+    answers = await asyncio.gather(
+        *(send_as(ctx, CHECK, op, ANONYMOUS) for op in [baseline_op, *anon_ops])
+    )
     baseline, anon = answers[0], answers[1:]
     open_ops: set[str] = set()
     for op, ex in zip(anon_ops, anon, strict=True):
         remember(ctx, op, ex, ANONYMOUS)
         if _real_answer(ex, baseline):
             open_ops.add(op.key)
-            where = "the spec marks it administrative" if op.source != "probe" else "a well-known admin/debug path"
+            where = (
+                "the spec marks it administrative"
+                if op.source != "probe"
+                else "a well-known admin/debug path"
+            )
             yield _finding(
-                "bfla.unauthenticated-admin", "Administrative function open without credentials",
-                Severity.HIGH, Confidence.CONFIRMED, op.key,
+                "bfla.unauthenticated-admin",
+                "Administrative function open without credentials",
+                Severity.HIGH,
+                Confidence.CONFIRMED,
+                op.key,
                 f"{op.path} ({where}) answered {ex.status} with content to a request without any "
                 "credentials: administrative and debug functions must require an authenticated "
                 "caller with the right role.",
-                [ex], f"{status_line(ex)} with no credentials",
+                [ex],
+                f"{status_line(ex)} with no credentials",
             )
         elif op.source != "probe":
-            ctx.cover(CHECK, CATEGORY, op, None, "passed", f"refused without credentials ({ex.status})")
-    ctx.cover(CHECK, CATEGORY, None, f"{len(probes)} admin/debug paths", "passed" if not open_ops else "failed",
-              "one GET each, no credentials")
+            ctx.cover(
+                CHECK, CATEGORY, op, None, "passed", f"refused without credentials ({ex.status})"
+            )
+    ctx.cover(
+        CHECK,
+        CATEGORY,
+        None,
+        f"{len(probes)} admin/debug paths",
+        "passed" if not open_ops else "failed",
+        "one GET each, no credentials",
+    )
 
     # Privileged operations with an ordinary user's credentials.
     users = identities(ctx)
@@ -103,18 +169,29 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
             remember(ctx, op, ex, who)
             if _real_answer(ex, baseline):
                 yield _finding(
-                    "bfla.privileged-access", "Ordinary user can call an administrative function",
-                    Severity.HIGH, Confidence.CONFIRMED, op.key,
+                    "bfla.privileged-access",
+                    "Ordinary user can call an administrative function",
+                    Severity.HIGH,
+                    Confidence.CONFIRMED,
+                    op.key,
                     f"{op.key} is administrative (path or tags) and refuses anonymous callers, but "
                     f"answered {ex.status} with content to {who.label}'s ordinary credentials: the view "
                     "checks that a caller is logged in, not that the caller may use it.",
-                    [ex], f"{status_line(ex)} as {who.label}", identity=who.label,
+                    [ex],
+                    f"{status_line(ex)} as {who.label}",
+                    identity=who.label,
                 )
             else:
                 ctx.cover(CHECK, CATEGORY, op, who.label, "passed", f"refused ({ex.status})")
     if not users and spec_ops:
-        ctx.cover(CHECK, CATEGORY, None, "privileged-access", "skipped",
-                  "no user credentials given (-H or --identity): privileged operations not tried as a user")
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            None,
+            "privileged-access",
+            "skipped",
+            "no user credentials given (-H or --identity): privileged operations not tried as a user",
+        )
 
     for finding in _role_leaks(ctx):
         yield finding
@@ -127,17 +204,28 @@ def _role_leaks(ctx: ScanContext) -> list[Finding]:
         ex = obs.exchange
         if ex.method != "GET" or ex.status is None or not 200 <= ex.status < 300 or obs.op in seen:
             continue
-        keys = sorted({k for k, v in walk_keys(json_body(ex)) if snake(k) in ROLE_KEYS and v not in (None, "", [])})
+        keys = sorted(
+            {
+                k
+                for k, v in walk_keys(json_body(ex))
+                if snake(k) in ROLE_KEYS and v not in (None, "", [])
+            }
+        )
         if keys:
             seen[obs.op] = (ex, keys)
     return [
         _finding(
-            "bfla.role-leak", "Role and permission fields exposed in responses",
-            Severity.LOW, Confidence.CONFIRMED, op_key,
+            "bfla.role-leak",
+            "Role and permission fields exposed in responses",
+            Severity.LOW,
+            Confidence.CONFIRMED,
+            op_key,
             f"The answer of {op_key} carries {', '.join(keys)}. Clients learn the privilege model "
             "(which roles exist, who holds them), and the same fields are the first thing an attacker "
             "tries to set through mass assignment.",
-            [ex], f"fields {', '.join(keys)} in {status_line(ex)}", fields=keys,
+            [ex],
+            f"fields {', '.join(keys)} in {status_line(ex)}",
+            fields=keys,
         )
         for op_key, (ex, keys) in seen.items()
     ]

@@ -44,15 +44,34 @@ from firebrick.model import (
 CHECK = "bola"
 CATEGORY = "bola"
 MAX_OPS = 4  # object operations probed
-OWNER_FIELDS = ("owner", "owner_id", "ownerid", "user", "user_id", "userid", "username", "customer",
-                "customer_id", "customerid", "account_id", "accountid", "created_by", "createdby", "email")
+OWNER_FIELDS = (
+    "owner",
+    "owner_id",
+    "ownerid",
+    "user",
+    "user_id",
+    "userid",
+    "username",
+    "customer",
+    "customer_id",
+    "customerid",
+    "account_id",
+    "accountid",
+    "created_by",
+    "createdby",
+    "email",
+)
 _ID_NAME = re.compile(r"(^id$|_id$|Id$|^uid$|^pk$|^key$)")
 OWASP = "https://owasp.org/API-Security/editions/2023/en/0xa1-broken-object-level-authorization/"
 
 
 def id_param(op: Operation) -> Param | None:
     for p in op.params:
-        if p.location in (Location.PATH, Location.QUERY) and _ID_NAME.search(p.name) and not p.guessed:
+        if (
+            p.location in (Location.PATH, Location.QUERY)
+            and _ID_NAME.search(p.name)
+            and not p.guessed
+        ):
             return p
     return None
 
@@ -75,7 +94,9 @@ def _parent(ctx: ScanContext, op: Operation, p: Param) -> Operation | None:
     if p.location is not Location.PATH:
         return None
     prefix = op.path.split("{" + p.name + "}")[0].rstrip("/")
-    return next((o for o in plain_ops(ctx) if o.path.rstrip("/") == prefix and not id_param(o)), None)
+    return next(
+        (o for o in plain_ops(ctx) if o.path.rstrip("/") == prefix and not id_param(o)), None
+    )
 
 
 def _ids(data: Any) -> list[int]:
@@ -92,16 +113,38 @@ def _owner(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         return {}
     lowered = {str(k).lower(): v for k, v in data.items()}
-    return {k: lowered[k] for k in OWNER_FIELDS if k in lowered and isinstance(lowered[k], (str, int))}
+    return {
+        k: lowered[k] for k in OWNER_FIELDS if k in lowered and isinstance(lowered[k], (str, int))
+    }
 
 
-def _finding(kind: str, title: str, severity: Severity, confidence: Confidence, op: Operation, p: Param,
-             description: str, exchanges: list[Exchange], summary: str, **details: Any) -> Finding:
+def _finding(
+    kind: str,
+    title: str,
+    severity: Severity,
+    confidence: Confidence,
+    op: Operation,
+    p: Param,
+    description: str,
+    exchanges: list[Exchange],
+    summary: str,
+    **details: Any,
+) -> Finding:
     return Finding(
-        kind=kind, category=CATEGORY, title=title, severity=severity, confidence=confidence,
-        operation=op.key, input=p.display, description=description,
-        evidence=Evidence(summary=summary, exchanges=exchanges[:4], details=details,
-                          payloads_worked=[str(i) for i in details.get("ids_read", [])]),
+        kind=kind,
+        category=CATEGORY,
+        title=title,
+        severity=severity,
+        confidence=confidence,
+        operation=op.key,
+        input=p.display,
+        description=description,
+        evidence=Evidence(
+            summary=summary,
+            exchanges=exchanges[:4],
+            details=details,
+            payloads_worked=[str(i) for i in details.get("ids_read", [])],
+        ),
         references=[OWASP],
     )
 
@@ -121,8 +164,14 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
         for f in await _cross(ctx, targets, owned, who[0], who[1]):
             yield f
     elif targets:
-        ctx.cover(CHECK, CATEGORY, None, "cross-identity", "skipped",
-                  "give two identities (--identity NAME \"Header: value\", twice) to test this")
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            None,
+            "cross-identity",
+            "skipped",
+            'give two identities (--identity NAME "Header: value", twice) to test this',
+        )
 
 
 async def _adjacent(
@@ -140,15 +189,26 @@ async def _adjacent(
     if base is None:
         base = 1 if (p.schema or {}).get("type") == "integer" else None
     if base is None:
-        ctx.cover(CHECK, CATEGORY, op, p, "skipped", "ids are not sequential integers (or no example id)")
+        ctx.cover(
+            CHECK, CATEGORY, op, p, "skipped", "ids are not sequential integers (or no example id)"
+        )
         return [], None
     first = await send_as(ctx, CHECK, op, me, {p.display: base})
     remember(ctx, op, first, me)
     if not carries_data(first):
-        ctx.cover(CHECK, CATEGORY, op, p, "inconclusive", f"id {base} is not readable as {me.label} ({first.status})")
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            op,
+            p,
+            "inconclusive",
+            f"id {base} is not readable as {me.label} ({first.status})",
+        )
         return [], None
     neighbours = [i for i in (base + 1, base - 1) if i >= 0 and i not in own]
-    answers = await asyncio.gather(*(send_as(ctx, CHECK, op, me, {p.display: i}) for i in neighbours))
+    answers = await asyncio.gather(
+        *(send_as(ctx, CHECK, op, me, {p.display: i}) for i in neighbours)
+    )
     base_body = json_body(first)
     others: list[tuple[int, Exchange, bool]] = []  # (id, answer, proven another owner's)
     for i, ex in zip(neighbours, answers, strict=True):
@@ -168,25 +228,46 @@ async def _adjacent(
     ids_read = [i for i, _, _ in others]
     exchanges = [first, *(e for _, e, _ in others)]
     if me.anonymous:
-        return [_finding(
-            "bola.predictable-id", "Sequential object ids let anyone walk the collection",
-            Severity.MEDIUM, Confidence.CONFIRMED, op, p,
-            f"{op.key} takes a sequential integer id and answers, without credentials, for id {base} "
-            f"and for its neighbours {ids_read}: every object can be read by counting.",
-            exchanges, f"{status_line(first)}; neighbours {ids_read} answered with other objects",
-            ids_read=ids_read, base_id=base,
-        )], (base, first, mine_known)
+        return [
+            _finding(
+                "bola.predictable-id",
+                "Sequential object ids let anyone walk the collection",
+                Severity.MEDIUM,
+                Confidence.CONFIRMED,
+                op,
+                p,
+                f"{op.key} takes a sequential integer id and answers, without credentials, for id {base} "
+                f"and for its neighbours {ids_read}: every object can be read by counting.",
+                exchanges,
+                f"{status_line(first)}; neighbours {ids_read} answered with other objects",
+                ids_read=ids_read,
+                base_id=base,
+            )
+        ], (base, first, mine_known)
     proven = any(pr for _, _, pr in others)
-    return [_finding(
-        "bola.adjacent-id", "Another user's object readable by changing the id",
-        Severity.HIGH, Confidence.CONFIRMED if proven else Confidence.LIKELY, op, p,
-        f"As {me.label}, {op.key} answers for id {base} and also for {ids_read}, "
-        + ("which are not the caller's objects (not in the caller's own list or another owner). "
-           if proven else "objects that look like someone else's (no owner field to prove it). ")
-        + "The view loads objects by id without checking who owns them.",
-        exchanges, f"own id {base}; read {ids_read} as {me.label}", ids_read=ids_read, base_id=base,
-        own_ids=own, identity=me.label,
-    )], (base, first, mine_known)
+    return [
+        _finding(
+            "bola.adjacent-id",
+            "Another user's object readable by changing the id",
+            Severity.HIGH,
+            Confidence.CONFIRMED if proven else Confidence.LIKELY,
+            op,
+            p,
+            f"As {me.label}, {op.key} answers for id {base} and also for {ids_read}, "
+            + (
+                "which are not the caller's objects (not in the caller's own list or another owner). "
+                if proven
+                else "objects that look like someone else's (no owner field to prove it). "
+            )
+            + "The view loads objects by id without checking who owns them.",
+            exchanges,
+            f"own id {base}; read {ids_read} as {me.label}",
+            ids_read=ids_read,
+            base_id=base,
+            own_ids=own,
+            identity=me.label,
+        )
+    ], (base, first, mine_known)
 
 
 async def _cross(
@@ -198,25 +279,50 @@ async def _cross(
 ) -> list[Finding]:
     async def one(op: Operation, p: Param) -> Finding | None:
         if op.key not in owned:
-            ctx.cover(CHECK, CATEGORY, op, p, "inconclusive", f"no object of {a.label} found to try as {b.label}")
+            ctx.cover(
+                CHECK,
+                CATEGORY,
+                op,
+                p,
+                "inconclusive",
+                f"no object of {a.label} found to try as {b.label}",
+            )
             return None
         obj_id, a_ex, proven = owned[op.key]
         b_ex = await send_as(ctx, CHECK, op, b, {p.display: obj_id})
         remember(ctx, op, b_ex, b)
         same = carries_data(b_ex) and (
-            b_ex.body_text == a_ex.body_text or _int_like((json_body(b_ex) or {}).get("id") if isinstance(json_body(b_ex), dict) else None) == obj_id
+            b_ex.body_text == a_ex.body_text
+            or _int_like(
+                (json_body(b_ex) or {}).get("id") if isinstance(json_body(b_ex), dict) else None
+            )
+            == obj_id
         )
         if not same:
-            ctx.cover(CHECK, CATEGORY, op, p, "passed", f"{b.label} cannot read {a.label}'s object {obj_id} ({b_ex.status})")
+            ctx.cover(
+                CHECK,
+                CATEGORY,
+                op,
+                p,
+                "passed",
+                f"{b.label} cannot read {a.label}'s object {obj_id} ({b_ex.status})",
+            )
             return None
         how = f"from {a.label}'s own list" if proven else f"{a.label} can read it"
         return _finding(
-            "bola.cross-identity", f"{b.label} reads {a.label}'s object",
-            Severity.HIGH, Confidence.CONFIRMED if proven else Confidence.LIKELY, op, p,
+            "bola.cross-identity",
+            f"{b.label} reads {a.label}'s object",
+            Severity.HIGH,
+            Confidence.CONFIRMED if proven else Confidence.LIKELY,
+            op,
+            p,
             f"Object {obj_id} of {op.key} belongs to {a.label} ({how}); "
             f"{b.label}'s credentials read the same object. Object access is not tied to the caller.",
-            [a_ex, b_ex], f"{a.label}: {status_line(a_ex)}; {b.label}: {status_line(b_ex)}",
-            ids_read=[obj_id], owner=a.label, reader=b.label,
+            [a_ex, b_ex],
+            f"{a.label}: {status_line(a_ex)}; {b.label}: {status_line(b_ex)}",
+            ids_read=[obj_id],
+            owner=a.label,
+            reader=b.label,
         )
 
     results = await asyncio.gather(*(one(op, p) for op, p in targets))

@@ -38,8 +38,14 @@ def callable_gets(ctx: ScanContext) -> list[Operation]:
             continue
         if any(p.kinds & {InputKind.URL, InputKind.HOST} for p in op.params):
             continue
-        if any(p.required and p.example is None and not (p.schema or {}).get("example")
-               and not (p.schema or {}).get("enum") for p in op.params if p.location.value != "path"):
+        if any(
+            p.required
+            and p.example is None
+            and not (p.schema or {}).get("example")
+            and not (p.schema or {}).get("enum")
+            for p in op.params
+            if p.location.value != "path"
+        ):
             continue  # a required input we can only guess: the answer would be a 400
         ops.append(op)
     return ops[:MAX_OPS]
@@ -64,12 +70,36 @@ def _redacted_exchange(ex: Exchange, matches: list[patterns.Match]) -> Exchange:
 
 
 _KIND = {
-    "secret": ("data_exposure.secret", "Secrets in the response", Severity.HIGH, Confidence.CONFIRMED),
-    "card": ("data_exposure.card-number", "Payment card numbers in the response", Severity.HIGH, Confidence.CONFIRMED),
-    "pii": ("data_exposure.personal-data", "Personal data in the response", Severity.MEDIUM, Confidence.LIKELY),
-    "trace": ("data_exposure.stack-trace", "Stack trace in the response", Severity.MEDIUM, Confidence.CONFIRMED),
-    "internal": ("data_exposure.internal-address", "Internal addresses or host names in the response",
-                 Severity.LOW, Confidence.CONFIRMED),
+    "secret": (
+        "data_exposure.secret",
+        "Secrets in the response",
+        Severity.HIGH,
+        Confidence.CONFIRMED,
+    ),
+    "card": (
+        "data_exposure.card-number",
+        "Payment card numbers in the response",
+        Severity.HIGH,
+        Confidence.CONFIRMED,
+    ),
+    "pii": (
+        "data_exposure.personal-data",
+        "Personal data in the response",
+        Severity.MEDIUM,
+        Confidence.LIKELY,
+    ),
+    "trace": (
+        "data_exposure.stack-trace",
+        "Stack trace in the response",
+        Severity.MEDIUM,
+        Confidence.CONFIRMED,
+    ),
+    "internal": (
+        "data_exposure.internal-address",
+        "Internal addresses or host names in the response",
+        Severity.LOW,
+        Confidence.CONFIRMED,
+    ),
 }
 
 
@@ -77,9 +107,15 @@ def _group(m: patterns.Match) -> str:
     return "card" if m.pattern.name == "card" else m.pattern.kind
 
 
-def findings_for_text(text: str, *, where: str, op: str | None, ex: Exchange | None,
-                      kinds: tuple[str, ...] = ("secret", "pii", "internal", "trace"),
-                      spec: bool = False) -> list[Finding]:
+def findings_for_text(
+    text: str,
+    *,
+    where: str,
+    op: str | None,
+    ex: Exchange | None,
+    kinds: tuple[str, ...] = ("secret", "pii", "internal", "trace"),
+    spec: bool = False,
+) -> list[Finding]:
     """Findings for one body: one per group (secret, card, pii, trace, internal)."""
     by_group: dict[str, list[patterns.Match]] = {}
     every = list(patterns.scan_text(text, kinds))
@@ -89,23 +125,37 @@ def findings_for_text(text: str, *, where: str, op: str | None, ex: Exchange | N
     for group, matches in by_group.items():
         kind, title, severity, confidence = _KIND[group]
         if spec:
-            kind, title = kind + "-in-spec", title.replace("in the response", "in the API documentation")
-            confidence = Confidence.LIKELY  # an example may be a fake; it still teaches people to paste keys
-        shown = list(dict.fromkeys(f"{m.pattern.label}: {patterns.context(text, m)}" for m in matches))[:8]
+            kind, title = (
+                kind + "-in-spec",
+                title.replace("in the response", "in the API documentation"),
+            )
+            confidence = (
+                Confidence.LIKELY
+            )  # an example may be a fake; it still teaches people to paste keys
+        shown = list(
+            dict.fromkeys(f"{m.pattern.label}: {patterns.context(text, m)}" for m in matches)
+        )[:8]
         labels = sorted({m.pattern.label for m in matches})
-        out.append(Finding(
-            kind=kind, category=CATEGORY, title=title, severity=severity, confidence=confidence,
-            operation=op, input=None,
-            description=f"{where} contains {', '.join(labels)} ({len(matches)} match"
-                        f"{'es' if len(matches) != 1 else ''}). Values are redacted here; the locations "
-                        "below show where to look.",
-            evidence=Evidence(
-                summary=f"{len(matches)} x {', '.join(labels)}",
-                exchanges=[_redacted_exchange(ex, every)] if ex is not None else [],
-                payloads_worked=shown,
-                details={"types": labels, "redacted": [m.redacted for m in matches][:8]},
-            ),
-        ))
+        out.append(
+            Finding(
+                kind=kind,
+                category=CATEGORY,
+                title=title,
+                severity=severity,
+                confidence=confidence,
+                operation=op,
+                input=None,
+                description=f"{where} contains {', '.join(labels)} ({len(matches)} match"
+                f"{'es' if len(matches) != 1 else ''}). Values are redacted here; the locations "
+                "below show where to look.",
+                evidence=Evidence(
+                    summary=f"{len(matches)} x {', '.join(labels)}",
+                    exchanges=[_redacted_exchange(ex, every)] if ex is not None else [],
+                    payloads_worked=shown,
+                    details={"types": labels, "redacted": [m.redacted for m in matches][:8]},
+                ),
+            )
+        )
     return out
 
 
@@ -160,16 +210,35 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
     for op, ex in pairs:
         if ex.status is None or not ex.body_text:
             continue
-        found = findings_for_text(ex.body_text, where=f"The response of {op.key if op else ex.url}",
-                                  op=op.key if op else None, ex=ex)
-        ctx.cover(CHECK, CATEGORY, op, None, "failed" if found else "passed", "response body scanned")
+        found = findings_for_text(
+            ex.body_text,
+            where=f"The response of {op.key if op else ex.url}",
+            op=op.key if op else None,
+            ex=ex,
+        )
+        ctx.cover(
+            CHECK, CATEGORY, op, None, "failed" if found else "passed", "response body scanned"
+        )
         for f in found:
             yield f
     text, _spec_ex = await _spec_text(ctx)
     if text:
-        found = findings_for_text(_examples(text), where="The API documentation's examples", op=None, ex=None,
-                                  kinds=("secret", "internal"), spec=True)
+        found = findings_for_text(
+            _examples(text),
+            where="The API documentation's examples",
+            op=None,
+            ex=None,
+            kinds=("secret", "internal"),
+            spec=True,
+        )
         for f in found:
             f.evidence.details["spec"] = ctx.surface.spec_url
             yield f
-        ctx.cover(CHECK, CATEGORY, None, "spec examples", "failed" if found else "passed", "examples scanned")
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            None,
+            "spec examples",
+            "failed" if found else "passed",
+            "examples scanned",
+        )

@@ -52,13 +52,35 @@ class TLSFacts:
     error: str = ""
 
 
-def _finding(kind: str, title: str, severity: Severity, description: str, *, exchanges: list[Exchange] | None = None,
-             op: str | None = None, inp: str | None = None, confidence: Confidence = Confidence.CONFIRMED,
-             summary: str = "", details: dict[str, object] | None = None, **extra: object) -> Finding:
-    return Finding(kind=kind, category=CATEGORY, title=title, severity=severity, confidence=confidence,
-                   operation=op, input=inp, description=description,
-                   evidence=Evidence(summary=summary or title, exchanges=(exchanges or [])[:3],
-                                     details={**(details or {}), **extra}))
+def _finding(
+    kind: str,
+    title: str,
+    severity: Severity,
+    description: str,
+    *,
+    exchanges: list[Exchange] | None = None,
+    op: str | None = None,
+    inp: str | None = None,
+    confidence: Confidence = Confidence.CONFIRMED,
+    summary: str = "",
+    details: dict[str, object] | None = None,
+    **extra: object,
+) -> Finding:
+    return Finding(
+        kind=kind,
+        category=CATEGORY,
+        title=title,
+        severity=severity,
+        confidence=confidence,
+        operation=op,
+        input=inp,
+        description=description,
+        evidence=Evidence(
+            summary=summary or title,
+            exchanges=(exchanges or [])[:3],
+            details={**(details or {}), **extra},
+        ),
+    )
 
 
 async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
@@ -79,12 +101,22 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
             yield f2
     elif not ctx.target_is_local:
         yield _finding(
-            "encryption.no-https", "The API is served over plain HTTP", Severity.HIGH,
+            "encryption.no-https",
+            "The API is served over plain HTTP",
+            Severity.HIGH,
             f"The target {ctx.client.base_url} uses http://: credentials, tokens and personal data cross "
             "the network readable and modifiable by anyone on the path.",
-            exchanges=[ex for _, ex in pairs][:1])
+            exchanges=[ex for _, ex in pairs][:1],
+        )
     else:
-        ctx.cover(CHECK, CATEGORY, None, "https", "skipped", "plain-HTTP target on loopback (normal for local runs)")
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            None,
+            "https",
+            "skipped",
+            "plain-HTTP target on loopback (normal for local runs)",
+        )
 
 
 # -- headers ----------------------------------------------------------------------------------
@@ -95,16 +127,28 @@ def _ok(pairs: list[tuple[Operation | None, Exchange]]) -> list[tuple[Operation 
 def _headers(ctx: ScanContext, pairs: list[tuple[Operation | None, Exchange]]) -> list[Finding]:
     answered = _ok(pairs)
     if not answered:
-        ctx.cover(CHECK, CATEGORY, None, "security headers", "inconclusive", "no 2xx response to inspect")
+        ctx.cover(
+            CHECK, CATEGORY, None, "security headers", "inconclusive", "no 2xx response to inspect"
+        )
         return []
     findings = []
-    no_sniff = [(op, ex) for op, ex in answered if ex.response_headers.get("x-content-type-options", "").lower() != "nosniff"]
+    no_sniff = [
+        (op, ex)
+        for op, ex in answered
+        if ex.response_headers.get("x-content-type-options", "").lower() != "nosniff"
+    ]
     if no_sniff:
-        findings.append(_finding(
-            "encryption.header-nosniff", "X-Content-Type-Options: nosniff missing", Severity.LOW,
-            f"{len(no_sniff)} of {len(answered)} responses lack `X-Content-Type-Options: nosniff`; a browser "
-            "may sniff a JSON or text body as HTML and run script in it.",
-            exchanges=[ex for _, ex in no_sniff], operations=[op.key for op, _ in no_sniff if op]))
+        findings.append(
+            _finding(
+                "encryption.header-nosniff",
+                "X-Content-Type-Options: nosniff missing",
+                Severity.LOW,
+                f"{len(no_sniff)} of {len(answered)} responses lack `X-Content-Type-Options: nosniff`; a browser "
+                "may sniff a JSON or text body as HTML and run script in it.",
+                exchanges=[ex for _, ex in no_sniff],
+                operations=[op.key for op, _ in no_sniff if op],
+            )
+        )
 
     def framed(ex: Exchange) -> bool:
         csp = ex.response_headers.get("content-security-policy", "").lower()
@@ -112,12 +156,17 @@ def _headers(ctx: ScanContext, pairs: list[tuple[Operation | None, Exchange]]) -
 
     no_frame = [(op, ex) for op, ex in answered if not framed(ex)]
     if no_frame:
-        findings.append(_finding(
-            "encryption.header-frame", "No frame protection (X-Frame-Options or CSP frame-ancestors)",
-            Severity.LOW,
-            f"{len(no_frame)} of {len(answered)} responses can be framed by any site (clickjacking of "
-            "anything a browser renders from this origin).",
-            exchanges=[ex for _, ex in no_frame], operations=[op.key for op, _ in no_frame if op]))
+        findings.append(
+            _finding(
+                "encryption.header-frame",
+                "No frame protection (X-Frame-Options or CSP frame-ancestors)",
+                Severity.LOW,
+                f"{len(no_frame)} of {len(answered)} responses can be framed by any site (clickjacking of "
+                "anything a browser renders from this origin).",
+                exchanges=[ex for _, ex in no_frame],
+                operations=[op.key for op, _ in no_frame if op],
+            )
+        )
     sensitive = []
     for op, ex in answered:
         cc = ex.response_headers.get("cache-control", "").lower()
@@ -127,14 +176,26 @@ def _headers(ctx: ScanContext, pairs: list[tuple[Operation | None, Exchange]]) -
         if personal or "set-cookie" in ex.response_headers:
             sensitive.append((op, ex))
     for op, ex in sensitive:
-        findings.append(_finding(
-            "encryption.cache-control", "Sensitive response without Cache-Control: no-store", Severity.MEDIUM,
-            "The response carries credentials or personal data and no `Cache-Control: no-store` (or "
-            "`private`): shared caches and proxies may keep it and serve it to someone else.",
-            exchanges=[ex], op=op.key if op else None,
-            summary=f"Cache-Control: {ex.response_headers.get('cache-control', '(none)')}"))
-    ctx.cover(CHECK, CATEGORY, None, "security headers", "failed" if findings else "passed",
-              f"{len(answered)} responses inspected")
+        findings.append(
+            _finding(
+                "encryption.cache-control",
+                "Sensitive response without Cache-Control: no-store",
+                Severity.MEDIUM,
+                "The response carries credentials or personal data and no `Cache-Control: no-store` (or "
+                "`private`): shared caches and proxies may keep it and serve it to someone else.",
+                exchanges=[ex],
+                op=op.key if op else None,
+                summary=f"Cache-Control: {ex.response_headers.get('cache-control', '(none)')}",
+            )
+        )
+    ctx.cover(
+        CHECK,
+        CATEGORY,
+        None,
+        "security headers",
+        "failed" if findings else "passed",
+        f"{len(answered)} responses inspected",
+    )
     return findings
 
 
@@ -164,17 +225,32 @@ def _cookies(ctx: ScanContext, pairs: list[tuple[Operation | None, Exchange]]) -
             if not morsel["samesite"]:
                 missing.append("SameSite")
             if missing:
-                findings.append(_finding(
-                    "encryption.cookie-flags", f"Cookie {name} lacks {', '.join(missing)}",
-                    Severity.MEDIUM if "Secure" in missing or "HttpOnly" in missing else Severity.LOW,
-                    f"`Set-Cookie: {name}=…` is sent without {', '.join(missing)}: "
-                    + "; ".join({
-                        "Secure": "it travels over plain HTTP too",
-                        "HttpOnly": "any script on the page (XSS) can read it",
-                        "SameSite": "browsers attach it to cross-site requests (CSRF)",
-                    }[m] for m in missing) + ".",
-                    exchanges=[ex], op=op.key if op else None, inp=f"cookie:{name}", missing=missing))
-    ctx.cover(CHECK, CATEGORY, None, "cookies", "failed" if findings else "passed", f"{len(seen)} cookies")
+                findings.append(
+                    _finding(
+                        "encryption.cookie-flags",
+                        f"Cookie {name} lacks {', '.join(missing)}",
+                        Severity.MEDIUM
+                        if "Secure" in missing or "HttpOnly" in missing
+                        else Severity.LOW,
+                        f"`Set-Cookie: {name}=…` is sent without {', '.join(missing)}: "
+                        + "; ".join(
+                            {
+                                "Secure": "it travels over plain HTTP too",
+                                "HttpOnly": "any script on the page (XSS) can read it",
+                                "SameSite": "browsers attach it to cross-site requests (CSRF)",
+                            }[m]
+                            for m in missing
+                        )
+                        + ".",
+                        exchanges=[ex],
+                        op=op.key if op else None,
+                        inp=f"cookie:{name}",
+                        missing=missing,
+                    )
+                )
+    ctx.cover(
+        CHECK, CATEGORY, None, "cookies", "failed" if findings else "passed", f"{len(seen)} cookies"
+    )
     return findings
 
 
@@ -185,9 +261,16 @@ def _hsts(ctx: ScanContext, pairs: list[tuple[Operation | None, Exchange]]) -> l
     ex = answered[0][1]
     value = ex.response_headers.get("strict-transport-security", "")
     if not value:
-        return [_finding("encryption.hsts-missing", "Strict-Transport-Security missing", Severity.MEDIUM,
-                         "The HTTPS responses carry no HSTS header: a network attacker can strip the first "
-                         "request down to plain HTTP.", exchanges=[ex])]
+        return [
+            _finding(
+                "encryption.hsts-missing",
+                "Strict-Transport-Security missing",
+                Severity.MEDIUM,
+                "The HTTPS responses carry no HSTS header: a network attacker can strip the first "
+                "request down to plain HTTP.",
+                exchanges=[ex],
+            )
+        ]
     age = 0
     for part in value.split(";"):
         key, _, val = part.strip().partition("=")
@@ -197,9 +280,17 @@ def _hsts(ctx: ScanContext, pairs: list[tuple[Operation | None, Exchange]]) -> l
             except ValueError:
                 age = 0
     if age < HSTS_MIN_AGE:
-        return [_finding("encryption.hsts-weak", "Strict-Transport-Security max-age too short", Severity.LOW,
-                         f"`Strict-Transport-Security: {value}`: max-age {age}s is under six months "
-                         f"({HSTS_MIN_AGE}s).", exchanges=[ex], max_age=age)]
+        return [
+            _finding(
+                "encryption.hsts-weak",
+                "Strict-Transport-Security max-age too short",
+                Severity.LOW,
+                f"`Strict-Transport-Security: {value}`: max-age {age}s is under six months "
+                f"({HSTS_MIN_AGE}s).",
+                exchanges=[ex],
+                max_age=age,
+            )
+        ]
     return []
 
 
@@ -218,9 +309,13 @@ async def _plain_http(ctx: ScanContext, host: str, port: int) -> Finding | None:
         ctx.cover(CHECK, CATEGORY, None, "http->https", "passed", f"{ex.status} to {location}")
         return None
     return _finding(
-        "encryption.http-not-redirected", "Plain HTTP is served instead of redirected to HTTPS", Severity.MEDIUM,
+        "encryption.http-not-redirected",
+        "Plain HTTP is served instead of redirected to HTTPS",
+        Severity.MEDIUM,
         f"{url} answered {ex.status} without redirecting to https://: clients that type or follow an http "
-        "link talk to the API in clear text.", exchanges=[ex])
+        "link talk to the API in clear text.",
+        exchanges=[ex],
+    )
 
 
 # -- TLS ---------------------------------------------------------------------------------------
@@ -271,7 +366,10 @@ def _probe_tls(host: str, port: int) -> TLSFacts:
         facts.trusted, facts.trust_error = False, str(exc)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        for name, version in (("TLS 1.0", ssl.TLSVersion.TLSv1), ("TLS 1.1", ssl.TLSVersion.TLSv1_1)):
+        for name, version in (
+            ("TLS 1.0", ssl.TLSVersion.TLSv1),
+            ("TLS 1.1", ssl.TLSVersion.TLSv1_1),
+        ):
             ctx = _client_context(False)
             try:
                 ctx.set_ciphers("ALL:@SECLEVEL=0")
@@ -301,11 +399,14 @@ def _hostname_matches(host: str, cert: object) -> bool:
         return False
     host = host.strip("[]").lower()
     if _is_ip(host):
-        return any(ip == ipaddress.ip_address(host) for ip in sans.get_values_for_type(x509.IPAddress))
+        return any(
+            ip == ipaddress.ip_address(host) for ip in sans.get_values_for_type(x509.IPAddress)
+        )
     for name in sans.get_values_for_type(x509.DNSName):
         name = name.lower()
-        if name == host or (name.startswith("*.") and host.count(".") == name.count(".")
-                            and host.endswith(name[1:])):
+        if name == host or (
+            name.startswith("*.") and host.count(".") == name.count(".") and host.endswith(name[1:])
+        ):
             return True
     return False
 
@@ -318,44 +419,100 @@ def _tls_findings(ctx: ScanContext, host: str, port: int, facts: TLSFacts) -> li
         ctx.cover(CHECK, CATEGORY, None, "tls", "inconclusive", f"no TLS handshake: {facts.error}")
         return []
     cert = x509.load_der_x509_certificate(facts.cert_der)
-    details: dict[str, object] = {"subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
-               "not_after": cert.not_valid_after_utc.isoformat(), "version": facts.version, "cipher": facts.cipher}
+    details: dict[str, object] = {
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "version": facts.version,
+        "cipher": facts.cipher,
+    }
     out: list[Finding] = []
     if facts.legacy:
-        out.append(_finding("encryption.tls-legacy-protocol", f"{' and '.join(facts.legacy)} accepted", Severity.MEDIUM,
-                            f"{where} completes handshakes with {', '.join(facts.legacy)}, deprecated by RFC 8996 "
-                            "(BEAST, no AEAD ciphers, SHA-1 in the handshake).",
-                            summary=f"handshake with {', '.join(facts.legacy)} succeeded", details=details))
+        out.append(
+            _finding(
+                "encryption.tls-legacy-protocol",
+                f"{' and '.join(facts.legacy)} accepted",
+                Severity.MEDIUM,
+                f"{where} completes handshakes with {', '.join(facts.legacy)}, deprecated by RFC 8996 "
+                "(BEAST, no AEAD ciphers, SHA-1 in the handshake).",
+                summary=f"handshake with {', '.join(facts.legacy)} succeeded",
+                details=details,
+            )
+        )
     if facts.weak_cipher:
         name = facts.weak_cipher.upper()
-        null = "NULL" in name or name.startswith(("ADH", "AECDH")) or "ANON" in name  # no encryption / no auth
-        out.append(_finding("encryption.tls-weak-cipher", f"Weak cipher accepted: {facts.weak_cipher}",
-                            Severity.HIGH if null else Severity.MEDIUM,
-                            f"{where} negotiated {facts.weak_cipher} when offered only weak suites"
-                            + (" (NULL or anonymous: no encryption or no server authentication)." if null else "."),
-                            details=details))
+        null = (
+            "NULL" in name or name.startswith(("ADH", "AECDH")) or "ANON" in name
+        )  # no encryption / no auth
+        out.append(
+            _finding(
+                "encryption.tls-weak-cipher",
+                f"Weak cipher accepted: {facts.weak_cipher}",
+                Severity.HIGH if null else Severity.MEDIUM,
+                f"{where} negotiated {facts.weak_cipher} when offered only weak suites"
+                + (
+                    " (NULL or anonymous: no encryption or no server authentication)."
+                    if null
+                    else "."
+                ),
+                details=details,
+            )
+        )
     now = datetime.datetime.now(datetime.UTC)
     if cert.not_valid_after_utc < now:
-        out.append(_finding("encryption.tls-cert-expired", "TLS certificate expired", Severity.HIGH,
-                            f"The certificate of {where} expired on {cert.not_valid_after_utc:%Y-%m-%d}: "
-                            "clients either fail or, worse, are configured to ignore errors.", details=details))
+        out.append(
+            _finding(
+                "encryption.tls-cert-expired",
+                "TLS certificate expired",
+                Severity.HIGH,
+                f"The certificate of {where} expired on {cert.not_valid_after_utc:%Y-%m-%d}: "
+                "clients either fail or, worse, are configured to ignore errors.",
+                details=details,
+            )
+        )
     elif cert.not_valid_after_utc - now < datetime.timedelta(days=EXPIRY_WARN_DAYS):
-        out.append(_finding("encryption.tls-cert-expiring", "TLS certificate expires soon", Severity.LOW,
-                            f"The certificate of {where} expires on {cert.not_valid_after_utc:%Y-%m-%d}.", details=details))
+        out.append(
+            _finding(
+                "encryption.tls-cert-expiring",
+                "TLS certificate expires soon",
+                Severity.LOW,
+                f"The certificate of {where} expires on {cert.not_valid_after_utc:%Y-%m-%d}.",
+                details=details,
+            )
+        )
     if not _hostname_matches(host, cert):
-        out.append(_finding("encryption.tls-cert-hostname", "TLS certificate does not match the host name",
-                            Severity.HIGH, f"The certificate of {where} is not valid for {host} "
-                            f"(subject {details['subject']}).", details=details))
+        out.append(
+            _finding(
+                "encryption.tls-cert-hostname",
+                "TLS certificate does not match the host name",
+                Severity.HIGH,
+                f"The certificate of {where} is not valid for {host} "
+                f"(subject {details['subject']}).",
+                details=details,
+            )
+        )
     if facts.trusted is False and "expired" not in facts.trust_error:
-        out.append(_finding("encryption.tls-cert-untrusted", "TLS certificate not trusted", Severity.HIGH,
-                            f"The certificate chain of {where} does not verify against the system trust store "
-                            f"({facts.trust_error}): self-signed or signed by an unknown CA.", details=details))
-    ctx.cover(CHECK, CATEGORY, None, "tls", "failed" if out else "passed",
-              f"{facts.version} {facts.cipher}; legacy {facts.legacy or 'refused'}")
+        out.append(
+            _finding(
+                "encryption.tls-cert-untrusted",
+                "TLS certificate not trusted",
+                Severity.HIGH,
+                f"The certificate chain of {where} does not verify against the system trust store "
+                f"({facts.trust_error}): self-signed or signed by an unknown CA.",
+                details=details,
+            )
+        )
+    ctx.cover(
+        CHECK,
+        CATEGORY,
+        None,
+        "tls",
+        "failed" if out else "passed",
+        f"{facts.version} {facts.cipher}; legacy {facts.legacy or 'refused'}",
+    )
     return out
 
 
 def rendered(content_type: str) -> bool:
     """A body a browser renders as a document (for unsafe_consumption and headers)."""
     return content_type.split(";")[0].strip().lower().startswith(_RENDERED)
-

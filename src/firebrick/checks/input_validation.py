@@ -52,27 +52,53 @@ WRITE_METHODS = ("PUT", "PATCH", "DELETE")
 def _get_ops(ctx: ScanContext) -> list[Operation]:
     """GET operations the check can call with placeholders and no URL input (never fetch)."""
     return [
-        op for op in ctx.surface.operations
-        if op.method == "GET" and op.graphql is None
+        op
+        for op in ctx.surface.operations
+        if op.method == "GET"
+        and op.graphql is None
         and not any(p.kinds & {InputKind.URL, InputKind.HOST} for p in op.params)
     ]
 
 
-def _finding(kind: str, title: str, severity: Severity, confidence: Confidence, description: str,
-             exchanges: list[Exchange], op: Operation | None = None, inp: str | None = None,
-             worked: list[str] | None = None, **details: object) -> Finding:
+def _finding(
+    kind: str,
+    title: str,
+    severity: Severity,
+    confidence: Confidence,
+    description: str,
+    exchanges: list[Exchange],
+    op: Operation | None = None,
+    inp: str | None = None,
+    worked: list[str] | None = None,
+    **details: object,
+) -> Finding:
     return Finding(
-        kind=kind, category=CATEGORY, title=title, severity=severity, confidence=confidence,
-        operation=op.key if op else None, input=inp, description=description,
-        evidence=Evidence(summary=title, exchanges=exchanges[:3], payloads_worked=worked or [],
-                          details=dict(details)),
+        kind=kind,
+        category=CATEGORY,
+        title=title,
+        severity=severity,
+        confidence=confidence,
+        operation=op.key if op else None,
+        input=inp,
+        description=description,
+        evidence=Evidence(
+            summary=title,
+            exchanges=exchanges[:3],
+            payloads_worked=worked or [],
+            details=dict(details),
+        ),
     )
 
 
 async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
     results = await asyncio.gather(
-        _cors(ctx), _methods(ctx), _debug(ctx), _injection(ctx), _malformed_json(ctx),
-        _content_types(ctx), _host_header(ctx),
+        _cors(ctx),
+        _methods(ctx),
+        _debug(ctx),
+        _injection(ctx),
+        _malformed_json(ctx),
+        _content_types(ctx),
+        _host_header(ctx),
     )
     for findings in results:
         for finding in findings:
@@ -100,36 +126,72 @@ async def _cors(ctx: ScanContext) -> list[Finding]:
         creds = ex.response_headers.get("access-control-allow-credentials", "").lower() == "true"
         kind = None
         if acao == EVIL_ORIGIN:
-            kind = ("input_validation.cors-reflected-origin", "CORS reflects any Origin"
-                    + (" with credentials" if creds else ""),
-                    Severity.HIGH if creds else Severity.MEDIUM)
+            kind = (
+                "input_validation.cors-reflected-origin",
+                "CORS reflects any Origin" + (" with credentials" if creds else ""),
+                Severity.HIGH if creds else Severity.MEDIUM,
+            )
         elif acao == "*":
-            kind = ("input_validation.cors-wildcard", "CORS allows any origin (*)",
-                    Severity.MEDIUM if creds else Severity.LOW)
+            kind = (
+                "input_validation.cors-wildcard",
+                "CORS allows any origin (*)",
+                Severity.MEDIUM if creds else Severity.LOW,
+            )
         if kind and kind[0] not in seen:
             seen.add(kind[0])
-            findings.append(_finding(
-                kind[0], kind[1], kind[2], Confidence.CONFIRMED,
-                f"A request from {EVIL_ORIGIN} got `Access-Control-Allow-Origin: {acao}`"
-                + (" and `Access-Control-Allow-Credentials: true`: any web site a user visits can read this "
-                   "API's responses with the user's cookies." if creds else
-                   ": any web site can read this API's responses from a visitor's browser."),
-                [ex], op, "header:Origin", [f"Origin: {EVIL_ORIGIN}"], credentials=creds))
+            findings.append(
+                _finding(
+                    kind[0],
+                    kind[1],
+                    kind[2],
+                    Confidence.CONFIRMED,
+                    f"A request from {EVIL_ORIGIN} got `Access-Control-Allow-Origin: {acao}`"
+                    + (
+                        " and `Access-Control-Allow-Credentials: true`: any web site a user visits can read this "
+                        "API's responses with the user's cookies."
+                        if creds
+                        else ": any web site can read this API's responses from a visitor's browser."
+                    ),
+                    [ex],
+                    op,
+                    "header:Origin",
+                    [f"Origin: {EVIL_ORIGIN}"],
+                    credentials=creds,
+                )
+            )
         if acao and "null" not in seen:
             ex2 = await send(ctx.client, op, {}, check=CHECK, extra_headers={"Origin": "null"})
             if ex2.response_headers.get("access-control-allow-origin") == "null":
                 seen.add("null")
-                creds2 = ex2.response_headers.get("access-control-allow-credentials", "").lower() == "true"
-                findings.append(_finding(
-                    "input_validation.cors-null-origin", "CORS trusts the null origin",
-                    Severity.HIGH if creds2 else Severity.MEDIUM, Confidence.CONFIRMED,
-                    "`Origin: null` is what sandboxed iframes and file: pages send; an attacker "
-                    "controls both, so trusting it is trusting everyone.",
-                    [ex2], op, "header:Origin", ["Origin: null"], credentials=creds2))
+                creds2 = (
+                    ex2.response_headers.get("access-control-allow-credentials", "").lower()
+                    == "true"
+                )
+                findings.append(
+                    _finding(
+                        "input_validation.cors-null-origin",
+                        "CORS trusts the null origin",
+                        Severity.HIGH if creds2 else Severity.MEDIUM,
+                        Confidence.CONFIRMED,
+                        "`Origin: null` is what sandboxed iframes and file: pages send; an attacker "
+                        "controls both, so trusting it is trusting everyone.",
+                        [ex2],
+                        op,
+                        "header:Origin",
+                        ["Origin: null"],
+                        credentials=creds2,
+                    )
+                )
 
     await asyncio.gather(*(one(op) for op in ops))
-    ctx.cover(CHECK, CATEGORY, None, "header:Origin", "failed" if findings else "passed",
-              f"CORS probed on {len(ops)} operations")
+    ctx.cover(
+        CHECK,
+        CATEGORY,
+        None,
+        "header:Origin",
+        "failed" if findings else "passed",
+        f"CORS probed on {len(ops)} operations",
+    )
     return findings
 
 
@@ -150,36 +212,79 @@ async def _methods(ctx: ScanContext) -> list[Finding]:
     async def one(path: str) -> None:
         concrete = re.sub(r"\{[^}]+\}", "1", path)
         ex = await ctx.client.request("OPTIONS", concrete, check=CHECK, follow_redirects=False)
-        allow = {m.strip().upper() for m in ex.response_headers.get("allow", "").split(",") if m.strip()}
+        allow = {
+            m.strip().upper() for m in ex.response_headers.get("allow", "").split(",") if m.strip()
+        }
         extra = sorted(m for m in allow & set(WRITE_METHODS) if m not in documented[path])
         if extra:
-            findings.append(_finding(
-                "input_validation.undocumented-methods", "Write methods advertised that the API does not document",
-                Severity.LOW, Confidence.LIKELY,
-                f"OPTIONS {path} answers `Allow: {', '.join(sorted(allow))}`; the spec documents only "
-                f"{', '.join(sorted(documented[path]))}. Routes nobody documents are routes nobody reviews.",
-                [ex], inp=None, worked=[f"OPTIONS {concrete}"], path=path, methods=extra))
+            findings.append(
+                _finding(
+                    "input_validation.undocumented-methods",
+                    "Write methods advertised that the API does not document",
+                    Severity.LOW,
+                    Confidence.LIKELY,
+                    f"OPTIONS {path} answers `Allow: {', '.join(sorted(allow))}`; the spec documents only "
+                    f"{', '.join(sorted(documented[path]))}. Routes nobody documents are routes nobody reviews.",
+                    [ex],
+                    inp=None,
+                    worked=[f"OPTIONS {concrete}"],
+                    path=path,
+                    methods=extra,
+                )
+            )
         if "TRACE" in allow and not full:
-            findings.append(_finding(
-                "input_validation.trace-enabled", "TRACE method enabled (advertised)", Severity.LOW,
-                Confidence.LIKELY, f"OPTIONS {path} lists TRACE: the server echoes requests back "
-                "(cross-site tracing exposes headers such as cookies).", [ex], worked=[f"OPTIONS {concrete}"], path=path))
+            findings.append(
+                _finding(
+                    "input_validation.trace-enabled",
+                    "TRACE method enabled (advertised)",
+                    Severity.LOW,
+                    Confidence.LIKELY,
+                    f"OPTIONS {path} lists TRACE: the server echoes requests back "
+                    "(cross-site tracing exposes headers such as cookies).",
+                    [ex],
+                    worked=[f"OPTIONS {concrete}"],
+                    path=path,
+                )
+            )
         if full:
-            tr = await ctx.client.request("TRACE", concrete, check=CHECK, follow_redirects=False,
-                                          headers={"X-Firebrick-Trace": "fbtrace"})
+            tr = await ctx.client.request(
+                "TRACE",
+                concrete,
+                check=CHECK,
+                follow_redirects=False,
+                headers={"X-Firebrick-Trace": "fbtrace"},
+            )
             if tr.status == 200 and "fbtrace" in tr.body_text.lower():
-                findings.append(_finding(
-                    "input_validation.trace-enabled", "TRACE method answered (request echoed)", Severity.LOW,
-                    Confidence.CONFIRMED, f"TRACE {path} echoed our request headers back.", [tr],
-                    worked=[f"TRACE {concrete}"], path=path))
+                findings.append(
+                    _finding(
+                        "input_validation.trace-enabled",
+                        "TRACE method answered (request echoed)",
+                        Severity.LOW,
+                        Confidence.CONFIRMED,
+                        f"TRACE {path} echoed our request headers back.",
+                        [tr],
+                        worked=[f"TRACE {concrete}"],
+                        path=path,
+                    )
+                )
             for method in extra[:1]:
-                w = await ctx.client.request(method, concrete, check=CHECK, json={}, follow_redirects=False)
+                w = await ctx.client.request(
+                    method, concrete, check=CHECK, json={}, follow_redirects=False
+                )
                 if w.status is not None and 200 <= w.status < 300:
-                    findings.append(_finding(
-                        "input_validation.undocumented-methods", f"Undocumented {method} accepted",
-                        Severity.MEDIUM, Confidence.CONFIRMED,
-                        f"{method} {path} answered {w.status} although the spec documents no {method}.",
-                        [w], worked=[f"{method} {concrete}"], path=path, methods=[method]))
+                    findings.append(
+                        _finding(
+                            "input_validation.undocumented-methods",
+                            f"Undocumented {method} accepted",
+                            Severity.MEDIUM,
+                            Confidence.CONFIRMED,
+                            f"{method} {path} answered {w.status} although the spec documents no {method}.",
+                            [w],
+                            worked=[f"{method} {concrete}"],
+                            path=path,
+                            methods=[method],
+                        )
+                    )
 
     await asyncio.gather(*(one(p) for p in paths))
     # One finding per kind and path is plenty; keep the first of each kind+path.
@@ -188,7 +293,9 @@ async def _methods(ctx: ScanContext) -> list[Finding]:
         unique.setdefault((f.kind + f.title, f.evidence.details.get("path")), f)
     for f in unique.values():
         f.operation = f"OPTIONS {f.evidence.details.get('path')}"
-    ctx.cover(CHECK, CATEGORY, None, "methods", "failed" if unique else "passed", f"{len(paths)} paths")
+    ctx.cover(
+        CHECK, CATEGORY, None, "methods", "failed" if unique else "passed", f"{len(paths)} paths"
+    )
     return _merge_by_kind(list(unique.values()))
 
 
@@ -213,12 +320,19 @@ async def _debug(ctx: ScanContext) -> list[Finding]:
     ex = await ctx.client.request("GET", "/console", check=CHECK, follow_redirects=False)
     if ex.status == 200 and re.search(r"Werkzeug Debugger|__debugger__|CONSOLE_MODE", ex.body_text):
         ctx.cover(CHECK, CATEGORY, None, "GET /console", "failed", "debugger console served")
-        return [_finding(
-            "input_validation.debugger-exposed", "Werkzeug debugger console reachable", Severity.CRITICAL,
-            Confidence.CONFIRMED,
-            "GET /console serves the Werkzeug interactive debugger. Its PIN is the only thing between "
-            "anyone on the network and arbitrary Python in the server process, and the PIN can be "
-            "derived from values a file read or an SSRF exposes.", [ex], worked=["GET /console"])]
+        return [
+            _finding(
+                "input_validation.debugger-exposed",
+                "Werkzeug debugger console reachable",
+                Severity.CRITICAL,
+                Confidence.CONFIRMED,
+                "GET /console serves the Werkzeug interactive debugger. Its PIN is the only thing between "
+                "anyone on the network and arbitrary Python in the server process, and the PIN can be "
+                "derived from values a file read or an SSRF exposes.",
+                [ex],
+                worked=["GET /console"],
+            )
+        ]
     ctx.cover(CHECK, CATEGORY, None, "GET /console", "passed", f"answered {ex.status}")
     return []
 
@@ -232,7 +346,9 @@ def _inject_targets(ctx: ScanContext) -> list[tuple[Operation, Param]]:
         for p in op.params:
             if p.location not in (Location.QUERY, Location.PATH) or p.guessed:
                 continue
-            if p.kinds & {InputKind.URL, InputKind.HOST, InputKind.PORT} or (p.schema or {}).get("enum"):
+            if p.kinds & {InputKind.URL, InputKind.HOST, InputKind.PORT} or (p.schema or {}).get(
+                "enum"
+            ):
                 continue
             if (p.schema or {}).get("type", "string") not in ("string", None):
                 continue
@@ -251,35 +367,64 @@ async def _injection(ctx: ScanContext) -> list[Finding]:
         base = base if isinstance(base, str) else "firebrick"
         known = baselines.get(op.key)
         ok, quote, tmpl = await asyncio.gather(
-            _known(known) if known is not None else send(ctx.client, op, {p.display: base}, check=CHECK),
+            _known(known)
+            if known is not None
+            else send(ctx.client, op, {p.display: base}, check=CHECK),
             send(ctx.client, op, {p.display: base + "'"}, check=CHECK),
             send(ctx.client, op, {p.display: f"fb{marker}"}, check=CHECK),
         )
         db = DB_ERRORS.search(quote.body_text)
         if db and not DB_ERRORS.search(ok.body_text):
-            findings.append(Finding(
-                kind="input_validation.sql-error", category=CATEGORY,
-                title="A single quote causes a database error (SQL injection likely)",
-                severity=Severity.HIGH, confidence=Confidence.LIKELY, operation=op.key, input=p.display,
-                description=f"Adding `'` to {p.display} made the response show a database error "
-                            f"(`{db.group(0)}`, status {quote.status}) that the plain value does not: "
-                            "the input is spliced into SQL text.",
-                evidence=Evidence(summary=f"database error: {db.group(0)}", exchanges=[ok, quote],
-                                  payloads_worked=[base + "'"], payloads_failed=[base])))
+            findings.append(
+                Finding(
+                    kind="input_validation.sql-error",
+                    category=CATEGORY,
+                    title="A single quote causes a database error (SQL injection likely)",
+                    severity=Severity.HIGH,
+                    confidence=Confidence.LIKELY,
+                    operation=op.key,
+                    input=p.display,
+                    description=f"Adding `'` to {p.display} made the response show a database error "
+                    f"(`{db.group(0)}`, status {quote.status}) that the plain value does not: "
+                    "the input is spliced into SQL text.",
+                    evidence=Evidence(
+                        summary=f"database error: {db.group(0)}",
+                        exchanges=[ok, quote],
+                        payloads_worked=[base + "'"],
+                        payloads_failed=[base],
+                    ),
+                )
+            )
         if f"fb{product}" in tmpl.body_text and f"fb{product}" not in ok.body_text:
-            findings.append(Finding(
-                kind="input_validation.template-injection", category=CATEGORY,
-                title="Server-side template injection: a template expression came back evaluated",
-                severity=Severity.CRITICAL, confidence=Confidence.CONFIRMED, operation=op.key, input=p.display,
-                description=f"{p.display} = `fb{marker}` came back as `fb{product}`: the server renders the "
-                            "input as a template. In Jinja2 that usually ends in code execution.",
-                evidence=Evidence(summary=f"{marker} evaluated to {product}", exchanges=[tmpl],
-                                  payloads_worked=[f"fb{marker}"])))
+            findings.append(
+                Finding(
+                    kind="input_validation.template-injection",
+                    category=CATEGORY,
+                    title="Server-side template injection: a template expression came back evaluated",
+                    severity=Severity.CRITICAL,
+                    confidence=Confidence.CONFIRMED,
+                    operation=op.key,
+                    input=p.display,
+                    description=f"{p.display} = `fb{marker}` came back as `fb{product}`: the server renders the "
+                    "input as a template. In Jinja2 that usually ends in code execution.",
+                    evidence=Evidence(
+                        summary=f"{marker} evaluated to {product}",
+                        exchanges=[tmpl],
+                        payloads_worked=[f"fb{marker}"],
+                    ),
+                )
+            )
         trace = _trace_in(quote) or _trace_in(tmpl)
         if trace and not _trace_in(ok) and not findings_for(findings, op):
             findings.append(_traceback_finding(op, p.display, trace[0], trace[1]))
-        ctx.cover(CHECK, CATEGORY, op, p, "failed" if findings_for(findings, op) else "passed",
-                  "quote and template marker")
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            op,
+            p,
+            "failed" if findings_for(findings, op) else "passed",
+            "quote and template marker",
+        )
 
     # The plain answer to compare with: data_exposure's baseline GET (same placeholders).
     baselines = {op.key: ex for op, ex in await baseline(ctx, CHECK) if op is not None}
@@ -307,41 +452,77 @@ def _trace_in(ex: Exchange) -> tuple[Exchange, str] | None:
 
 def _traceback_finding(op: Operation, inp: str | None, ex: Exchange, label: str) -> Finding:
     return Finding(
-        kind="input_validation.stack-trace", category=CATEGORY,
-        title="Malformed input returns a stack trace", severity=Severity.MEDIUM, confidence=Confidence.CONFIRMED,
-        operation=op.key, input=inp,
+        kind="input_validation.stack-trace",
+        category=CATEGORY,
+        title="Malformed input returns a stack trace",
+        severity=Severity.MEDIUM,
+        confidence=Confidence.CONFIRMED,
+        operation=op.key,
+        input=inp,
         description=f"A malformed request made the server answer {ex.status} with a {label}: file paths, "
-                    "library versions and code that help an attacker aim the next request.",
-        evidence=Evidence(summary=f"{ex.status} with a {label}", exchanges=[ex],
-                          payloads_worked=[ex.request_body or ex.url]))
+        "library versions and code that help an attacker aim the next request.",
+        evidence=Evidence(
+            summary=f"{ex.status} with a {label}",
+            exchanges=[ex],
+            payloads_worked=[ex.request_body or ex.url],
+        ),
+    )
 
 
 async def _malformed_json(ctx: ScanContext) -> list[Finding]:
-    ops = [op for op in ctx.surface.operations
-           if op.graphql is None and op.body_content_type == "application/json" and op.method in ("POST", "PUT", "PATCH")]
+    ops = [
+        op
+        for op in ctx.surface.operations
+        if op.graphql is None
+        and op.body_content_type == "application/json"
+        and op.method in ("POST", "PUT", "PATCH")
+    ]
     if ctx.options.mode != "full":
         ops = [op for op in ops if op.method == "POST"]
     findings: list[Finding] = []
 
     async def one(op: Operation) -> None:
         spec = build(op, {})
-        ex = await ctx.client.request(op.method, spec.path, params=spec.params or None, content='{"firebrick": ',
-                                      headers={"Content-Type": "application/json"}, check=CHECK, op_key=op.key)
+        ex = await ctx.client.request(
+            op.method,
+            spec.path,
+            params=spec.params or None,
+            content='{"firebrick": ',
+            headers={"Content-Type": "application/json"},
+            check=CHECK,
+            op_key=op.key,
+        )
         if ex.status is not None and ex.status >= 500:
             trace = _trace_in(ex)
             if trace:
                 findings.append(_traceback_finding(op, "body", ex, trace[1]))
             else:
-                findings.append(Finding(
-                    kind="input_validation.malformed-json-500", category=CATEGORY,
-                    title="Malformed JSON makes the server fail (500)", severity=Severity.LOW,
-                    confidence=Confidence.CONFIRMED, operation=op.key, input="body",
-                    description="A truncated JSON body got a server error instead of 400: the body is "
-                                "parsed without validation.",
-                    evidence=Evidence(summary=f"{ex.status} on malformed JSON", exchanges=[ex],
-                                      payloads_worked=['{"firebrick": '])))
-        ctx.cover(CHECK, CATEGORY, op, "body", "failed" if findings_for(findings, op) else "passed",
-                  f"malformed JSON answered {ex.status}")
+                findings.append(
+                    Finding(
+                        kind="input_validation.malformed-json-500",
+                        category=CATEGORY,
+                        title="Malformed JSON makes the server fail (500)",
+                        severity=Severity.LOW,
+                        confidence=Confidence.CONFIRMED,
+                        operation=op.key,
+                        input="body",
+                        description="A truncated JSON body got a server error instead of 400: the body is "
+                        "parsed without validation.",
+                        evidence=Evidence(
+                            summary=f"{ex.status} on malformed JSON",
+                            exchanges=[ex],
+                            payloads_worked=['{"firebrick": '],
+                        ),
+                    )
+                )
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            op,
+            "body",
+            "failed" if findings_for(findings, op) else "passed",
+            f"malformed JSON answered {ex.status}",
+        )
 
     await asyncio.gather(*(one(op) for op in ops[:MAX_JSON_OPS]))
     return findings
@@ -352,25 +533,45 @@ async def _content_types(ctx: ScanContext) -> list[Finding]:
     if ctx.options.mode != "full":
         return []
     findings: list[Finding] = []
-    ops = [op for op in ctx.surface.operations
-           if op.graphql is None and op.method == "POST" and op.body_content_type == "application/json"]
+    ops = [
+        op
+        for op in ctx.surface.operations
+        if op.graphql is None and op.method == "POST" and op.body_content_type == "application/json"
+    ]
 
     async def one(op: Operation) -> None:
         spec = build(op, {})
         if not isinstance(spec.json, dict) or not spec.json:
             return
-        ex = await ctx.client.request("POST", spec.path, params=spec.params or None, content=json.dumps(spec.json),
-                                      headers={"Content-Type": "text/plain"}, check=CHECK, op_key=op.key)
+        ex = await ctx.client.request(
+            "POST",
+            spec.path,
+            params=spec.params or None,
+            content=json.dumps(spec.json),
+            headers={"Content-Type": "text/plain"},
+            check=CHECK,
+            op_key=op.key,
+        )
         if ex.status is not None and 200 <= ex.status < 300:
-            findings.append(Finding(
-                kind="input_validation.json-as-text-plain", category=CATEGORY,
-                title="JSON endpoint accepts a text/plain body (CSRF surface)", severity=Severity.MEDIUM,
-                confidence=Confidence.CONFIRMED, operation=op.key, input="header:Content-Type",
-                description="The operation processed a JSON body sent as `text/plain`, a content type any "
-                            "web page can POST cross-site without a CORS preflight: with cookie "
-                            "authentication this is cross-site request forgery.",
-                evidence=Evidence(summary=f"text/plain body accepted ({ex.status})", exchanges=[ex],
-                                  payloads_worked=["Content-Type: text/plain"])))
+            findings.append(
+                Finding(
+                    kind="input_validation.json-as-text-plain",
+                    category=CATEGORY,
+                    title="JSON endpoint accepts a text/plain body (CSRF surface)",
+                    severity=Severity.MEDIUM,
+                    confidence=Confidence.CONFIRMED,
+                    operation=op.key,
+                    input="header:Content-Type",
+                    description="The operation processed a JSON body sent as `text/plain`, a content type any "
+                    "web page can POST cross-site without a CORS preflight: with cookie "
+                    "authentication this is cross-site request forgery.",
+                    evidence=Evidence(
+                        summary=f"text/plain body accepted ({ex.status})",
+                        exchanges=[ex],
+                        payloads_worked=["Content-Type: text/plain"],
+                    ),
+                )
+            )
 
     await asyncio.gather(*(one(op) for op in ops[:MAX_JSON_OPS]))
     return findings
@@ -379,25 +580,50 @@ async def _content_types(ctx: ScanContext) -> list[Finding]:
 async def _host_header(ctx: ScanContext) -> list[Finding]:
     # Only responses that already carry our own host in absolute links can echo another one.
     netloc = urlsplit(ctx.client.base_url).netloc
-    ops = [op for op, ex in await baseline(ctx, CHECK)
-           if op is not None and re.search(rf"(https?:)?//{re.escape(netloc)}", ex.body_text)][:MAX_PATHS]
+    ops = [
+        op
+        for op, ex in await baseline(ctx, CHECK)
+        if op is not None and re.search(rf"(https?:)?//{re.escape(netloc)}", ex.body_text)
+    ][:MAX_PATHS]
     findings: list[Finding] = []
 
     async def one(op: Operation) -> None:
         ex = await send(ctx.client, op, {}, check=CHECK, extra_headers={"Host": EVIL_HOST})
-        if ex.status is not None and ex.status < 400 and re.search(
-            rf"(https?:)?//{re.escape(EVIL_HOST)}", ex.body_text + ex.response_headers.get("location", "")
+        if (
+            ex.status is not None
+            and ex.status < 400
+            and re.search(
+                rf"(https?:)?//{re.escape(EVIL_HOST)}",
+                ex.body_text + ex.response_headers.get("location", ""),
+            )
         ):
-            findings.append(Finding(
-                kind="input_validation.host-header-injection", category=CATEGORY,
-                title="Host header echoed into links", severity=Severity.MEDIUM, confidence=Confidence.CONFIRMED,
-                operation=op.key, input="header:Host",
-                description=f"With `Host: {EVIL_HOST}` the response built its links on {EVIL_HOST}. Behind a "
-                            "cache this poisons pages for everyone; in password-reset mails it sends tokens "
-                            "to the attacker.",
-                evidence=Evidence(summary=f"{EVIL_HOST} in the response", exchanges=[ex],
-                                  payloads_worked=[f"Host: {EVIL_HOST}"])))
+            findings.append(
+                Finding(
+                    kind="input_validation.host-header-injection",
+                    category=CATEGORY,
+                    title="Host header echoed into links",
+                    severity=Severity.MEDIUM,
+                    confidence=Confidence.CONFIRMED,
+                    operation=op.key,
+                    input="header:Host",
+                    description=f"With `Host: {EVIL_HOST}` the response built its links on {EVIL_HOST}. Behind a "
+                    "cache this poisons pages for everyone; in password-reset mails it sends tokens "
+                    "to the attacker.",
+                    evidence=Evidence(
+                        summary=f"{EVIL_HOST} in the response",
+                        exchanges=[ex],
+                        payloads_worked=[f"Host: {EVIL_HOST}"],
+                    ),
+                )
+            )
 
     await asyncio.gather(*(one(op) for op in ops))
-    ctx.cover(CHECK, CATEGORY, None, "header:Host", "failed" if findings else "passed", f"{len(ops)} operations")
+    ctx.cover(
+        CHECK,
+        CATEGORY,
+        None,
+        "header:Host",
+        "failed" if findings else "passed",
+        f"{len(ops)} operations",
+    )
     return findings

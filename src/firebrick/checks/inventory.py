@@ -34,27 +34,63 @@ from firebrick.model import Confidence, Evidence, Exchange, Finding, Operation, 
 
 CHECK = "inventory"
 CATEGORY = "inventory"
-DOC_PATHS = ("/docs", "/swagger-ui", "/swagger-ui.html", "/swagger", "/redoc", "/api-docs", "/playground")
-DOC_MARKERS = re.compile(r"swagger-ui|SwaggerUIBundle|redoc|graphql-playground|GraphiQL|apollo-sandbox", re.I)
+DOC_PATHS = (
+    "/docs",
+    "/swagger-ui",
+    "/swagger-ui.html",
+    "/swagger",
+    "/redoc",
+    "/api-docs",
+    "/playground",
+)
+DOC_MARKERS = re.compile(
+    r"swagger-ui|SwaggerUIBundle|redoc|graphql-playground|GraphiQL|apollo-sandbox", re.I
+)
 VERSIONED = re.compile(r"/v(\d+)(?=/|$)")
 VERSION_IN = re.compile(r"\d+\.\d+")
-FINGERPRINT_HEADERS = ("server", "x-powered-by", "x-aspnet-version", "x-aspnetmvc-version", "x-generator",
-                       "x-runtime", "x-version")
+FINGERPRINT_HEADERS = (
+    "server",
+    "x-powered-by",
+    "x-aspnet-version",
+    "x-aspnetmvc-version",
+    "x-generator",
+    "x-runtime",
+    "x-version",
+)
 ERROR_PAGE_VERSIONS = re.compile(
     r"(Apache/\d[\d.]*|nginx/\d[\d.]*|Werkzeug/\d[\d.]*|Microsoft-IIS/\d[\d.]*|Jetty\(\d[\w.]*\)|"
     r"Apache Tomcat/\d[\d.]*|PHP/\d[\d.]*|Express \d[\d.]*|Django (?:version )?\d[\d.]*|Python/\d[\d.]*)"
 )
 MAX_VERSION_PROBES = 4
-DEV_HOST = re.compile(r"(^|[.-])(localhost|local|dev|develop|development|test|testing|staging|stage|qa|sandbox|preview)([.-]|$)", re.I)
+DEV_HOST = re.compile(
+    r"(^|[.-])(localhost|local|dev|develop|development|test|testing|staging|stage|qa|sandbox|preview)([.-]|$)",
+    re.I,
+)
 OWASP = "https://owasp.org/API-Security/editions/2023/en/0xa9-improper-inventory-management/"
 
 
-def _finding(kind: str, title: str, severity: Severity, confidence: Confidence, op_key: str | None,
-             description: str, exchanges: list[Exchange], summary: str, **details: Any) -> Finding:
-    return Finding(kind=kind, category=CATEGORY, title=title, severity=severity, confidence=confidence,
-                   operation=op_key, description=description,
-                   evidence=Evidence(summary=summary, exchanges=exchanges[:4], details=details),
-                   references=[OWASP])
+def _finding(
+    kind: str,
+    title: str,
+    severity: Severity,
+    confidence: Confidence,
+    op_key: str | None,
+    description: str,
+    exchanges: list[Exchange],
+    summary: str,
+    **details: Any,
+) -> Finding:
+    return Finding(
+        kind=kind,
+        category=CATEGORY,
+        title=title,
+        severity=severity,
+        confidence=confidence,
+        operation=op_key,
+        description=description,
+        evidence=Evidence(summary=summary, exchanges=exchanges[:4], details=details),
+        references=[OWASP],
+    )
 
 
 def looks_production(base_url: str) -> bool:
@@ -68,8 +104,11 @@ def looks_production(base_url: str) -> bool:
 
 async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
     unknown = Operation("GET", f"/firebrick-{secrets.token_hex(4)}", source="probe")
-    docs = [Operation("GET", p, source="probe") for p in DOC_PATHS
-            if p not in {o.path for o in plain_ops(ctx)}]
+    docs = [
+        Operation("GET", p, source="probe")
+        for p in DOC_PATHS
+        if p not in {o.path for o in plain_ops(ctx)}
+    ]
     versions = _older_versions(ctx)
     deprecated = [op for op in plain_ops(ctx) if op.deprecated]
     batch = [unknown, *docs, *(o for o, _ in versions), *deprecated]
@@ -83,47 +122,74 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
         yield finding
     for op in docs:
         ex = by_op[op.key]
-        if ex.status is not None and 200 <= ex.status < 300 and DOC_MARKERS.search(ex.body_text[:20000]) \
-                and ex.body_text != not_found.body_text:
+        if (
+            ex.status is not None
+            and 200 <= ex.status < 300
+            and DOC_MARKERS.search(ex.body_text[:20000])
+            and ex.body_text != not_found.body_text
+        ):
             yield _finding(
-                "inventory.interactive-docs", "Interactive API documentation exposed",
-                Severity.LOW, Confidence.CONFIRMED, op.key,
+                "inventory.interactive-docs",
+                "Interactive API documentation exposed",
+                Severity.LOW,
+                Confidence.CONFIRMED,
+                op.key,
                 f"{op.path} serves an interactive API console ({DOC_MARKERS.search(ex.body_text[:20000]).group(0)}). "  # type: ignore[union-attr]
                 "On a production API it maps the attack surface for anyone and lets them send "
                 "requests from a browser; serve it only on internal or staging hosts.",
-                [ex], status_line(ex),
+                [ex],
+                status_line(ex),
             )
     if ctx.surface.facts.get("graphql_introspection") and ctx.surface.graphql_endpoint:
         if looks_production(ctx.surface.base_url):
             yield _finding(
-                "inventory.graphql-introspection", "GraphQL introspection enabled in production",
-                Severity.LOW, Confidence.CONFIRMED, f"POST {ctx.surface.graphql_endpoint}",
+                "inventory.graphql-introspection",
+                "GraphQL introspection enabled in production",
+                Severity.LOW,
+                Confidence.CONFIRMED,
+                f"POST {ctx.surface.graphql_endpoint}",
                 "The GraphQL endpoint answers introspection queries: anyone can download the whole "
                 "schema, including fields the clients never use.",
-                [], "introspection query answered during discovery",
+                [],
+                "introspection query answered during discovery",
             )
         else:
-            ctx.cover(CHECK, CATEGORY, None, "graphql introspection", "skipped",
-                      "enabled, but the host looks like a development one")
+            ctx.cover(
+                CHECK,
+                CATEGORY,
+                None,
+                "graphql introspection",
+                "skipped",
+                "enabled, but the host looks like a development one",
+            )
     for older, current in versions:
         ex = by_op[older.key]
         if carries_data(ex) and ex.body_text != not_found.body_text:
             yield _finding(
-                "inventory.old-version-live", "Older API version still live",
-                Severity.MEDIUM, Confidence.CONFIRMED, older.key,
+                "inventory.old-version-live",
+                "Older API version still live",
+                Severity.MEDIUM,
+                Confidence.CONFIRMED,
+                older.key,
                 f"The spec documents {current.path}, and {older.path} still answers {ex.status} with "
                 "data. Old versions keep old bugs and old authorization rules and are rarely monitored.",
-                [ex], status_line(ex), current=current.key,
+                [ex],
+                status_line(ex),
+                current=current.key,
             )
     for op in deprecated:
         ex = by_op[op.key]
         if carries_data(ex):
             yield _finding(
-                "inventory.deprecated-live", "Deprecated operation still answers",
-                Severity.LOW, Confidence.CONFIRMED, op.key,
+                "inventory.deprecated-live",
+                "Deprecated operation still answers",
+                Severity.LOW,
+                Confidence.CONFIRMED,
+                op.key,
                 f"The spec marks {op.key} deprecated, and it still answers {ex.status} with data. "
                 "Retire it (410 Gone) once clients have moved.",
-                [ex], status_line(ex),
+                [ex],
+                status_line(ex),
             )
         else:
             ctx.cover(CHECK, CATEGORY, op, None, "passed", f"deprecated and answering {ex.status}")
@@ -140,16 +206,32 @@ def _fingerprint(ctx: ScanContext, not_found: Exchange) -> list[Finding]:
                 leaks[name] = value
     body = ERROR_PAGE_VERSIONS.findall(not_found.body_text[:20000]) if not_found.status else []
     if not leaks and not body:
-        ctx.cover(CHECK, CATEGORY, None, "fingerprint", "passed", "no software versions in headers or error page")
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            None,
+            "fingerprint",
+            "passed",
+            "no software versions in headers or error page",
+        )
         return []
-    what = [f"{k}: {v}" for k, v in leaks.items()] + [f"error page: {b}" for b in dict.fromkeys(body)]
-    return [_finding(
-        "inventory.server-fingerprint", "Server software and versions disclosed",
-        Severity.LOW, Confidence.CONFIRMED, None,
-        f"The API names its software and versions ({'; '.join(what)}). Attackers match versions to "
-        "known vulnerabilities without probing further.",
-        [not_found], "; ".join(what), headers=leaks,
-    )]
+    what = [f"{k}: {v}" for k, v in leaks.items()] + [
+        f"error page: {b}" for b in dict.fromkeys(body)
+    ]
+    return [
+        _finding(
+            "inventory.server-fingerprint",
+            "Server software and versions disclosed",
+            Severity.LOW,
+            Confidence.CONFIRMED,
+            None,
+            f"The API names its software and versions ({'; '.join(what)}). Attackers match versions to "
+            "known vulnerabilities without probing further.",
+            [not_found],
+            "; ".join(what),
+            headers=leaks,
+        )
+    ]
 
 
 def _older_versions(ctx: ScanContext) -> list[tuple[Operation, Operation]]:
@@ -163,7 +245,7 @@ def _older_versions(ctx: ScanContext) -> list[tuple[Operation, Operation]]:
         if not m:
             continue
         for v in range(int(m.group(1)) - 1, 0, -1):
-            path = op.path[: m.start()] + f"/v{v}" + op.path[m.end():]
+            path = op.path[: m.start()] + f"/v{v}" + op.path[m.end() :]
             if path not in documented and all(o.path != path for o, _ in out):
                 out.append((Operation("GET", path, source="probe"), op))
         if len(out) >= MAX_VERSION_PROBES:
@@ -179,15 +261,25 @@ def _undocumented(ctx: ScanContext) -> list[Finding]:
     spec_at = urlsplit(ctx.surface.spec_url).path if "://" in ctx.surface.spec_url else None
     findings = []
     for op in ctx.surface.operations:
-        if op.source not in ("crawl", "probe") or op.graphql is not None or op.path in ("/", "", spec_at):
+        if (
+            op.source not in ("crawl", "probe")
+            or op.graphql is not None
+            or op.path in ("/", "", spec_at)
+        ):
             continue
         if "/" + op.path.strip("/").split("/")[0] not in prefixes:
             continue  # a web page beside the API, not an API operation
-        findings.append(_finding(
-            "inventory.undocumented-operation", "Operation missing from the API specification",
-            Severity.LOW, Confidence.CONFIRMED, op.key,
-            f"Discovery found {op.key} ({op.source}), which the OpenAPI document does not list. "
-            "Undocumented operations escape reviews, tests and gateways' policies.",
-            [], f"{op.key} found by {op.source}, absent from {ctx.surface.spec_url}",
-        ))
+        findings.append(
+            _finding(
+                "inventory.undocumented-operation",
+                "Operation missing from the API specification",
+                Severity.LOW,
+                Confidence.CONFIRMED,
+                op.key,
+                f"Discovery found {op.key} ({op.source}), which the OpenAPI document does not list. "
+                "Undocumented operations escape reviews, tests and gateways' policies.",
+                [],
+                f"{op.key} found by {op.source}, absent from {ctx.surface.spec_url}",
+            )
+        )
     return findings

@@ -23,9 +23,28 @@ JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-
 HMAC_ALGS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 # Claim names whose presence in a token means the token carries data it should not.
 SENSITIVE_CLAIMS = {
-    "password", "passwd", "pwd", "password_hash", "passwordhash", "pwd_hash", "hash", "secret",
-    "client_secret", "api_key", "apikey", "private_key", "ssn", "credit_card", "card_number",
-    "cvv", "pin", "otp_secret", "totp_secret", "mfa_secret", "refresh_token", "access_key",
+    "password",
+    "passwd",
+    "pwd",
+    "password_hash",
+    "passwordhash",
+    "pwd_hash",
+    "hash",
+    "secret",
+    "client_secret",
+    "api_key",
+    "apikey",
+    "private_key",
+    "ssn",
+    "credit_card",
+    "card_number",
+    "cvv",
+    "pin",
+    "otp_secret",
+    "totp_secret",
+    "mfa_secret",
+    "refresh_token",
+    "access_key",
     "aws_secret_access_key",
 }
 
@@ -116,7 +135,9 @@ def verify_hmac(token: Token, secret: str | bytes) -> bool:
 @lru_cache(maxsize=1)
 def common_secrets() -> tuple[str, ...]:
     """The bundled list of common HMAC secrets (comments and blank lines dropped)."""
-    text = (resources.files("firebrick.checks") / "data" / "common_jwt_secrets.txt").read_text("utf-8")
+    text = (resources.files("firebrick.checks") / "data" / "common_jwt_secrets.txt").read_text(
+        "utf-8"
+    )
     seen: dict[str, None] = {}
     for line in text.splitlines():
         if line.strip() and not line.startswith("#"):
@@ -167,7 +188,12 @@ def sensitive_claims(token: Token) -> list[str]:
     found = []
     for name, value in token.claims.items():
         norm = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-        if (norm in SENSITIVE_CLAIMS or name.lower() in SENSITIVE_CLAIMS) and value not in (None, "", [], {}):
+        if (norm in SENSITIVE_CLAIMS or name.lower() in SENSITIVE_CLAIMS) and value not in (
+            None,
+            "",
+            [],
+            {},
+        ):
             found.append(name)
     return found
 

@@ -34,52 +34,137 @@ class Match:
 
 
 SECRETS: tuple[Pattern, ...] = (
-    Pattern("aws-access-key", "AWS access key id", "secret",
-            re.compile(r"\b((?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16})\b"), 1),
-    Pattern("aws-secret-key", "AWS secret access key", "secret",
-            re.compile(r"(?i)aws.{0,20}?secret.{0,20}?['\"=:\s]+([A-Za-z0-9/+=]{40})\b"), 1),
-    Pattern("stripe-key", "Stripe secret key", "secret",
-            re.compile(r"\b((?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,99})\b"), 1),
-    Pattern("github-token", "GitHub token", "secret",
-            re.compile(r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{60,90})\b"), 1),
-    Pattern("slack-token", "Slack token", "secret",
-            re.compile(r"\b(xox[abposr]-[0-9A-Za-z-]{10,80})\b"), 1),
-    Pattern("slack-webhook", "Slack webhook URL", "secret",
-            re.compile(r"(https://hooks\.slack\.com/services/T[0-9A-Z]+/B[0-9A-Z]+/[0-9A-Za-z]+)"), 1),
-    Pattern("google-api-key", "Google API key", "secret",
-            re.compile(r"\b(AIza[0-9A-Za-z_\-]{35})(?![0-9A-Za-z_\-])"), 1),
-    Pattern("private-key", "private key (PEM)", "secret",
-            re.compile(r"(-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----)")),
-    Pattern("jwt", "JSON Web Token", "secret",
-            re.compile(r"\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"), 1),
+    Pattern(
+        "aws-access-key",
+        "AWS access key id",
+        "secret",
+        re.compile(r"\b((?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16})\b"),
+        1,
+    ),
+    Pattern(
+        "aws-secret-key",
+        "AWS secret access key",
+        "secret",
+        re.compile(r"(?i)aws.{0,20}?secret.{0,20}?['\"=:\s]+([A-Za-z0-9/+=]{40})\b"),
+        1,
+    ),
+    Pattern(
+        "stripe-key",
+        "Stripe secret key",
+        "secret",
+        re.compile(r"\b((?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,99})\b"),
+        1,
+    ),
+    Pattern(
+        "github-token",
+        "GitHub token",
+        "secret",
+        re.compile(r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{60,90})\b"),
+        1,
+    ),
+    Pattern(
+        "slack-token",
+        "Slack token",
+        "secret",
+        re.compile(r"\b(xox[abposr]-[0-9A-Za-z-]{10,80})\b"),
+        1,
+    ),
+    Pattern(
+        "slack-webhook",
+        "Slack webhook URL",
+        "secret",
+        re.compile(r"(https://hooks\.slack\.com/services/T[0-9A-Z]+/B[0-9A-Z]+/[0-9A-Za-z]+)"),
+        1,
+    ),
+    Pattern(
+        "google-api-key",
+        "Google API key",
+        "secret",
+        re.compile(r"\b(AIza[0-9A-Za-z_\-]{35})(?![0-9A-Za-z_\-])"),
+        1,
+    ),
+    Pattern(
+        "private-key",
+        "private key (PEM)",
+        "secret",
+        re.compile(r"(-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----)"),
+    ),
+    Pattern(
+        "jwt",
+        "JSON Web Token",
+        "secret",
+        re.compile(r"\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"),
+        1,
+    ),
 )
 
 PII: tuple[Pattern, ...] = (
-    Pattern("email", "email address", "pii",
-            re.compile(r"\b([A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]+\.[A-Za-z]{2,24})\b"), 1),
+    Pattern(
+        "email",
+        "email address",
+        "pii",
+        re.compile(r"\b([A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]+\.[A-Za-z]{2,24})\b"),
+        1,
+    ),
     # International (+CC) or North American formatted numbers; bare digit runs are too noisy.
-    Pattern("phone", "phone number", "pii",
-            re.compile(r"(?<![\w+])(\+[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}[ .-]?\d{3,4}[ .-]?\d{3,4}"
-                       r"|\(\d{3}\) ?\d{3}-\d{4})(?!\w)"), 1),
-    Pattern("card", "payment card number", "pii",
-            re.compile(r"(?<!\d)((?:\d[ -]?){12,18}\d)(?!\d)"), 1),
+    Pattern(
+        "phone",
+        "phone number",
+        "pii",
+        re.compile(
+            r"(?<![\w+])(\+[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}[ .-]?\d{3,4}[ .-]?\d{3,4}"
+            r"|\(\d{3}\) ?\d{3}-\d{4})(?!\w)"
+        ),
+        1,
+    ),
+    Pattern(
+        "card", "payment card number", "pii", re.compile(r"(?<!\d)((?:\d[ -]?){12,18}\d)(?!\d)"), 1
+    ),
     # A national id is only reported with context (the field or label names it): digits alone
     # match order numbers and timestamps.
-    Pattern("us-ssn", "US social security number", "pii",
-            re.compile(r"(?i)(?:ssn|social.?security(?:.?number)?)\W{1,4}(\d{3}-\d{2}-\d{4})\b"), 1),
-    Pattern("uk-nino", "UK national insurance number", "pii",
-            re.compile(r"(?i)(?:nino|national.?insurance(?:.?number)?)\W{1,4}([A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D])\b"), 1),
+    Pattern(
+        "us-ssn",
+        "US social security number",
+        "pii",
+        re.compile(r"(?i)(?:ssn|social.?security(?:.?number)?)\W{1,4}(\d{3}-\d{2}-\d{4})\b"),
+        1,
+    ),
+    Pattern(
+        "uk-nino",
+        "UK national insurance number",
+        "pii",
+        re.compile(
+            r"(?i)(?:nino|national.?insurance(?:.?number)?)\W{1,4}([A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D])\b"
+        ),
+        1,
+    ),
 )
 
 TRACES: tuple[Pattern, ...] = (
-    Pattern("python-traceback", "Python traceback", "trace",
-            re.compile(r"(Traceback \(most recent call last\):)")),
-    Pattern("python-frame", "Python stack frame", "trace",
-            re.compile(r"(File \"[^\"]{1,300}\", line \d+, in \w+)")),
-    Pattern("java-trace", "Java stack trace", "trace",
-            re.compile(r"(\bat [a-z][\w$]*(?:\.[\w$]+){2,}\([\w$]+\.java:\d+\))")),
-    Pattern("werkzeug-debugger", "Werkzeug debugger page", "trace",
-            re.compile(r"(Werkzeug Debugger|__debugger__)")),
+    Pattern(
+        "python-traceback",
+        "Python traceback",
+        "trace",
+        re.compile(r"(Traceback \(most recent call last\):)"),
+    ),
+    Pattern(
+        "python-frame",
+        "Python stack frame",
+        "trace",
+        re.compile(r"(File \"[^\"]{1,300}\", line \d+, in \w+)"),
+    ),
+    Pattern(
+        "java-trace",
+        "Java stack trace",
+        "trace",
+        re.compile(r"(\bat [a-z][\w$]*(?:\.[\w$]+){2,}\([\w$]+\.java:\d+\))"),
+    ),
+    Pattern(
+        "werkzeug-debugger",
+        "Werkzeug debugger page",
+        "trace",
+        re.compile(r"(Werkzeug Debugger|__debugger__)"),
+    ),
 )
 
 # Hostnames that only make sense inside a network.
@@ -138,7 +223,9 @@ def _private_ip(text: str) -> bool:
     return ip.is_private and not ip.is_loopback and not ip.is_unspecified and not ip.is_link_local
 
 
-def scan_text(text: str, kinds: tuple[str, ...] = ("secret", "pii", "internal", "trace")) -> Iterator[Match]:
+def scan_text(
+    text: str, kinds: tuple[str, ...] = ("secret", "pii", "internal", "trace")
+) -> Iterator[Match]:
     """Every match in text, by kind. Cards must pass Luhn; internal IPs must be private."""
     groups: list[Pattern] = []
     if "secret" in kinds:
@@ -171,4 +258,6 @@ def context(text: str, match: Match, width: int = 24) -> str:
     """The text around a match with the value itself redacted: where to look, not what it is."""
     start = max(0, match.start - width)
     end = min(len(text), match.start + len(match.value) + width)
-    return (text[start : match.start] + match.redacted + text[match.start + len(match.value) : end]).replace("\n", " ")
+    return (
+        text[start : match.start] + match.redacted + text[match.start + len(match.value) : end]
+    ).replace("\n", " ")

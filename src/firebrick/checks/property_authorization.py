@@ -61,22 +61,53 @@ SENSITIVE = re.compile(
 PII = ("email", "phone", "phone_number", "address", "date_of_birth", "dob")
 # Properties a client must never set on itself, and the value that would escalate.
 PRIVILEGED = {
-    "role": "admin", "roles": ["admin"], "is_admin": True, "isadmin": True, "admin": True,
-    "is_staff": True, "is_superuser": True, "permissions": ["*"], "scopes": ["admin"],
-    "verified": True, "is_verified": True, "email_verified": True, "balance": 1_000_000,
-    "credit": 1_000_000, "account_type": "premium", "plan": "enterprise", "tier": "enterprise",
-    "owner_id": 1, "approved": True,
+    "role": "admin",
+    "roles": ["admin"],
+    "is_admin": True,
+    "isadmin": True,
+    "admin": True,
+    "is_staff": True,
+    "is_superuser": True,
+    "permissions": ["*"],
+    "scopes": ["admin"],
+    "verified": True,
+    "is_verified": True,
+    "email_verified": True,
+    "balance": 1_000_000,
+    "credit": 1_000_000,
+    "account_type": "premium",
+    "plan": "enterprise",
+    "tier": "enterprise",
+    "owner_id": 1,
+    "approved": True,
 }
 OWASP = "https://owasp.org/API-Security/editions/2023/en/0xa3-broken-object-property-level-authorization/"
 
 
-def _finding(kind: str, title: str, severity: Severity, confidence: Confidence, op_key: str | None,
-             description: str, exchanges: list[Exchange], summary: str, input: str | None = None,
-             **details: Any) -> Finding:
-    return Finding(kind=kind, category=CATEGORY, title=title, severity=severity, confidence=confidence,
-                   operation=op_key, input=input, description=description,
-                   evidence=Evidence(summary=summary, exchanges=exchanges[:4], details=details),
-                   references=[OWASP])
+def _finding(
+    kind: str,
+    title: str,
+    severity: Severity,
+    confidence: Confidence,
+    op_key: str | None,
+    description: str,
+    exchanges: list[Exchange],
+    summary: str,
+    input: str | None = None,
+    **details: Any,
+) -> Finding:
+    return Finding(
+        kind=kind,
+        category=CATEGORY,
+        title=title,
+        severity=severity,
+        confidence=confidence,
+        operation=op_key,
+        input=input,
+        description=description,
+        evidence=Evidence(summary=summary, exchanges=exchanges[:4], details=details),
+        references=[OWASP],
+    )
 
 
 async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
@@ -84,11 +115,16 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
     me = who[0] if who else ANONYMOUS
     seen_ops = {obs.op for obs in pool(ctx)}
     # Collections nobody fetched yet: one GET each as the user (or anonymously).
-    extra = [op for op in plain_ops(ctx)
-             if op.key not in seen_ops and not path_params(op) and not has_required_inputs(op)
-             and not looks_health(op)
-             # never touch URL-fetching inputs: their examples point at third parties
-             and not any(p.kinds & {InputKind.URL, InputKind.HOST} for p in op.params)][:MAX_EXTRA_GETS]
+    extra = [
+        op
+        for op in plain_ops(ctx)
+        if op.key not in seen_ops
+        and not path_params(op)
+        and not has_required_inputs(op)
+        and not looks_health(op)
+        # never touch URL-fetching inputs: their examples point at third parties
+        and not any(p.kinds & {InputKind.URL, InputKind.HOST} for p in op.params)
+    ][:MAX_EXTRA_GETS]
     answers = await asyncio.gather(*(send_as(ctx, CHECK, op, me) for op in extra))
     for op, ex in zip(extra, answers, strict=True):
         remember(ctx, op, ex, me)
@@ -103,7 +139,9 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
         active = await _mass_assignment(ctx, who[0])
         for finding in active:
             yield finding
-        tested = {f.operation for f in active} | set(ctx.state.get("property_authorization.ma_clean", []))
+        tested = {f.operation for f in active} | set(
+            ctx.state.get("property_authorization.ma_clean", [])
+        )
         surface = [f for f in surface if f.operation not in tested]  # the active test decided
     for finding in surface:
         yield finding
@@ -125,18 +163,32 @@ def _answers(ctx: ScanContext) -> dict[str, tuple[Exchange, Any]]:
 def _sensitive(ctx: ScanContext) -> list[Finding]:
     findings = []
     for op_key, (ex, data) in _answers(ctx).items():
-        hits = sorted({k for k, v in walk_keys(data)
-                       if SENSITIVE.match(snake(k)) and isinstance(v, (str, int)) and str(v).strip()})
+        hits = sorted(
+            {
+                k
+                for k, v in walk_keys(data)
+                if SENSITIVE.match(snake(k)) and isinstance(v, (str, int)) and str(v).strip()
+            }
+        )
         if hits:
-            findings.append(_finding(
-                "property_authorization.sensitive-property", "Response exposes sensitive properties",
-                Severity.HIGH, Confidence.CONFIRMED, op_key,
-                f"The answer of {op_key} carries {', '.join(hits)}. The client never needs them; "
-                "whoever reads the answer (browser, logs, an attacker with any account) gets them.",
-                [ex], f"{', '.join(hits)} in {status_line(ex)}", properties=hits,
-            ))
+            findings.append(
+                _finding(
+                    "property_authorization.sensitive-property",
+                    "Response exposes sensitive properties",
+                    Severity.HIGH,
+                    Confidence.CONFIRMED,
+                    op_key,
+                    f"The answer of {op_key} carries {', '.join(hits)}. The client never needs them; "
+                    "whoever reads the answer (browser, logs, an attacker with any account) gets them.",
+                    [ex],
+                    f"{', '.join(hits)} in {status_line(ex)}",
+                    properties=hits,
+                )
+            )
         else:
-            ctx.cover(CHECK, CATEGORY, None, op_key, "passed", "no sensitive properties in the answer")
+            ctx.cover(
+                CHECK, CATEGORY, None, op_key, "passed", "no sensitive properties in the answer"
+            )
     return findings
 
 
@@ -149,14 +201,21 @@ def _other_users(ctx: ScanContext) -> list[Finding]:
         for field in PII:
             values = {str(i[k]) for i in items for k in i if snake(str(k)) == field and i[k]}
             if len(values) >= 2:
-                findings.append(_finding(
-                    "property_authorization.other-users-data", "Response lists other users' personal data",
-                    Severity.MEDIUM, Confidence.LIKELY, op_key,
-                    f"The answer of {op_key} lists {len(values)} different {field} values: personal data "
-                    "of several people in one answer. Unless every caller may see all of them, filter "
-                    "the collection to the caller or drop the field.",
-                    [ex], f"{len(values)} distinct {field} values in {status_line(ex)}", property=field,
-                ))
+                findings.append(
+                    _finding(
+                        "property_authorization.other-users-data",
+                        "Response lists other users' personal data",
+                        Severity.MEDIUM,
+                        Confidence.LIKELY,
+                        op_key,
+                        f"The answer of {op_key} lists {len(values)} different {field} values: personal data "
+                        "of several people in one answer. Unless every caller may see all of them, filter "
+                        "the collection to the caller or drop the field.",
+                        [ex],
+                        f"{len(values)} distinct {field} values in {status_line(ex)}",
+                        property=field,
+                    )
+                )
                 break
     return findings
 
@@ -179,16 +238,22 @@ def _mass_assignment_surface(ctx: ScanContext) -> list[Finding]:
             continue
         inputs = _privileged_inputs(op)
         if inputs:
-            findings.append(_finding(
-                "property_authorization.mass-assignment-surface",
-                "Request schema accepts privileged properties",
-                Severity.LOW, Confidence.POSSIBLE, op.key,
-                f"{op.key} documents {', '.join(inputs)} as writable by the client. If the view copies "
-                "them onto the object, a caller grants itself privileges (run in full mode with "
-                "credentials to test it).",
-                [], f"privileged inputs in the request schema: {', '.join(inputs)}", input=inputs[0],
-                inputs=inputs,
-            ))
+            findings.append(
+                _finding(
+                    "property_authorization.mass-assignment-surface",
+                    "Request schema accepts privileged properties",
+                    Severity.LOW,
+                    Confidence.POSSIBLE,
+                    op.key,
+                    f"{op.key} documents {', '.join(inputs)} as writable by the client. If the view copies "
+                    "them onto the object, a caller grants itself privileges (run in full mode with "
+                    "credentials to test it).",
+                    [],
+                    f"privileged inputs in the request schema: {', '.join(inputs)}",
+                    input=inputs[0],
+                    inputs=inputs,
+                )
+            )
     return findings
 
 
@@ -211,27 +276,47 @@ async def _mass_assignment(ctx: ScanContext, me: Identity) -> list[Finding]:
         new = PRIVILEGED.get(snake(name), "admin")
         if before.get(name) == new:
             continue
-        body = {k: before[k] for k in before if any((p.json_path or (p.name,))[0] == k for p in write.params)}
+        body = {
+            k: before[k]
+            for k in before
+            if any((p.json_path or (p.name,))[0] == k for p in write.params)
+        }
         body[name] = new
-        put_ex = await ctx.client.request(write.method, write.path, json=body, headers=me.headers,
-                                          check=CHECK, op_key=write.key)
+        put_ex = await ctx.client.request(
+            write.method, write.path, json=body, headers=me.headers, check=CHECK, op_key=write.key
+        )
         after_ex = await send_as(ctx, CHECK, read, me)
         after = json_body(after_ex)
         if isinstance(after, dict) and after.get(name) == new:
             restore = {name: before.get(name)} if name in before else {name: None}
-            await ctx.client.request(write.method, write.path, json=restore, headers=me.headers,
-                                     check=CHECK, op_key=write.key)
-            findings.append(_finding(
-                "property_authorization.mass-assignment", "Mass assignment: a client set a privileged property",
-                Severity.HIGH, Confidence.CONFIRMED, write.key,
-                f"{write.key} accepted {name}={new!r} from {me.label} and {read.key} now returns it "
-                f"(it was {before.get(name)!r}): the view copies request fields onto the object. "
-                "firebrick put the old value back.",
-                [put_ex, after_ex], f"{name}: {before.get(name)!r} -> {after.get(name)!r}",
-                input=f"json:{name}", property=name,
-            ))
+            await ctx.client.request(
+                write.method,
+                write.path,
+                json=restore,
+                headers=me.headers,
+                check=CHECK,
+                op_key=write.key,
+            )
+            findings.append(
+                _finding(
+                    "property_authorization.mass-assignment",
+                    "Mass assignment: a client set a privileged property",
+                    Severity.HIGH,
+                    Confidence.CONFIRMED,
+                    write.key,
+                    f"{write.key} accepted {name}={new!r} from {me.label} and {read.key} now returns it "
+                    f"(it was {before.get(name)!r}): the view copies request fields onto the object. "
+                    "firebrick put the old value back.",
+                    [put_ex, after_ex],
+                    f"{name}: {before.get(name)!r} -> {after.get(name)!r}",
+                    input=f"json:{name}",
+                    property=name,
+                )
+            )
         else:
             clean.append(write.key)
-            ctx.cover(CHECK, CATEGORY, write, f"json:{name}", "passed", "privileged property not applied")
+            ctx.cover(
+                CHECK, CATEGORY, write, f"json:{name}", "passed", "privileged property not applied"
+            )
     ctx.state["property_authorization.ma_clean"] = clean
     return findings

@@ -50,11 +50,36 @@ from firebrick.model import (
 
 CHECK = "rate_limiting"
 CATEGORY = "rate_limiting"
-LIMIT_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "ratelimit-policy", "ratelimit",
-                 "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "x-rate-limit-limit",
-                 "x-rate-limit-remaining", "retry-after")
-PAGE_SIZE_NAMES = {"limit", "per_page", "perpage", "page_size", "pagesize", "size", "count", "max", "top",
-                   "first", "take", "max_results", "maxresults", "pagelimit", "page_limit"}
+LIMIT_HEADERS = (
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "ratelimit-policy",
+    "ratelimit",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "x-rate-limit-limit",
+    "x-rate-limit-remaining",
+    "retry-after",
+)
+PAGE_SIZE_NAMES = {
+    "limit",
+    "per_page",
+    "perpage",
+    "page_size",
+    "pagesize",
+    "size",
+    "count",
+    "max",
+    "top",
+    "first",
+    "take",
+    "max_results",
+    "maxresults",
+    "pagelimit",
+    "page_limit",
+}
 HUGE = 100_000
 BIG_COLLECTION = 500  # items in one answer
 BIG_BODY = 1_048_576  # bytes in one answer
@@ -75,20 +100,43 @@ def _remaining(ex: Exchange) -> int | None:
     return None
 
 
-def _finding(kind: str, title: str, severity: Severity, confidence: Confidence, op_key: str | None,
-             description: str, exchanges: list[Exchange], summary: str, input: str | None = None,
-             **details: Any) -> Finding:
-    return Finding(kind=kind, category=CATEGORY, title=title, severity=severity, confidence=confidence,
-                   operation=op_key, input=input, description=description,
-                   evidence=Evidence(summary=summary, exchanges=exchanges[:4], details=details),
-                   references=[OWASP])
+def _finding(
+    kind: str,
+    title: str,
+    severity: Severity,
+    confidence: Confidence,
+    op_key: str | None,
+    description: str,
+    exchanges: list[Exchange],
+    summary: str,
+    input: str | None = None,
+    **details: Any,
+) -> Finding:
+    return Finding(
+        kind=kind,
+        category=CATEGORY,
+        title=title,
+        severity=severity,
+        confidence=confidence,
+        operation=op_key,
+        input=input,
+        description=description,
+        evidence=Evidence(summary=summary, exchanges=exchanges[:4], details=details),
+        references=[OWASP],
+    )
 
 
 def _cheap_candidates(ctx: ScanContext) -> list[Operation]:
-    return [op for op in plain_ops(ctx)
-            if not path_params(op) and not has_required_inputs(op) and not looks_health(op)
-            and not looks_admin(op) and not op.deprecated
-            and not any(p.kinds & {InputKind.URL, InputKind.HOST} for p in op.params)]
+    return [
+        op
+        for op in plain_ops(ctx)
+        if not path_params(op)
+        and not has_required_inputs(op)
+        and not looks_health(op)
+        and not looks_admin(op)
+        and not op.deprecated
+        and not any(p.kinds & {InputKind.URL, InputKind.HOST} for p in op.params)
+    ]
 
 
 async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
@@ -113,14 +161,20 @@ def _login_throttling(ctx: ScanContext) -> list[Finding]:
         if any(e.status == 429 or limit_headers(e) for e in answered):
             ctx.cover(CHECK, CATEGORY, None, op_key, "passed", "login answers carry a rate limit")
             continue
-        findings.append(_finding(
-            "rate_limiting.login-unthrottled", "Login shows no sign of throttling",
-            Severity.MEDIUM, Confidence.POSSIBLE, op_key,
-            f"{len(answered)} wrong-password attempts at {op_key} were answered with no 429 and no "
-            "rate-limit headers. firebrick sends no more than a handful (to lock nobody out), so "
-            "this is a sign, not proof, that password guessing is unlimited.",
-            answered, "; ".join(status_line(e) for e in answered),
-        ))
+        findings.append(
+            _finding(
+                "rate_limiting.login-unthrottled",
+                "Login shows no sign of throttling",
+                Severity.MEDIUM,
+                Confidence.POSSIBLE,
+                op_key,
+                f"{len(answered)} wrong-password attempts at {op_key} were answered with no 429 and no "
+                "rate-limit headers. firebrick sends no more than a handful (to lock nobody out), so "
+                "this is a sign, not proof, that password guessing is unlimited.",
+                answered,
+                "; ".join(status_line(e) for e in answered),
+            )
+        )
     return findings
 
 
@@ -128,7 +182,12 @@ def _answers(ctx: ScanContext) -> dict[str, Exchange]:
     out: dict[str, Exchange] = {}
     for obs in pool(ctx):
         ex = obs.exchange
-        if obs.op not in out and ex.method == "GET" and ex.status is not None and 200 <= ex.status < 300:
+        if (
+            obs.op not in out
+            and ex.method == "GET"
+            and ex.status is not None
+            and 200 <= ex.status < 300
+        ):
             out[obs.op] = ex
     return out
 
@@ -143,20 +202,35 @@ def _unbounded(ctx: ScanContext) -> list[Finding]:
     for op_key, ex in _answers(ctx).items():
         n = _count(ex)
         if (n is not None and n >= BIG_COLLECTION) or ex.response_size >= BIG_BODY:
-            findings.append(_finding(
-                "rate_limiting.unbounded-collection", "Collection returned in one unbounded answer",
-                Severity.MEDIUM, Confidence.CONFIRMED, op_key,
-                f"{op_key} returned {n if n is not None else 'a'} items ({ex.response_size} bytes) in one "
-                "answer without pagination. Every caller can make the server load and serialize the "
-                "whole collection, and it only grows.",
-                [ex], f"{n} items, {ex.response_size} bytes in {status_line(ex)}", items=n,
-            ))
+            findings.append(
+                _finding(
+                    "rate_limiting.unbounded-collection",
+                    "Collection returned in one unbounded answer",
+                    Severity.MEDIUM,
+                    Confidence.CONFIRMED,
+                    op_key,
+                    f"{op_key} returned {n if n is not None else 'a'} items ({ex.response_size} bytes) in one "
+                    "answer without pagination. Every caller can make the server load and serialize the "
+                    "whole collection, and it only grows.",
+                    [ex],
+                    f"{n} items, {ex.response_size} bytes in {status_line(ex)}",
+                    items=n,
+                )
+            )
     return findings
 
 
 def _size_param(op: Operation) -> Any:
-    return next((p for p in op.params if p.location is Location.QUERY and not p.guessed
-                 and p.name.lower().replace("-", "_") in PAGE_SIZE_NAMES), None)
+    return next(
+        (
+            p
+            for p in op.params
+            if p.location is Location.QUERY
+            and not p.guessed
+            and p.name.lower().replace("-", "_") in PAGE_SIZE_NAMES
+        ),
+        None,
+    )
 
 
 async def _huge_limits(ctx: ScanContext) -> list[Finding]:
@@ -176,16 +250,31 @@ async def _huge_limits(ctx: ScanContext) -> list[Finding]:
         big = await send_as(ctx, CHECK, op, me, {param.display: HUGE})
         n1 = _count(big) if carries_data(big) else None
         if n1 is not None and n1 > max(n0, 100):
-            findings.append(_finding(
-                "rate_limiting.huge-limit", "Page size parameter accepts huge values",
-                Severity.MEDIUM, Confidence.CONFIRMED, op.key,
-                f"{op.key} returned {n0} items by default and {n1} with {param.name}={HUGE}: the "
-                "server does not cap the page size, so one request can ask for everything.",
-                [base, big], f"{param.name}={HUGE} -> {n1} items (default {n0})", input=param.display,
-                default_items=n0, items=n1,
-            ))
+            findings.append(
+                _finding(
+                    "rate_limiting.huge-limit",
+                    "Page size parameter accepts huge values",
+                    Severity.MEDIUM,
+                    Confidence.CONFIRMED,
+                    op.key,
+                    f"{op.key} returned {n0} items by default and {n1} with {param.name}={HUGE}: the "
+                    "server does not cap the page size, so one request can ask for everything.",
+                    [base, big],
+                    f"{param.name}={HUGE} -> {n1} items (default {n0})",
+                    input=param.display,
+                    default_items=n0,
+                    items=n1,
+                )
+            )
         else:
-            ctx.cover(CHECK, CATEGORY, op, param, "passed", f"{param.name}={HUGE} -> {n1} items (default {n0})")
+            ctx.cover(
+                CHECK,
+                CATEGORY,
+                op,
+                param,
+                "passed",
+                f"{param.name}={HUGE} -> {n1} items (default {n0})",
+            )
     return findings
 
 
@@ -197,13 +286,24 @@ async def _burst(ctx: ScanContext) -> Finding | None:
     seen = _answers(ctx)
     candidates = _cheap_candidates(ctx)
     if not candidates:
-        ctx.cover(CHECK, CATEGORY, None, "burst", "skipped", "no parameterless GET operation to send a burst to")
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            None,
+            "burst",
+            "skipped",
+            "no parameterless GET operation to send a burst to",
+        )
         return None
 
     def rank(op: Operation) -> tuple[int, int, int]:
         ex = seen.get(op.key)
         advertised = 0 if ex is not None and limit_headers(ex) else 1
-        return (advertised, 0 if ex is not None else 1, ex.response_size if ex is not None else 1 << 30)
+        return (
+            advertised,
+            0 if ex is not None else 1,
+            ex.response_size if ex is not None else 1 << 30,
+        )
 
     op = sorted(candidates, key=rank)[0]
     who = identities(ctx)
@@ -225,12 +325,25 @@ async def _burst(ctx: ScanContext) -> Finding | None:
     limited = [e for e in sent if e.status == 429]
     advertised = [e for e in sent if limit_headers(e)]
     if limited:
-        ctx.cover(CHECK, CATEGORY, op, "burst", "passed", f"429 after {sent.index(limited[0]) + 1} requests")
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            op,
+            "burst",
+            "passed",
+            f"429 after {sent.index(limited[0]) + 1} requests",
+        )
         return None
     if advertised:
-        ctx.cover(CHECK, CATEGORY, op, "burst", "passed",
-                  f"limit advertised ({', '.join(f'{k}: {v}' for k, v in limit_headers(advertised[-1]).items())}), "
-                  f"not reached in {len(sent)} requests")
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            op,
+            "burst",
+            "passed",
+            f"limit advertised ({', '.join(f'{k}: {v}' for k, v in limit_headers(advertised[-1]).items())}), "
+            f"not reached in {len(sent)} requests",
+        )
         return None
     ok = [e for e in sent if e.status is not None and e.status < 400]
     if len(ok) < len(sent) // 2:
@@ -238,11 +351,17 @@ async def _burst(ctx: ScanContext) -> Finding | None:
         return None
     rate = len(sent) / took if took > 0 else float("inf")
     return _finding(
-        "rate_limiting.no-rate-limit", "No rate limit on the API",
-        Severity.MEDIUM, Confidence.LIKELY, op.key,
+        "rate_limiting.no-rate-limit",
+        "No rate limit on the API",
+        Severity.MEDIUM,
+        Confidence.LIKELY,
+        op.key,
         f"{len(sent)} requests to {op.key} in {took:.2f} s ({rate:.0f}/s) were all answered, none with "
         "429, and no answer advertised a limit (RateLimit or X-RateLimit headers). Without a limit one "
         "client can exhaust the service, scrape it, or brute-force it.",
-        [sent[0], sent[-1]], f"{len(sent)} x {op.key}: statuses {sorted({e.status for e in sent if e.status})}, "
-        "no 429, no rate-limit headers", requests=len(sent), seconds=round(took, 3),
+        [sent[0], sent[-1]],
+        f"{len(sent)} x {op.key}: statuses {sorted({e.status for e in sent if e.status})}, "
+        "no 429, no rate-limit headers",
+        requests=len(sent),
+        seconds=round(took, 3),
     )

@@ -73,7 +73,9 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
 
 
 async def _fire(ctx: ScanContext, target: Target, url: str, outcome: Outcome) -> Outcome:
-    outcome.exchange = await send(ctx.client, target.op, target.values(url), check=CHECK, url_filler=_filler(ctx))
+    outcome.exchange = await send(
+        ctx.client, target.op, target.values(url), check=CHECK, url_filler=_filler(ctx)
+    )
     return outcome
 
 
@@ -95,14 +97,20 @@ async def _one(ctx: ScanContext, target: Target) -> list[Finding]:
     if target.op.method == "GET":  # a page a browser can be sent to; POST answers go to API clients
         t = oob.new_token(f"{label} script")
         oob.set_behavior(t, "html-script")
-        probes.append((Outcome("script", t), oob.http_url(t) if not target.host_only else _host_url(ctx, t)))
+        probes.append(
+            (Outcome("script", t), oob.http_url(t) if not target.host_only else _host_url(ctx, t))
+        )
     t = oob.new_token(f"{label} huge")
     oob.set_behavior(t, "huge", size=HUGE_BYTES)
-    probes.append((Outcome("huge", t), oob.http_url(t) if not target.host_only else _host_url(ctx, t)))
+    probes.append(
+        (Outcome("huge", t), oob.http_url(t) if not target.host_only else _host_url(ctx, t))
+    )
     if ctx.options.mode == "full":
         t = oob.new_token(f"{label} stall")
         oob.set_behavior(t, "stall", stall=STALL_SECONDS)
-        probes.append((Outcome("stall", t), oob.http_url(t) if not target.host_only else _host_url(ctx, t)))
+        probes.append(
+            (Outcome("stall", t), oob.http_url(t) if not target.host_only else _host_url(ctx, t))
+        )
     outcomes = await asyncio.gather(*(_fire(ctx, target, url, out) for out, url in probes))
     findings: list[Finding] = []
     for out in outcomes:
@@ -118,8 +126,14 @@ async def _one(ctx: ScanContext, target: Target) -> list[Finding]:
         finding = _verdict(ctx, target, out)
         if finding is not None:
             findings.append(finding)
-    ctx.cover(CHECK, CATEGORY, target.op, target.label, "failed" if findings else "passed",
-              ", ".join(o.probe for o in outcomes))
+    ctx.cover(
+        CHECK,
+        CATEGORY,
+        target.op,
+        target.label,
+        "failed" if findings else "passed",
+        ", ".join(o.probe for o in outcomes),
+    )
     return findings
 
 
@@ -143,71 +157,118 @@ def _verdict(ctx: ScanContext, target: Target, out: Outcome) -> Finding | None:
     assert oob is not None
     ex = out.exchange
 
-    def finding(kind: str, title: str, severity: Severity, description: str, summary: str,
-                payload: str, **details: object) -> Finding:
+    def finding(
+        kind: str,
+        title: str,
+        severity: Severity,
+        description: str,
+        summary: str,
+        payload: str,
+        **details: object,
+    ) -> Finding:
         return Finding(
-            kind=kind, category=CATEGORY, title=title, severity=severity, confidence=Confidence.CONFIRMED,
-            operation=target.op.key, input=target.label, description=description,
-            evidence=Evidence(summary=summary, exchanges=[ex] if ex else [], interactions=out.interactions[:12],
-                              payloads_worked=[payload], details=dict(details)),
+            kind=kind,
+            category=CATEGORY,
+            title=title,
+            severity=severity,
+            confidence=Confidence.CONFIRMED,
+            operation=target.op.key,
+            input=target.label,
+            description=description,
+            evidence=Evidence(
+                summary=summary,
+                exchanges=[ex] if ex else [],
+                interactions=out.interactions[:12],
+                payloads_worked=[payload],
+                details=dict(details),
+            ),
         )
 
     if out.probe == "tls":
         completed = [i for i in out.interactions if i.protocol == "https" and i.http_method]
         if completed:
             return finding(
-                "unsafe_consumption.tls-unverified", "Outbound HTTPS without certificate verification",
+                "unsafe_consumption.tls-unverified",
+                "Outbound HTTPS without certificate verification",
                 Severity.HIGH,
                 f"The server fetched our HTTPS URL from {target.label} although our listener presents a "
                 "self-signed certificate no client should trust. Anyone who can poison the name it calls or "
                 "sit on the path reads and rewrites that traffic (credentials, webhooks, responses).",
                 f"{completed[0].http_method} {completed[0].http_path} completed over untrusted TLS",
-                "our HTTPS listener (self-signed certificate)", certificate_sha256=oob.tls_fingerprint)
+                "our HTTPS listener (self-signed certificate)",
+                certificate_sha256=oob.tls_fingerprint,
+            )
         return None
     if out.probe == "redirects":
         if out.hops > REDIRECT_LIMIT:
             return finding(
-                "unsafe_consumption.redirects-unbounded", "Redirects from third parties followed blindly",
+                "unsafe_consumption.redirects-unbounded",
+                "Redirects from third parties followed blindly",
                 Severity.MEDIUM,
                 f"The server followed {out.hops} redirects in a row from our server, each to a new URL, "
                 f"through {target.label}. A third party (or whoever controls its name) steers the request "
                 f"wherever it likes; safe fetchers stop after {REDIRECT_LIMIT} hops or fewer and re-check each.",
-                f"{out.hops} of {REDIRECT_CHAIN} redirect hops followed", f"a chain of {REDIRECT_CHAIN} redirects",
-                hops=out.hops)
+                f"{out.hops} of {REDIRECT_CHAIN} redirect hops followed",
+                f"a chain of {REDIRECT_CHAIN} redirects",
+                hops=out.hops,
+            )
         return None
     if out.probe == "script":
         if ex is None or ex.status is None:
             return None
         ctype = ex.response_headers.get("content-type", "")
         attached = "attachment" in ex.response_headers.get("content-disposition", "").lower()
-        if oob.script_canary(out.token) in ex.body_text and rendered(ctype) and not attached and not _script_blocked(ex):
+        if (
+            oob.script_canary(out.token) in ex.body_text
+            and rendered(ctype)
+            and not attached
+            and not _script_blocked(ex)
+        ):
             return finding(
-                "unsafe_consumption.unsanitized-content", "Third-party HTML passed to the caller unsanitized",
+                "unsafe_consumption.unsanitized-content",
+                "Third-party HTML passed to the caller unsanitized",
                 Severity.MEDIUM,
                 f"The page our server returned (with a <script>) came back unchanged from {target.label} as "
                 f"`{ctype}` from the target's own origin, with no CSP that stops scripts: whoever controls the "
                 "third party runs script in your users' browsers on your origin.",
-                f"our <script> canary reflected as {ctype}", "an HTML page with a <script> canary")
+                f"our <script> canary reflected as {ctype}",
+                "an HTML page with a <script> canary",
+            )
         return None
     if out.probe == "huge":
         done = [r for r in out.reports if r.get("complete")]
         if done:
             return finding(
-                "unsafe_consumption.no-size-cap", "No size cap on third-party responses", Severity.MEDIUM,
+                "unsafe_consumption.no-size-cap",
+                "No size cap on third-party responses",
+                Severity.MEDIUM,
                 f"The server read all {HUGE_BYTES // (1024 * 1024)} MiB our server sent through {target.label}. "
                 "One slow, huge upstream answer exhausts its memory or workers.",
-                f"the client read all {done[0].get('sent')} bytes", f"a {HUGE_BYTES // (1024 * 1024)} MiB body",
-                bytes=done[0].get("sent"))
+                f"the client read all {done[0].get('sent')} bytes",
+                f"a {HUGE_BYTES // (1024 * 1024)} MiB body",
+                bytes=done[0].get("sent"),
+            )
         return None
     if out.probe == "stall":
         held = [r for r in out.reports if "held_s" in r]
         if held and not held[0].get("client_left"):
             return finding(
-                "unsafe_consumption.no-timeout", "No timeout on third-party calls", Severity.MEDIUM,
+                "unsafe_consumption.no-timeout",
+                "No timeout on third-party calls",
+                Severity.MEDIUM,
                 f"Our server held its answer {STALL_SECONDS:g} s and {target.label}'s fetch was still waiting: "
                 "a slow third party ties up a worker per request (denial of service by proxy).",
-                f"client still connected after {held[0].get('held_s')} s", f"a response stalled {STALL_SECONDS:g} s",
-                held_s=held[0].get("held_s"))
+                f"client still connected after {held[0].get('held_s')} s",
+                f"a response stalled {STALL_SECONDS:g} s",
+                held_s=held[0].get("held_s"),
+            )
         if held:
-            ctx.cover(CHECK, CATEGORY, target.op, target.label, "passed", f"gave up after {held[0].get('held_s')} s")
+            ctx.cover(
+                CHECK,
+                CATEGORY,
+                target.op,
+                target.label,
+                "passed",
+                f"gave up after {held[0].get('held_s')} s",
+            )
     return None

@@ -54,7 +54,12 @@ PUBLIC_WINDOW = 30
 USERS: dict[str, dict[str, Any]] = {
     "alice": {"id": 1, "password": "alice-lab-pass", "role": "user", "email": "alice@example.com"},
     "bob": {"id": 2, "password": "bob-lab-pass", "role": "user", "email": "bob@example.com"},
-    "carol": {"id": 3, "password": secrets.token_urlsafe(16), "role": "admin", "email": "carol@example.com"},
+    "carol": {
+        "id": 3,
+        "password": secrets.token_urlsafe(16),
+        "role": "admin",
+        "email": "carol@example.com",
+    },
 }
 ORDERS = {
     1001: ("alice", "USB-C cable", 12.5),
@@ -64,14 +69,21 @@ ORDERS = {
     1005: ("carol", "Server rack", 1200.0),
 }
 INVOICES = {501: ("bob", 89.0), 502: ("alice", 47.4), 503: ("bob", 59.0), 504: ("carol", 1200.0)}
-PRODUCTS = [{"id": i, "name": f"Product {i}", "price": round(3 + (i * 7) % 90, 2)} for i in range(1, 601)]
-EVENTS = [{"id": i, "type": "order.shipped" if i % 2 else "order.created", "at": 1_700_000_000 + i * 60} for i in range(1, 801)]
+PRODUCTS = [
+    {"id": i, "name": f"Product {i}", "price": round(3 + (i * 7) % 90, 2)} for i in range(1, 601)
+]
+EVENTS = [
+    {"id": i, "type": "order.shipped" if i % 2 else "order.created", "at": 1_700_000_000 + i * 60}
+    for i in range(1, 801)
+]
 
 PUBLIC_PATHS = frozenset({"/api/products", "/api/events", "/api/v2/catalog", "/api/catalog/legacy"})
 
 # An example token for the spec: alice, signed with the tutorial key (what many docs ship).
 SPEC_EXAMPLE_TOKEN = jwtlib.sign(
-    {"alg": "HS256", "typ": "JWT"}, {"sub": "alice", "uid": 1, "role": "user"}, VULNERABLE_JWT_SECRET
+    {"alg": "HS256", "typ": "JWT"},
+    {"sub": "alice", "uid": 1, "role": "user"},
+    VULNERABLE_JWT_SECRET,
 )
 
 
@@ -127,11 +139,22 @@ def blueprint(variant: str) -> Blueprint:
         user = users[username]
         if hardened:
             now = int(time.time())
-            claims = {"sub": username, "role": user["role"], "iss": ISSUER, "aud": AUDIENCE,
-                      "iat": now, "exp": now + TOKEN_LIFETIME}
+            claims = {
+                "sub": username,
+                "role": user["role"],
+                "iss": ISSUER,
+                "aud": AUDIENCE,
+                "iat": now,
+                "exp": now + TOKEN_LIFETIME,
+            }
         else:  # the whole user row goes into the token, hash included, and it never expires
-            claims = {"sub": username, "uid": user["id"], "role": user["role"], "email": user["email"],
-                      "password_hash": _hash(user["password"])}
+            claims = {
+                "sub": username,
+                "uid": user["id"],
+                "role": user["role"],
+                "email": user["email"],
+                "password_hash": _hash(user["password"]),
+            }
         return jwtlib.sign({"alg": "HS256", "typ": "JWT"}, claims, key)
 
     def verify(raw: str, *, check_signature: bool = True) -> dict[str, Any] | None:
@@ -164,13 +187,19 @@ def blueprint(variant: str) -> Blueprint:
     def need_user(**kw: bool) -> dict[str, Any] | Response:
         user = current_user(**kw)
         if user is None:
-            return error(401, "authentication required", **{"WWW-Authenticate": 'Bearer realm="lab"'})
+            return error(
+                401, "authentication required", **{"WWW-Authenticate": 'Bearer realm="lab"'}
+            )
         return user
 
     def public_user(user: dict[str, Any]) -> dict[str, Any]:
         if hardened:
-            return {"id": user["id"], "username": user["username"], "email": user["email"],
-                    "display_name": user.get("display_name", user["username"].title())}
+            return {
+                "id": user["id"],
+                "username": user["username"],
+                "email": user["email"],
+                "display_name": user.get("display_name", user["username"].title()),
+            }
         out = {k: v for k, v in user.items() if k != "password"}
         out["password_hash"] = _hash(user["password"])
         out["api_key"] = f"lab_{hashlib.md5(user['username'].encode()).hexdigest()}"
@@ -192,10 +221,15 @@ def blueprint(variant: str) -> Blueprint:
         client = request.remote_addr or ""
         if hardened:
             remaining, reset = login_window.peek(client)
-            limit_headers = {"RateLimit-Limit": str(LOGIN_LIMIT), "RateLimit-Remaining": str(remaining),
-                             "RateLimit-Reset": str(reset)}
+            limit_headers = {
+                "RateLimit-Limit": str(LOGIN_LIMIT),
+                "RateLimit-Remaining": str(remaining),
+                "RateLimit-Reset": str(reset),
+            }
             if remaining <= 0:
-                return error(429, "too many attempts", **limit_headers, **{"Retry-After": str(reset)})
+                return error(
+                    429, "too many attempts", **limit_headers, **{"Retry-After": str(reset)}
+                )
             # Credentials only over TLS (terminated by the trusted proxy in front of the app).
             if not (request.is_secure or request.headers.get("X-Forwarded-Proto") == "https"):
                 return error(403, "https required", **limit_headers)
@@ -209,9 +243,15 @@ def blueprint(variant: str) -> Blueprint:
             return jsonify(body)
         if hardened:
             _allowed, remaining, reset = login_window.hit(client)
-            return error(401, "invalid username or password", **{
-                "RateLimit-Limit": str(LOGIN_LIMIT), "RateLimit-Remaining": str(remaining),
-                "RateLimit-Reset": str(reset)})
+            return error(
+                401,
+                "invalid username or password",
+                **{
+                    "RateLimit-Limit": str(LOGIN_LIMIT),
+                    "RateLimit-Remaining": str(remaining),
+                    "RateLimit-Reset": str(reset),
+                },
+            )
         if user is None:
             return error(404, f"no such user: {username}")
         return error(401, "wrong password")
@@ -253,8 +293,12 @@ def blueprint(variant: str) -> Blueprint:
             user = need_user()
             if isinstance(user, Response):
                 return user
-        return jsonify(reports=[{"id": 1, "title": "Q3 revenue", "total": 182_300.0},
-                                {"id": 2, "title": "Q4 forecast", "total": 201_000.0}])
+        return jsonify(
+            reports=[
+                {"id": 1, "title": "Q3 revenue", "total": 182_300.0},
+                {"id": 2, "title": "Q4 forecast", "total": 201_000.0},
+            ]
+        )
 
     @bp.get("/api/legacy/export")
     def legacy_export() -> Any:
@@ -265,10 +309,14 @@ def blueprint(variant: str) -> Blueprint:
             return jsonify(export=[], user=user["username"])
         auth = request.authorization
         if auth is None or auth.type != "basic":
-            return error(401, "authentication required", **{"WWW-Authenticate": 'Basic realm="export"'})
+            return error(
+                401, "authentication required", **{"WWW-Authenticate": 'Basic realm="export"'}
+            )
         u = users.get(auth.username or "")
         if u is None or not secrets.compare_digest(u["password"], auth.password or ""):
-            return error(401, "authentication required", **{"WWW-Authenticate": 'Basic realm="export"'})
+            return error(
+                401, "authentication required", **{"WWW-Authenticate": 'Basic realm="export"'}
+            )
         return jsonify(export=[], user=auth.username)
 
     # ---- objects (BOLA) -------------------------------------------------------------------
@@ -300,8 +348,14 @@ def blueprint(variant: str) -> Blueprint:
         elif invoice_id not in INVOICES:
             return error(404, "invoice not found")
         owner, amount = INVOICES[invoice_id]
-        return jsonify(id=invoice_id, customer=owner, email=USERS[owner]["email"], amount=amount,
-                       currency="EUR", status="paid")
+        return jsonify(
+            id=invoice_id,
+            customer=owner,
+            email=USERS[owner]["email"],
+            amount=amount,
+            currency="EUR",
+            status="paid",
+        )
 
     # ---- admin (BFLA) -----------------------------------------------------------------------
     def need_admin() -> dict[str, Any] | Response:
@@ -320,22 +374,36 @@ def blueprint(variant: str) -> Blueprint:
                 return user
             return jsonify(users=[{"id": u["id"], "username": n} for n, u in users.items()])
         # Vulnerable: "nobody knows this URL"
-        return jsonify(users=[{"id": u["id"], "username": n, "email": u["email"], "role": u["role"],
-                               "password_hash": _hash(u["password"])} for n, u in users.items()])
+        return jsonify(
+            users=[
+                {
+                    "id": u["id"],
+                    "username": n,
+                    "email": u["email"],
+                    "role": u["role"],
+                    "password_hash": _hash(u["password"]),
+                }
+                for n, u in users.items()
+            ]
+        )
 
     @bp.get("/api/admin/stats")
     def admin_stats() -> Any:
         user = need_admin() if hardened else need_user()
         if isinstance(user, Response):
             return user
-        return jsonify(users=len(users), orders=len(ORDERS), revenue=sum(o[2] for o in ORDERS.values()))
+        return jsonify(
+            users=len(users), orders=len(ORDERS), revenue=sum(o[2] for o in ORDERS.values())
+        )
 
     @bp.get("/metrics")
     def metrics() -> Any:
         if hardened:
             return error(404, "not found")
-        text = ('# HELP http_requests_total Requests served.\n# TYPE http_requests_total counter\n'
-                'http_requests_total{path="/api/orders"} 1027\nprocess_resident_memory_bytes 8.1e+07\n')
+        text = (
+            "# HELP http_requests_total Requests served.\n# TYPE http_requests_total counter\n"
+            'http_requests_total{path="/api/orders"} 1027\nprocess_resident_memory_bytes 8.1e+07\n'
+        )
         return Response(text, content_type="text/plain; version=0.0.4")
 
     # ---- rate limiting / resource consumption ----------------------------------------------
@@ -345,9 +413,16 @@ def blueprint(variant: str) -> Blueprint:
         if hardened and request.path in PUBLIC_PATHS:
             allowed, _remaining, reset = public_window.hit(request.remote_addr or "")
             if not allowed:
-                return error(429, "rate limit exceeded", **{
-                    "RateLimit-Limit": str(PUBLIC_LIMIT), "RateLimit-Remaining": "0",
-                    "RateLimit-Reset": str(reset), "Retry-After": str(PUBLIC_WINDOW)})
+                return error(
+                    429,
+                    "rate limit exceeded",
+                    **{
+                        "RateLimit-Limit": str(PUBLIC_LIMIT),
+                        "RateLimit-Remaining": "0",
+                        "RateLimit-Reset": str(reset),
+                        "Retry-After": str(PUBLIC_WINDOW),
+                    },
+                )
         return None
 
     @bp.get("/api/products")
@@ -359,7 +434,7 @@ def blueprint(variant: str) -> Blueprint:
             return error(400, "limit and offset must be integers")
         if hardened:
             limit = max(1, min(limit, 100))
-        items = PRODUCTS[max(offset, 0): max(offset, 0) + max(limit, 0)]
+        items = PRODUCTS[max(offset, 0) : max(offset, 0) + max(limit, 0)]
         return jsonify(items=items, total=len(PRODUCTS), limit=limit, offset=offset)
 
     @bp.get("/api/events")
@@ -368,7 +443,7 @@ def blueprint(variant: str) -> Blueprint:
             return jsonify(events=EVENTS)
         cursor = request.args.get("cursor", "0")
         start = int(cursor) if cursor.isdigit() else 0
-        page = EVENTS[start: start + 50]
+        page = EVENTS[start : start + 50]
         nxt = start + 50 if start + 50 < len(EVENTS) else None
         return jsonify(events=page, next_cursor=str(nxt) if nxt is not None else None)
 
@@ -388,7 +463,9 @@ def blueprint(variant: str) -> Blueprint:
         if hardened:
             return error(404, "not found")
         # The old version still serves internal fields the v2 dropped.
-        return jsonify(version="1", categories=["cables", "keyboards", "lighting"], supplier_cost=True)
+        return jsonify(
+            version="1", categories=["cables", "keyboards", "lighting"], supplier_cost=True
+        )
 
     @bp.get("/api/catalog/legacy")
     def catalog_legacy() -> Any:
@@ -400,12 +477,14 @@ def blueprint(variant: str) -> Blueprint:
     def docs() -> Any:
         if hardened:
             return error(404, "not found")
-        html = ("<!doctype html><html><head><title>Lab API - Swagger UI</title>"
-                '<link rel="stylesheet" href="https://unpkg.example.com/swagger-ui-dist/swagger-ui.css">'
-                '</head><body><div id="swagger-ui"></div>'
-                '<script src="https://unpkg.example.com/swagger-ui-dist/swagger-ui-bundle.js"></script>'
-                "<script>SwaggerUIBundle({url: '/openapi.json', dom_id: '#swagger-ui'})</script>"
-                "</body></html>")
+        html = (
+            "<!doctype html><html><head><title>Lab API - Swagger UI</title>"
+            '<link rel="stylesheet" href="https://unpkg.example.com/swagger-ui-dist/swagger-ui.css">'
+            '</head><body><div id="swagger-ui"></div>'
+            '<script src="https://unpkg.example.com/swagger-ui-dist/swagger-ui-bundle.js"></script>'
+            "<script>SwaggerUIBundle({url: '/openapi.json', dom_id: '#swagger-ui'})</script>"
+            "</body></html>"
+        )
         return Response(html, content_type="text/html; charset=utf-8")
 
     def _order(order_id: int) -> dict[str, Any]:

@@ -15,18 +15,31 @@ _BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def _ok(schema: dict[str, Any] | None = None, description: str = "OK") -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": schema or {"type": "object"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema or {"type": "object"}}},
+    }
 
 
 def _denied() -> dict[str, Any]:
     return {"401": {"description": "Authentication required"}}
 
 
-def _get(op_id: str, summary: str, tags: list[str], *, secured: bool = True,
-         params: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
-    op: dict[str, Any] = {"operationId": op_id, "summary": summary, "tags": tags,
-                          "responses": {"200": _ok(), **(_denied() if secured else {})}}
+def _get(
+    op_id: str,
+    summary: str,
+    tags: list[str],
+    *,
+    secured: bool = True,
+    params: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": op_id,
+        "summary": summary,
+        "tags": tags,
+        "responses": {"200": _ok(), **(_denied() if secured else {})},
+    }
     if secured:
         op["security"] = _BEARER
     if params:
@@ -36,7 +49,13 @@ def _get(op_id: str, summary: str, tags: list[str], *, secured: bool = True,
 
 
 def _id_param(name: str, example: int) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}, "example": example}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer"},
+        "example": example,
+    }
 
 
 def paths() -> dict[str, Any]:
@@ -48,32 +67,53 @@ def paths() -> dict[str, Any]:
             "password": {"type": "string", "format": "password", "example": "correct-horse"},
         },
     }
-    token_schema = {"type": "object", "properties": {"token": {"type": "string"},
-                                                     "token_type": {"type": "string"}}}
+    token_schema = {
+        "type": "object",
+        "properties": {"token": {"type": "string"}, "token_type": {"type": "string"}},
+    }
     me_put = {
         "type": "object",
-        "properties": {"display_name": {"type": "string", "example": "Alice"},
-                       "email": {"type": "string", "format": "email", "example": "alice@example.com"}},
+        "properties": {
+            "display_name": {"type": "string", "example": "Alice"},
+            "email": {"type": "string", "format": "email", "example": "alice@example.com"},
+        },
     }
-    limit = {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 100}, "example": 20}
+    limit = {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "maximum": 100},
+        "example": 20,
+    }
     offset = {"name": "offset", "in": "query", "schema": {"type": "integer"}, "example": 0}
     return {
         "/api/me": {
             **_get("getMe", "The caller's account", ["users"]),
-            "put": {"operationId": "updateMe", "summary": "Update the caller's profile", "tags": ["users"],
-                    "security": _BEARER,
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": me_put}}},
-                    "responses": {"200": _ok(), **_denied()}},
+            "put": {
+                "operationId": "updateMe",
+                "summary": "Update the caller's profile",
+                "tags": ["users"],
+                "security": _BEARER,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": me_put}},
+                },
+                "responses": {"200": _ok(), **_denied()},
+            },
         },
         "/api/auth/login": {
             "post": {
                 "operationId": "login",
                 "summary": "Exchange a username and password for a bearer token",
                 "tags": ["auth"],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": login_body}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": login_body}},
+                },
                 "responses": {
-                    "200": {"description": "A token",
-                            "content": {"application/json": {"schema": token_schema}}},
+                    "200": {
+                        "description": "A token",
+                        "content": {"application/json": {"schema": token_schema}},
+                    },
                     "401": {"description": "Invalid credentials"},
                 },
             }
@@ -81,19 +121,27 @@ def paths() -> dict[str, Any]:
         "/api/me/preferences": _get("getPreferences", "The caller's preferences", ["users"]),
         "/api/reports": _get("listReports", "Financial reports", ["reports"]),
         "/api/orders": _get("listOrders", "The caller's orders", ["orders"]),
-        "/api/orders/{order_id}": _get("getOrder", "One order", ["orders"],
-                                       params=[_id_param("order_id", 1001)]),
-        "/api/invoices/{invoice_id}": _get("getInvoice", "One invoice", ["billing"],
-                                           params=[_id_param("invoice_id", 502)]),
+        "/api/orders/{order_id}": _get(
+            "getOrder", "One order", ["orders"], params=[_id_param("order_id", 1001)]
+        ),
+        "/api/invoices/{invoice_id}": _get(
+            "getInvoice", "One invoice", ["billing"], params=[_id_param("invoice_id", 502)]
+        ),
         "/api/legacy/export": _get("legacyExport", "Export (legacy clients)", ["reports"]),
         "/api/admin/users": _get("adminListUsers", "All users (administrators)", ["admin"]),
         "/api/admin/stats": _get("adminStats", "Business statistics (administrators)", ["admin"]),
         "/api/events": _get("listEvents", "Order events", ["orders"], secured=False),
-        "/api/products": _get("listProducts", "Product catalogue", ["catalog"], secured=False,
-                              params=[limit, offset]),
+        "/api/products": _get(
+            "listProducts", "Product catalogue", ["catalog"], secured=False, params=[limit, offset]
+        ),
         "/api/v2/catalog": _get("getCatalog", "Catalogue categories", ["catalog"], secured=False),
-        "/api/catalog/legacy": _get("getCatalogLegacy", "Catalogue categories (old)", ["catalog"],
-                                    secured=False, deprecated=True),
+        "/api/catalog/legacy": _get(
+            "getCatalogLegacy",
+            "Catalogue categories (old)",
+            ["catalog"],
+            secured=False,
+            deprecated=True,
+        ),
     }
 
 
@@ -101,10 +149,12 @@ def components() -> dict[str, Any]:
     return {
         "securitySchemes": {
             "bearerAuth": {
-                "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
                 # A sample token in the prose, as many API docs have (curl examples).
                 "description": "POST /api/auth/login returns the token; send it as "
-                               f"`Authorization: Bearer {SPEC_EXAMPLE_TOKEN}`.",
+                f"`Authorization: Bearer {SPEC_EXAMPLE_TOKEN}`.",
             }
         }
     }

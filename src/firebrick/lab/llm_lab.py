@@ -44,7 +44,9 @@ _OVERRIDE = re.compile(
     r"(?:instructions|rules|prompts?)",
     re.I,
 )
-_REPLY_WITH = re.compile(r"(?:reply|respond|answer|say)\s+(?:only\s+)?with\s+(?:the\s+word\s+)?[\"']?([\w-]+)", re.I)
+_REPLY_WITH = re.compile(
+    r"(?:reply|respond|answer|say)\s+(?:only\s+)?with\s+(?:the\s+word\s+)?[\"']?([\w-]+)", re.I
+)
 _EXTRACT = re.compile(
     r"(?:system\s+prompt|initial\s+(?:prompt|instructions)|your\s+instructions|repeat\s+(?:everything|the\s+text)\s+above)",
     re.I,
@@ -68,7 +70,9 @@ def _decoded(text: str) -> str | None:
 def blueprint(variant: str, internet_cidr: str = "127.100.0.0/16") -> Blueprint:
     hardened = variant == "hardened"
     bp = Blueprint(f"llm_lab_{variant}", __name__)
-    policy = sg.make_policy(allowed_networks=[ipaddress.ip_network(internet_cidr)], allowed_ports=range(1, 65536))
+    policy = sg.make_policy(
+        allowed_networks=[ipaddress.ip_network(internet_cidr)], allowed_ports=range(1, 65536)
+    )
 
     def fetch_url(url: str) -> str:
         """The tool. Vulnerable: the lab's unguarded fetch; hardened: ssrfguard."""
@@ -105,7 +109,12 @@ def blueprint(variant: str, internet_cidr: str = "127.100.0.0/16") -> Blueprint:
         url = _URL.search(text)
         if url and _FETCH.search(text):
             result = fetch_url(url.group(0).rstrip(".,;)"))
-            tools.append({"type": "function", "function": {"name": "fetch_url", "arguments": {"url": url.group(0)}}})
+            tools.append(
+                {
+                    "type": "function",
+                    "function": {"name": "fetch_url", "arguments": {"url": url.group(0)}},
+                }
+            )
             return f"I used fetch_url. {result}", tools
         return GREETING, tools
 
@@ -118,7 +127,9 @@ def blueprint(variant: str, internet_cidr: str = "127.100.0.0/16") -> Blueprint:
         data = request.get_json(silent=True)
         messages = data.get("messages") if isinstance(data, dict) else None
         if not isinstance(messages, list) or not messages:
-            return jsonify(error={"message": "messages must be a non-empty array", "type": "invalid_request"}), 400
+            return jsonify(
+                error={"message": "messages must be a non-empty array", "type": "invalid_request"}
+            ), 400
         last = messages[-1] if isinstance(messages[-1], dict) else {}
         text = str(last.get("content", ""))[:4000]
         reply, tools = answer(text)
@@ -134,8 +145,11 @@ def blueprint(variant: str, internet_cidr: str = "127.100.0.0/16") -> Blueprint:
         if not hardened:
             body["model"] = MODEL
             prompt_tokens = (len(SYSTEM_PROMPT) + len(text)) // 4
-            body["usage"] = {"prompt_tokens": prompt_tokens, "completion_tokens": len(reply) // 4,
-                             "total_tokens": prompt_tokens + len(reply) // 4}
+            body["usage"] = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(reply) // 4,
+                "total_tokens": prompt_tokens + len(reply) // 4,
+            }
             # The wrapper echoes the conversation it sent upstream, system prompt included.
             body["messages"] = [{"role": "system", "content": SYSTEM_PROMPT}, *messages, message]
         return jsonify(body)

@@ -204,7 +204,10 @@ def build_spec(title: str = "Firebrick Lab Media API", version: str = "1.4.0") -
     from firebrick.lab import api_spec  # issue 4's endpoints
 
     paths.update(api_spec.paths())
-    schemes = {**web_spec.components().get("securitySchemes", {}), **api_spec.components()["securitySchemes"]}
+    schemes = {
+        **web_spec.components().get("securitySchemes", {}),
+        **api_spec.components()["securitySchemes"],
+    }
     return {
         "openapi": "3.1.0",
         "info": {

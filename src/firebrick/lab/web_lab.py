@@ -118,9 +118,13 @@ def blueprint(variant: str, internet_cidr: str = "127.100.0.0/16") -> Blueprint:
         db = _db()
         try:
             if hardened:
-                rows = db.execute("SELECT id, name FROM products WHERE name LIKE ?", (f"%{q}%",)).fetchall()
+                rows = db.execute(
+                    "SELECT id, name FROM products WHERE name LIKE ?", (f"%{q}%",)
+                ).fetchall()
             else:
-                rows = db.execute(f"SELECT id, name FROM products WHERE name LIKE '%{q}%'").fetchall()
+                rows = db.execute(
+                    f"SELECT id, name FROM products WHERE name LIKE '%{q}%'"
+                ).fetchall()
         except sqlite3.Error as exc:
             return crash_text(exc)
         finally:
@@ -157,7 +161,11 @@ def blueprint(variant: str, internet_cidr: str = "127.100.0.0/16") -> Blueprint:
         with lock:
             if len(notes) >= NOTES_MAX:
                 notes.pop(0)
-            note = {"id": len(notes) + 1, "title": data["title"][:200], "body": str(data.get("body", ""))[:2000]}
+            note = {
+                "id": len(notes) + 1,
+                "title": data["title"][:200],
+                "body": str(data.get("body", ""))[:2000],
+            }
             notes.append(note)
         return jsonify(note), 201
 
@@ -211,10 +219,20 @@ def blueprint(variant: str, internet_cidr: str = "127.100.0.0/16") -> Blueprint:
                 status, body, ctype = sg.guarded_fetch(url, policy=hardened_policy)
             else:
                 # The SSRF guard is right; everything about consuming the third party is not.
-                with GuardClient(policy=vulnerable_policy, timeout=None, verify=False,
-                                 follow_redirects=True, max_redirects=20, trust_env=False) as client:
+                with GuardClient(
+                    policy=vulnerable_policy,
+                    timeout=None,
+                    verify=False,
+                    follow_redirects=True,
+                    max_redirects=20,
+                    trust_env=False,
+                ) as client:
                     resp = client.get(url)
-                    status, body, ctype = resp.status_code, resp.content, resp.headers.get("content-type", "")
+                    status, body, ctype = (
+                        resp.status_code,
+                        resp.content,
+                        resp.headers.get("content-type", ""),
+                    )
         except (SSRFGuardError, httpx.InvalidURL):
             return jsonify(error="url not allowed"), 400
         except (httpx.HTTPError, sg.TooLarge, OSError) as exc:
@@ -334,37 +352,71 @@ def _cert(tmp: str, hardened: bool) -> tuple[str, str, str | None]:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
     def pem_key(k: Any) -> bytes:
-        return bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption()))
+        return bytes(
+            k.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
 
     key = ec.generate_private_key(ec.SECP256R1())
     ca_path = None
     if hardened:
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = (x509.CertificateBuilder().subject_name(name("firebrick lab CA")).issuer_name(name("firebrick lab CA"))
-              .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-              .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
-              .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-              .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-              .sign(ca_key, hashes.SHA256()))
-        cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=365))
-                .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                            x509.DNSName("localhost")]), critical=False)
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                .sign(ca_key, hashes.SHA256()))
+        ca = (
+            x509.CertificateBuilder()
+            .subject_name(name("firebrick lab CA"))
+            .issuer_name(name("firebrick lab CA"))
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                critical=True,
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name("127.0.0.1"))
+            .issuer_name(ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                ),
+                critical=False,
+            )
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
         ca_path = os.path.join(tmp, "ca.pem")
         with open(ca_path, "wb") as fh:
             fh.write(ca.public_bytes(serialization.Encoding.PEM))
     else:
         # Self-signed, for another name, expired yesterday.
-        cert = (x509.CertificateBuilder().subject_name(name("wrong.lab.example")).issuer_name(name("wrong.lab.example"))
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(days=400)).not_valid_after(now - datetime.timedelta(days=1))
-                .add_extension(x509.SubjectAlternativeName([x509.DNSName("wrong.lab.example")]), critical=False)
-                .sign(key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name("wrong.lab.example"))
+            .issuer_name(name("wrong.lab.example"))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=400))
+            .not_valid_after(now - datetime.timedelta(days=1))
+            .add_extension(
+                x509.SubjectAlternativeName([x509.DNSName("wrong.lab.example")]), critical=False
+            )
+            .sign(key, hashes.SHA256())
+        )
     cert_path, key_path = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
     with open(cert_path, "wb") as fh:
         fh.write(cert.public_bytes(serialization.Encoding.PEM))
@@ -416,7 +468,9 @@ def serve_tls(variant: str, host: str = "127.0.0.1") -> TLSLab:
     port = int(server.server_address[1])
     thread = threading.Thread(target=server.serve_forever, name=f"lab-tls-{port}", daemon=True)
     thread.start()
-    return TLSLab(f"https://{host}:{port}", f"http://{host}:{port}", ca_path, server, thread, tmp, before)
+    return TLSLab(
+        f"https://{host}:{port}", f"http://{host}:{port}", ca_path, server, thread, tmp, before
+    )
 
 
 async def scan_lab(hardened: bool, **options: Any) -> Any:
@@ -427,14 +481,21 @@ async def scan_lab(hardened: bool, **options: Any) -> Any:
     from firebrick.oob.server import OOBConfig, OOBServer
     from firebrick.options import ScanOptions
 
-    opts = ScanOptions(rate=200.0, max_time=60.0, oob_listen=LAB_INTERNET, oob_inside="127.0.0.1", **options)
+    opts = ScanOptions(
+        rate=200.0, max_time=60.0, oob_listen=LAB_INTERNET, oob_inside="127.0.0.1", **options
+    )
     config = OOBConfig(listen_host=LAB_INTERNET, inside_host="127.0.0.1", zone=opts.oob_zone)
     import asyncio
 
     async with OOBServer(config) as oob:
-        lab = await asyncio.to_thread(start_lab, LabConfig(
-            variant="hardened" if hardened else "vulnerable", oob_dns=(LAB_INTERNET, oob.dns_port or 0),
-            zone=opts.oob_zone))
+        lab = await asyncio.to_thread(
+            start_lab,
+            LabConfig(
+                variant="hardened" if hardened else "vulnerable",
+                oob_dns=(LAB_INTERNET, oob.dns_port or 0),
+                zone=opts.oob_zone,
+            ),
+        )
         try:
             opts.target = lab.base_url
             return await run_scan(opts, oob=oob)

@@ -82,7 +82,9 @@ class OOBServer:
         self._issued: dict[str, str] = {}  # token -> purpose
         self._hits: dict[str, set[str]] = {}  # issued token -> protocols seen (never evicted)
         self._redirects: dict[str, tuple[int, str]] = {}
-        self._behaviors: dict[str, tuple[str, float, int]] = {}  # token -> (behavior, stall s, bytes)
+        self._behaviors: dict[
+            str, tuple[str, float, int]
+        ] = {}  # token -> (behavior, stall s, bytes)
         self._behavior_reports: dict[str, list[dict[str, object]]] = {}
         self._behavior_events: dict[str, asyncio.Event] = {}
         self._waiters: list[_Waiter] = []
