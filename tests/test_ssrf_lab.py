@@ -103,8 +103,14 @@ def test_grades(vulnerable_scan: ScanResult, hardened_scan: ScanResult) -> None:
     assert hardened_scan.grade == "A"
     ssrf = {c.category: c for c in hardened_scan.categories}["ssrf"]
     assert ssrf.assessed and ssrf.score == 100.0
-    # bola has a check now (issue 4): assessed, and clean on the hardened twin.
-    assert {c.category: c for c in hardened_scan.categories}["bola"].score == 100.0
+    by_cat = {c.category: c for c in hardened_scan.categories}
+    # A check that ran but reached no verdict is "not assessed", never a free 100: without
+    # credentials bola cannot compare owners, and the loopback lab has no real resolver.
+    assert by_cat["bola"].score is None and not by_cat["bola"].assessed
+    assert by_cat["dns_hygiene"].score is None
+    # ... while a check that did reach a verdict counts, found something or not.
+    assert by_cat["property_authorization"].score == 100.0
+    assert {c.category: c for c in vulnerable_scan.categories}["bola"].assessed
 
 
 def test_nospec_discovery_finds_the_fetchers(vulnerable_nospec_scan: ScanResult) -> None:

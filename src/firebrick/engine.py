@@ -118,7 +118,11 @@ async def run_scan(
 
     for check, reason in skipped:
         ctx.cover(check.name, check.category, None, None, "skipped", reason)
-    assessed = {c.category for c in checks}
+    # A category is assessed when one of its checks ran AND reached a verdict somewhere (a
+    # finding, or a test that passed or failed): one that only skipped or stayed inconclusive
+    # (e.g. resolver hygiene on the loopback lab) is "not assessed", never a free 100.
+    measured = {c.category for c in ctx.coverage if c.status in ("passed", "failed")}
+    assessed = {c.category for c in checks} & (measured | {f.category for f in findings})
     llm = any("llm" in op.tags for op in surface.operations)
     findings = judge(findings)
     categories, score, grade, explanation = score_result(findings, assessed, llm_applicable=llm)
