@@ -13,7 +13,7 @@ from typing import Any
 
 from firebrick.context import ScanContext
 from firebrick.inject import build
-from firebrick.model import Exchange, Location, Operation
+from firebrick.model import Confidence, Evidence, Exchange, Finding, Location, Operation, Severity
 
 POOL = "authz.responses"
 # Header names that carry credentials: stripped for anonymous requests.
@@ -261,3 +261,36 @@ def status_line(exchange: Exchange | None) -> str:
     if exchange is None:
         return "no request"
     return f"{exchange.method} {exchange.url} -> {exchange.status if exchange.status is not None else exchange.error}"
+
+
+def make_finding(
+    category: str,
+    reference: str,
+    kind: str,
+    title: str,
+    severity: Severity,
+    confidence: Confidence,
+    op_key: str | None,
+    description: str,
+    exchanges: list[Exchange],
+    summary: str,
+    input: str | None = None,
+    **details: Any,
+) -> Finding:
+    """The Finding every check of this family builds: at most 4 exchanges, details as given.
+
+    Each module binds its own category and OWASP reference:
+    ``_finding = partial(make_finding, CATEGORY, OWASP)``.
+    """
+    return Finding(
+        kind=kind,
+        category=category,
+        title=title,
+        severity=severity,
+        confidence=confidence,
+        operation=op_key,
+        input=input,
+        description=description,
+        evidence=Evidence(summary=summary, exchanges=exchanges[:4], details=details),
+        references=[reference],
+    )

@@ -14,7 +14,7 @@ import asyncio
 import re
 import secrets
 from collections.abc import AsyncIterator
-from typing import Any
+from functools import partial
 
 from firebrick.checks.authz_common import (
     ANONYMOUS,
@@ -22,6 +22,7 @@ from firebrick.checks.authz_common import (
     identities,
     json_body,
     looks_admin,
+    make_finding,
     plain_ops,
     pool,
     remember,
@@ -31,7 +32,7 @@ from firebrick.checks.authz_common import (
     walk_keys,
 )
 from firebrick.context import ScanContext
-from firebrick.model import Confidence, Evidence, Exchange, Finding, Operation, Severity
+from firebrick.model import Confidence, Exchange, Finding, Operation, Severity
 
 CHECK = "bfla"
 CATEGORY = "bfla"
@@ -77,28 +78,7 @@ def _probe_op(path: str) -> Operation:
     return Operation("GET", path, source="probe")
 
 
-def _finding(
-    kind: str,
-    title: str,
-    severity: Severity,
-    confidence: Confidence,
-    op_key: str | None,
-    description: str,
-    exchanges: list[Exchange],
-    summary: str,
-    **details: Any,
-) -> Finding:
-    return Finding(
-        kind=kind,
-        category=CATEGORY,
-        title=title,
-        severity=severity,
-        confidence=confidence,
-        operation=op_key,
-        description=description,
-        evidence=Evidence(summary=summary, exchanges=exchanges[:4], details=details),
-        references=[OWASP],
-    )
+_finding = partial(make_finding, CATEGORY, OWASP)
 
 
 def _real_answer(ex: Exchange, baseline: Exchange | None) -> bool:

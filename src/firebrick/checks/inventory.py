@@ -18,19 +18,20 @@ import ipaddress
 import re
 import secrets
 from collections.abc import AsyncIterator
-from typing import Any
+from functools import partial
 from urllib.parse import urlsplit
 
 from firebrick.checks.authz_common import (
     ANONYMOUS,
     carries_data,
+    make_finding,
     plain_ops,
     remember,
     send_as,
     status_line,
 )
 from firebrick.context import ScanContext
-from firebrick.model import Confidence, Evidence, Exchange, Finding, Operation, Severity
+from firebrick.model import Confidence, Exchange, Finding, Operation, Severity
 
 CHECK = "inventory"
 CATEGORY = "inventory"
@@ -69,28 +70,7 @@ DEV_HOST = re.compile(
 OWASP = "https://owasp.org/API-Security/editions/2023/en/0xa9-improper-inventory-management/"
 
 
-def _finding(
-    kind: str,
-    title: str,
-    severity: Severity,
-    confidence: Confidence,
-    op_key: str | None,
-    description: str,
-    exchanges: list[Exchange],
-    summary: str,
-    **details: Any,
-) -> Finding:
-    return Finding(
-        kind=kind,
-        category=CATEGORY,
-        title=title,
-        severity=severity,
-        confidence=confidence,
-        operation=op_key,
-        description=description,
-        evidence=Evidence(summary=summary, exchanges=exchanges[:4], details=details),
-        references=[OWASP],
-    )
+_finding = partial(make_finding, CATEGORY, OWASP)
 
 
 def looks_production(base_url: str) -> bool:

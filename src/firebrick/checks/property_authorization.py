@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from firebrick.checks.authz_common import (
@@ -28,6 +29,7 @@ from firebrick.checks.authz_common import (
     json_body,
     looks_health,
     looks_login,
+    make_finding,
     path_params,
     plain_ops,
     pool,
@@ -40,7 +42,6 @@ from firebrick.checks.authz_common import (
 from firebrick.context import ScanContext
 from firebrick.model import (
     Confidence,
-    Evidence,
     Exchange,
     Finding,
     InputKind,
@@ -84,30 +85,7 @@ PRIVILEGED = {
 OWASP = "https://owasp.org/API-Security/editions/2023/en/0xa3-broken-object-property-level-authorization/"
 
 
-def _finding(
-    kind: str,
-    title: str,
-    severity: Severity,
-    confidence: Confidence,
-    op_key: str | None,
-    description: str,
-    exchanges: list[Exchange],
-    summary: str,
-    input: str | None = None,
-    **details: Any,
-) -> Finding:
-    return Finding(
-        kind=kind,
-        category=CATEGORY,
-        title=title,
-        severity=severity,
-        confidence=confidence,
-        operation=op_key,
-        input=input,
-        description=description,
-        evidence=Evidence(summary=summary, exchanges=exchanges[:4], details=details),
-        references=[OWASP],
-    )
+_finding = partial(make_finding, CATEGORY, OWASP)
 
 
 async def run(ctx: ScanContext) -> AsyncIterator[Finding]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from firebrick.checks.authz_common import (
@@ -29,6 +30,7 @@ from firebrick.checks.authz_common import (
     json_body,
     looks_admin,
     looks_health,
+    make_finding,
     path_params,
     plain_ops,
     pool,
@@ -39,7 +41,6 @@ from firebrick.checks.authz_common import (
 from firebrick.context import ScanContext
 from firebrick.model import (
     Confidence,
-    Evidence,
     Exchange,
     Finding,
     InputKind,
@@ -100,30 +101,7 @@ def _remaining(ex: Exchange) -> int | None:
     return None
 
 
-def _finding(
-    kind: str,
-    title: str,
-    severity: Severity,
-    confidence: Confidence,
-    op_key: str | None,
-    description: str,
-    exchanges: list[Exchange],
-    summary: str,
-    input: str | None = None,
-    **details: Any,
-) -> Finding:
-    return Finding(
-        kind=kind,
-        category=CATEGORY,
-        title=title,
-        severity=severity,
-        confidence=confidence,
-        operation=op_key,
-        input=input,
-        description=description,
-        evidence=Evidence(summary=summary, exchanges=exchanges[:4], details=details),
-        references=[OWASP],
-    )
+_finding = partial(make_finding, CATEGORY, OWASP)
 
 
 def _cheap_candidates(ctx: ScanContext) -> list[Operation]:
