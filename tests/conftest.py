@@ -18,10 +18,23 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def lab_scan(hardened: bool, serve_spec: bool = True) -> ScanResult:
+def lab_scan(hardened: bool, serve_spec: bool = True, inside: bool = True) -> ScanResult:
     from firebrick.cli import demo_scan
 
-    return asyncio.run(demo_scan(hardened, serve_spec, rate=200.0, progress=lambda _m: None))
+    return asyncio.run(
+        demo_scan(hardened, serve_spec, rate=200.0, progress=lambda _m: None, inside=inside)
+    )
+
+
+@pytest.fixture(scope="session")
+def vulnerable_remote_scan() -> ScanResult:
+    """As seen from another machine: no OOB listener on the target's loopback."""
+    return lab_scan(hardened=False, inside=False)
+
+
+@pytest.fixture(scope="session")
+def hardened_remote_scan() -> ScanResult:
+    return lab_scan(hardened=True, inside=False)
 
 
 @pytest.fixture(scope="session")

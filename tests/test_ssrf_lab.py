@@ -135,3 +135,32 @@ def test_tokens_attribute_to_the_right_input(vulnerable_scan: ScanResult) -> Non
     for f in vulnerable_scan.findings:
         for i in f.evidence.interactions:
             assert i.token, f"unattributed interaction in {f.kind} {f.operation}"
+
+
+# Seen from another machine (no listener on the target's loopback), blind fetchers are judged by
+# differential answers: an internal payload answered like a fetch that worked, unlike one that
+# failed. Everything is still found; the blind ones at "likely", the rest still confirmed.
+BLIND = {("POST /api/webhooks", "json:callback_url"), ("POST /api/import", "form:source_url")}
+
+
+@pytest.mark.parametrize(("op", "inp", "kind", "severity"), EXPECTED)
+def test_remote_view_finds_every_variant(
+    vulnerable_remote_scan: ScanResult, op, inp, kind, severity
+) -> None:
+    f = find(vulnerable_remote_scan, op, inp, kind)
+    assert f is not None, f"missing {kind} on {op} {inp}; got:\n{describe(vulnerable_remote_scan)}"
+    if (op, inp) in BLIND:
+        assert f.confidence is Confidence.LIKELY and f.evidence.details.get("differential")
+        assert not any(i.listener == "inside" for i in f.evidence.interactions)
+    else:
+        assert f.confidence is Confidence.CONFIRMED
+
+
+def test_remote_view_hardened_twin_clean(hardened_remote_scan: ScanResult) -> None:
+    assert [f for f in hardened_remote_scan.findings if f.category == "ssrf"] == []
+    passed = {
+        (c.operation, c.input)
+        for c in hardened_remote_scan.coverage
+        if c.check == "ssrf" and c.status == "passed" and "unlike both" in c.reason
+    }
+    assert passed == BLIND, hardened_remote_scan.coverage

@@ -425,14 +425,20 @@ def demo(hardened: bool, no_spec: bool, rate: float, **kw: Any) -> None:
     )
 
 
-async def demo_scan(hardened: bool, serve_spec: bool, rate: float, progress: Any) -> ScanResult:
-    """The demo and the benchmark: OOB server on the lab's 'internet' address, lab, scan."""
+async def demo_scan(
+    hardened: bool, serve_spec: bool, rate: float, progress: Any, *, inside: bool = True
+) -> ScanResult:
+    """The demo and the benchmark: OOB server on the lab's 'internet' address, lab, scan.
+
+    ``inside=False`` scans as if from another machine: no listener on the target's loopback.
+    """
     from firebrick.engine import run_scan
     from firebrick.lab.runner import LabConfig, start_lab
     from firebrick.oob.server import OOBConfig, OOBServer
 
-    options = ScanOptions(rate=rate, max_time=60.0, oob_listen=LAB_INTERNET, oob_inside="127.0.0.1")
-    config = OOBConfig(listen_host=LAB_INTERNET, inside_host="127.0.0.1", zone=options.oob_zone)
+    inside_host = "127.0.0.1" if inside else None
+    options = ScanOptions(rate=rate, max_time=60.0, oob_listen=LAB_INTERNET, oob_inside=inside_host)
+    config = OOBConfig(listen_host=LAB_INTERNET, inside_host=inside_host, zone=options.oob_zone)
     async with OOBServer(config) as oob:
         progress("starting the lab")
         lab_config = LabConfig(

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import re
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -146,6 +148,10 @@ class Probe:
     exchange: Exchange | None = None
     interactions: list[Interaction] = field(default_factory=list)
     reflected: bool = False
+    # Differential probes (blind fetcher, no inside listener): the answer looked like a
+    # successful fetch (likely) or like neither a fetch nor a failed fetch (refused).
+    likely: bool = False
+    refused: bool = False
 
     @property
     def http_hit(self) -> bool:
@@ -253,7 +259,7 @@ async def _fire(ctx: ScanContext, target: Target, probe: Probe) -> Probe:
 def _observe(ctx: ScanContext, probe: Probe) -> None:
     """Read what the probe's exchange and the OOB server say about it."""
     assert ctx.oob is not None
-    body = probe.exchange.body_text if probe.exchange else ""
+    body = _readable(probe.exchange.body_text if probe.exchange else "")
     if probe.token:
         probe.interactions = ctx.oob.interactions(probe.token)
         if ctx.oob.canary(probe.token) in body:
@@ -262,6 +268,28 @@ def _observe(ctx: ScanContext, probe: Probe) -> None:
         probe.reflected = True
     if probe.pattern and probe.pattern.search(body):
         probe.reflected = True
+
+
+def _readable(body: str) -> str:
+    """The body plus, for JSON, its string values decoded: fetched content usually comes back
+    inside a JSON string, where quotes and newlines are escaped."""
+    if not body.lstrip().startswith(("{", "[")):
+        return body
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body
+    texts: list[str] = []
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            texts.append(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return "\n".join([body, *texts])
 
 
 def _filler(ctx: ScanContext) -> Callable[[], str]:
@@ -518,9 +546,11 @@ async def _self_reference(ctx: ScanContext) -> SelfReference | None:
     for path in dict.fromkeys(candidates):
         ex = await ctx.client.request("GET", path, check=CHECK, follow_redirects=False)
         body = ex.body_text
-        if ex.status == 200 and len(body) >= 64:
-            start = len(body) // 3
-            return SelfReference(path, body[start : start + 48], port)
+        # A plain run of text: it must survive being re-encoded (HTML-escaped, JSON-quoted).
+        runs = re.findall(r"[A-Za-z0-9 ,.:;_/-]{32,}", body)
+        if ex.status == 200 and runs:
+            run = max(runs, key=len)
+            return SelfReference(path, run[:48], port)
     return None
 
 
@@ -621,6 +651,8 @@ def _depth_probes(
         ref = self_ref
         landing = ("127.0.0.1", ref.port, lambda _t: ref.path, ref.snippet)
     if landing is None:
+        if not target.host_only and not reflects:
+            probes += _differential_probes(ctx, self_ref, tok)
         return probes
     address, port, path_for, snippet = landing
     # Names: the token rides in the name, so these work for host-only inputs too.
@@ -660,12 +692,66 @@ def _depth_probes(
     return probes
 
 
+def _differential_probes(
+    ctx: ScanContext, self_ref: SelfReference | None, tok: Callable[[str], str]
+) -> list[Probe]:
+    """For a blind fetcher with no inside listener: internal payloads whose answers we compare
+    with a fetch that worked (stage 1) and one that failed (our host on a closed port)."""
+    assert ctx.oob is not None
+    split = urlsplit(ctx.client.base_url)
+    port = self_ref.port if self_ref else split.port or (443 if split.scheme == "https" else 80)
+    path = self_ref.path if self_ref else "/"
+    closed = _closed_port(ctx.oob.advertise_host)
+    return [
+        Probe(
+            "diff-error",
+            "our host on a closed port (a fetch that fails)",
+            f"http://{ctx.oob.advertise_host}:{closed}/{tok('closed')}",
+        ),
+        Probe(
+            "diff-internal", "the target's own port via 127.0.0.1", f"http://127.0.0.1:{port}{path}"
+        ),
+        Probe("diff-internal", "cloud metadata 169.254.169.254", METADATA_URL),
+    ]
+
+
+def _closed_port(host: str) -> int:
+    """A port on our callback host with nothing listening: bind an ephemeral one and let it go."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.bind((host, 0))
+            return int(sock.getsockname()[1])
+    except OSError:  # the callback host is not ours to bind (a remote OOB server)
+        return 1
+
+
+def _shape(ex: Exchange | None) -> tuple[object, ...]:
+    """What an answer looks like, values aside: status and JSON keys (or content type)."""
+    if ex is None or ex.status is None:
+        return ("no answer",)
+    kind: object = ex.response_headers.get("content-type", "").split(";")[0]
+    try:
+        body = json.loads(ex.body_text)
+        if isinstance(body, dict):
+            kind = tuple(sorted(body))
+    except ValueError:
+        pass
+    return (ex.status, kind)
+
+
 async def _stage2(
     ctx: ScanContext, target: Target, first: list[Probe], self_ref: SelfReference | None
 ) -> list[Finding]:
     reflects = any(p.reflected for p in first)
     probes = _depth_probes(ctx, target, self_ref, reflects)
     await asyncio.gather(*(_fire(ctx, target, p) for p in probes))
+    ok = next((p.exchange for p in first if p.http_hit and p.exchange), None)
+    failed = next((p.exchange for p in probes if p.group == "diff-error"), None)
+    if ok is not None and failed is not None and _shape(ok) != _shape(failed):
+        for p in probes:
+            if p.group == "diff-internal":
+                p.likely = _shape(p.exchange) == _shape(ok)
+                p.refused = _shape(p.exchange) not in (_shape(ok), _shape(failed))
     return _verdict(ctx, target, first, probes, reflects)
 
 
@@ -809,6 +895,7 @@ def _verdict(
         provable = any(p.group in ("loopback", "dns-internal") for p in probes) or any(
             p.group == "self" for p in probes
         )
+        diff = [p for p in probes if p.group == "diff-internal"]
         if provable:
             ctx.cover(
                 CHECK,
@@ -817,6 +904,42 @@ def _verdict(
                 target.label,
                 "passed",
                 f"fetches user URLs; refused all {len(refused)} internal payloads",
+            )
+        elif any(p.likely for p in diff):
+            hits = [p for p in diff if p.likely]
+            findings.append(
+                Finding(
+                    kind="ssrf.internal-reach",
+                    category=CATEGORY,
+                    title="SSRF likely reaches internal addresses (blind, by differential answers)",
+                    severity=Severity.HIGH,
+                    confidence=Confidence.LIKELY,
+                    operation=target.op.key,
+                    input=target.label,
+                    description=(
+                        f"The server fetches our URL from {target.label} and does not show the "
+                        "result. Internal addresses got the same answer as a fetch that worked, "
+                        "unlike a fetch that failed: the request most likely went through."
+                    ),
+                    evidence=Evidence(
+                        summary=f"{len(hits)} internal payloads answered like a successful fetch",
+                        exchanges=[e for e in [*exchanges, *(p.exchange for p in hits)] if e][:4],
+                        interactions=[i for p in first for i in p.interactions][:20],
+                        payloads_worked=[p.text for p in hits],
+                        payloads_failed=[p.text for p in diff if not p.likely],
+                        details={"differential": True},
+                    ),
+                )
+            )
+        elif diff and all(p.refused for p in diff):
+            ctx.cover(
+                CHECK,
+                CATEGORY,
+                target.op,
+                target.label,
+                "passed",
+                f"fetches user URLs; refused all {len(diff)} internal payloads "
+                "(answered unlike both a fetch that worked and one that failed)",
             )
         else:
             hit = next(p for p in first if p.http_hit or p.reflected)
