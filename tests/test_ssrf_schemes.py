@@ -8,11 +8,11 @@ import urllib.request
 from urllib.parse import urlsplit
 
 from flask import Flask, request
-from support import serve
 
 from firebrick.engine import run_scan
 from firebrick.model import Severity
 from firebrick.options import ScanOptions
+from support import serve
 
 SPEC = {
     "openapi": "3.0.3",
