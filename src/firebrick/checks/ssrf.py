@@ -86,6 +86,22 @@ METADATA_MARKERS = re.compile(
     r"(ami-id|instance-id|security-credentials|iam/|computeMetadata|local-ipv4|AccessKeyId)"
 )
 PASSWD_MARKER = re.compile(r"root:[^:\n]*:0:0:")
+# Probe group -> (severity, title, why, evidence summary) of the ssrf.scheme finding it proves.
+SCHEME_FINDINGS = {
+    "scheme-file": (
+        Severity.CRITICAL,
+        "SSRF reads local files through the file: scheme",
+        "accepts file: URLs and returns the file: /etc/passwd came back in the response.",
+        "file:///etc/passwd content reflected",
+    ),
+    "scheme-gopher": (
+        Severity.HIGH,
+        "SSRF speaks raw TCP through the gopher: scheme",
+        "accepts gopher: URLs, which let an attacker write arbitrary bytes to internal services "
+        "(Redis, SMTP, memcached).",
+        "gopher payload reached the inside listener",
+    ),
+}
 INTERNAL_GROUPS = (
     "loopback",
     "odd-spelling",
@@ -773,35 +789,25 @@ def _verdict(
             details={"reflected": any(p.reflected for p in hits), **details},
         )
 
-    for probe in probes:  # schemes are their own finding, whatever the address validation does
-        if probe.group == "scheme-file" and probe.reflected:
-            findings.append(
-                Finding(
-                    kind="ssrf.scheme",
-                    category=CATEGORY,
-                    severity=Severity.CRITICAL,
-                    confidence=Confidence.CONFIRMED,
-                    title="SSRF reads local files through the file: scheme",
-                    operation=target.op.key,
-                    input=target.label,
-                    description=f"{target.label} accepts file: URLs and returns the file: /etc/passwd came back in the response.",
-                    evidence=evidence("file:///etc/passwd content reflected", [probe]),
-                )
+    # Schemes are their own finding, whatever the address validation does.
+    for probe in probes:
+        scheme = SCHEME_FINDINGS.get(probe.group)
+        if scheme is None or not (probe.reflected or probe.inside_hit):
+            continue
+        severity, title, why, summary = scheme
+        findings.append(
+            Finding(
+                kind="ssrf.scheme",
+                category=CATEGORY,
+                severity=severity,
+                confidence=Confidence.CONFIRMED,
+                title=title,
+                operation=target.op.key,
+                input=target.label,
+                description=f"{target.label} {why}",
+                evidence=evidence(summary, [probe]),
             )
-        if probe.group == "scheme-gopher" and probe.reached:
-            findings.append(
-                Finding(
-                    kind="ssrf.scheme",
-                    category=CATEGORY,
-                    severity=Severity.HIGH,
-                    confidence=Confidence.CONFIRMED,
-                    title="SSRF speaks raw TCP through the gopher: scheme",
-                    operation=target.op.key,
-                    input=target.label,
-                    description=f"{target.label} accepts gopher: URLs, which let an attacker write arbitrary bytes to internal services (Redis, SMTP, memcached).",
-                    evidence=evidence("gopher payload reached the inside listener", [probe]),
-                )
-            )
+        )
 
     literal = [p for p in worked if p.group in ("loopback", "self", "metadata")]
     if literal:

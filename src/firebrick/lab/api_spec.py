@@ -10,15 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from firebrick.lab.api_lab import SPEC_EXAMPLE_TOKEN
+from firebrick.lab.spec_parts import json_response
 
 _BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
-def _ok(schema: dict[str, Any] | None = None, description: str = "OK") -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": schema or {"type": "object"}}},
-    }
+_ok = json_response
 
 
 def _denied() -> dict[str, Any]:

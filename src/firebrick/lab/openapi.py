@@ -4,25 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from firebrick.lab.spec_parts import json_response, query_param
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
-def _query(name: str, description: str, example: str, fmt: str | None = "uri") -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string"}
-    if fmt:
-        schema["format"] = fmt
-    return {
-        "name": name,
-        "in": "query",
-        "required": True,
-        "description": description,
-        "schema": schema,
-        "example": example,
-    }
+def _query(name: str, description: str, example: str) -> dict[str, Any]:
+    return query_param(name, description, example, fmt="uri")
 
 
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+_json = json_response
 
 
 def _errors(*codes: str) -> dict[str, Any]:

@@ -8,28 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from firebrick.lab.spec_parts import json_response, query_param
 
-def _ok(schema: dict[str, Any] | None = None, description: str = "OK") -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": schema or {"type": "object"}}},
-    }
+_ok = json_response
 
 
 def _q(
     name: str, example: str, description: str, fmt: str | None = None, required: bool = True
 ) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string"}
-    if fmt:
-        schema["format"] = fmt
-    return {
-        "name": name,
-        "in": "query",
-        "required": required,
-        "description": description,
-        "schema": schema,
-        "example": example,
-    }
+    return query_param(name, description, example, fmt, required)
 
 
 def paths() -> dict[str, Any]:
