@@ -107,6 +107,16 @@ def test_invalid_spec_is_one_line(tiny_api: str, tmp_path: Path) -> None:
     proc = firebrick("scan", tiny_api, "--spec", str(tmp_path / "missing.json"), "-q")
     assert proc.returncode == 3
     one_line_error(proc)
+    # A spec URL that does not answer with a document is the user's error too, not a fallback.
+    proc = firebrick("scan", tiny_api, "--spec", tiny_api + "/nope.json", "-q", "--no-store")
+    assert proc.returncode == 3
+    assert "HTTP 404" in one_line_error(proc)
+
+
+def test_malformed_url_is_a_usage_error() -> None:
+    proc = firebrick("scan", "http://[::1", "-q")
+    assert proc.returncode == 3
+    assert "invalid target URL" in one_line_error(proc)
 
 
 def test_bad_header_is_one_line(tiny_api: str) -> None:

@@ -379,11 +379,15 @@ async def test_spec_by_url_on_target(fetcher_for: MakeClient) -> None:
     assert ("GET", base + "/docs/common/schemas.yaml") in fetcher.requested
 
 
-async def test_spec_url_unreachable_is_a_warning(target: str, fetcher_for: MakeClient) -> None:
-    surface = await discover(fetcher_for(target), spec=target + "/nope/openapi.json", crawl=False)
-    assert surface.spec_url is None
-    assert any("unreachable" in w or "HTTP 404" in w for w in surface.warnings)
-    assert any("no operations found" in w for w in surface.warnings)
+async def test_spec_url_unreachable_is_an_error(target: str, fetcher_for: MakeClient) -> None:
+    # The user's spec is authoritative: a 404 ends discovery with one line, no silent fallback.
+    with pytest.raises(SpecError, match="HTTP 404") as info:
+        await discover(fetcher_for(target), spec=target + "/nope/openapi.json", crawl=False)
+    assert "\n" not in str(info.value)
+
+
+async def test_facts_without_a_spec(target: str, fetcher_for: MakeClient) -> None:
+    surface = await discover(fetcher_for(target), crawl=False)
     assert surface.facts["server"].startswith("Werkzeug")
     assert surface.facts["powered_by"] == "Flask"
     assert surface.facts["tls"] is False

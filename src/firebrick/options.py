@@ -51,7 +51,10 @@ class ScanOptions:
 
     def validate(self) -> None:
         """Raise UsageError with one clear line for a value a scan cannot run with."""
-        parts = urlsplit(self.target)
+        try:
+            parts = urlsplit(self.target)
+        except ValueError as exc:
+            raise UsageError(f"invalid target URL {self.target!r}: {exc}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UsageError(
                 f"invalid target URL {self.target!r}: expected http(s)://host[:port][/path]"

@@ -15,7 +15,6 @@ from firebrick.discovery.crawl import DiscoveryClient, crawl_site
 from firebrick.discovery.graphql import discover_graphql
 from firebrick.discovery.openapi import (
     LoadedSpec,
-    SpecUnreachable,
     fetch_spec,
     operations_from_spec,
     probe_spec,
@@ -115,10 +114,9 @@ async def discover(
 
     loaded: LoadedSpec | None = None
     if spec:
-        try:
-            loaded = await fetch_spec(client, spec, strict=True)
-        except SpecUnreachable as e:
-            warnings.append(f"{e}; looking for a spec on the target instead")
+        # The user's spec is authoritative: unreachable or invalid ends the scan (SpecError),
+        # rather than a scan of a different surface than the one they asked for.
+        loaded = await fetch_spec(client, spec, strict=True)
     if loaded is None:
         loaded = await probe_spec(client)
 
