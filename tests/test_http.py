@@ -136,3 +136,24 @@ async def test_network_errors_are_exchanges_not_exceptions() -> None:
     async with ScopedClient(f"http://127.0.0.1:{port}", rate=1000) as client:
         ex = await client.request("GET", "/")
         assert ex.status is None and ex.error
+
+
+async def test_compressed_bomb_is_capped() -> None:
+    import gzip
+
+    from flask import Flask, Response
+
+    from support import serve
+
+    app = Flask("bomb")
+    bomb = gzip.compress(b"0" * (50 * 1024 * 1024))  # 50 MiB of zeros, ~50 KiB on the wire
+
+    @app.get("/bomb")
+    def send_bomb() -> Response:
+        return Response(bomb, headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"})
+
+    with serve(app) as base:
+        async with ScopedClient(base, rate=1000, max_response_bytes=256 * 1024) as client:
+            ex = await client.request("GET", "/bomb")
+    assert ex.status == 200
+    assert len(ex.body_text) == 256 * 1024  # decoded, and capped

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import time
+import zlib
 from collections import Counter
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -238,7 +239,9 @@ class ScopedClient:
             exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
             exchange.response_size = size
             # Decode ourselves: we read raw bytes to keep the cap exact, so undo content-encoding.
-            raw = _decode_content(raw, exchange.response_headers.get("content-encoding", ""))
+            raw = _decode_content(
+                raw, exchange.response_headers.get("content-encoding", ""), self.max_response_bytes
+            )
             charset = response.charset_encoding or "utf-8"
             try:
                 text = raw.decode(charset, "replace")
@@ -269,15 +272,15 @@ def _retry_after(value: str | None) -> float:
         return MAX_RETRY_AFTER + 1  # an HTTP date: treat as "too long to wait"
 
 
-def _decode_content(raw: bytes, encoding: str) -> bytes:
-    import zlib
-
+def _decode_content(raw: bytes, encoding: str, limit: int) -> bytes:
+    """Undo gzip/deflate, never producing more than ``limit`` bytes (a decompression bomb is a
+    few KiB on the wire)."""
     encoding = encoding.strip().lower()
     try:
         if encoding == "gzip":
-            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw)
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, limit)
         if encoding == "deflate":
-            return zlib.decompressobj().decompress(raw)
+            return zlib.decompressobj().decompress(raw, limit)
     except zlib.error:
         return raw
     return raw
