@@ -188,3 +188,22 @@ def test_format_registry(result: ScanResult) -> None:
     # every registered text format renders this result
     for fmt in sorted(set(FORMATS) - {"pdf"}):
         assert isinstance(render(result, fmt), str) and render(result, fmt)
+
+
+def test_compact_terminal_report_keeps_every_finding_and_drops_the_fixes() -> None:
+    import io
+
+    from rich.console import Console
+
+    from firebrick.report.terminal import print_report
+
+    result = sample_result()
+    full, compact = io.StringIO(), io.StringIO()
+    print_report(result, Console(file=full, width=100, color_system=None))
+    print_report(result, Console(file=compact, width=100, color_system=None), compact=True)
+    for f in result.findings:
+        assert f.title in compact.getvalue()
+        if f.evidence.summary:
+            assert f.evidence.summary in compact.getvalue()
+    assert "Fix (Flask):" in full.getvalue() and "Fix (Flask):" not in compact.getvalue()
+    assert len(compact.getvalue()) < len(full.getvalue()) / 2

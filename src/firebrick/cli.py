@@ -88,6 +88,11 @@ def output_options(f: Any) -> Any:
         multiple=True,
         help="Report format: text, json, sarif, junit, html, pdf, markdown (repeatable).",
     )(f)
+    f = click.option(
+        "--compact",
+        is_flag=True,
+        help="Terminal report: one entry per finding, no evidence or fixes (for CI logs).",
+    )(f)
     f = click.option("-q", "--quiet", is_flag=True, help="No progress display.")(f)
     return f
 
@@ -233,6 +238,7 @@ def emit(
     outputs: tuple[str, ...],
     explain: bool,
     fail_on: str | None = None,
+    compact: bool = False,
 ) -> None:
     from firebrick.report import FORMATS, render
     from firebrick.report.terminal import print_report
@@ -265,7 +271,7 @@ def emit(
         else:
             sys.stdout.write(data if data.endswith("\n") else data + "\n")
     else:
-        print_report(result, Console(), explain=explain)
+        print_report(result, Console(), explain=explain, compact=compact)
 
 
 def _format_for(path: str) -> str:
@@ -351,6 +357,7 @@ class Output:
     formats: tuple[str, ...]
     outputs: tuple[str, ...]
     quiet: bool
+    compact: bool
     fail_below: str | None
     fail_on: str | None
     explain_score: bool
@@ -371,7 +378,7 @@ def run_and_report(
         _load_baseline(out.baseline, out.store_path)
     result = run_with_progress(start, out.quiet)
     fail_on = out.fail_on or default_fail_on
-    emit(result, out.formats or ("text",), out.outputs, out.explain_score, fail_on)
+    emit(result, out.formats or ("text",), out.outputs, out.explain_score, fail_on, out.compact)
     if (store_by_default or out.store_path) and not out.no_store:
         save(result, out.store_path)
     raise SystemExit(gate(result, out.fail_below, fail_on, out.baseline, out.store_path))

@@ -223,7 +223,11 @@ def _exchange_line(ex: Exchange) -> Text:
 
 
 def _print_finding(
-    console: Console, index: int, f: Finding, shared_shown_at: dict[str, int]
+    console: Console,
+    index: int,
+    f: Finding,
+    shared_shown_at: dict[str, int],
+    compact: bool = False,
 ) -> None:
     head = Text(f"{index}. ")
     head.append_text(_badge(f.severity.value, SEVERITY_STYLE[f.severity]))
@@ -240,6 +244,10 @@ def _print_finding(
     where.append(f.input or "-")
     where.append(f"   [{f.category} / {f.kind}]", style="dim")
     console.print(where)
+    if compact:  # one line of evidence; the rest is in the other formats
+        if f.evidence.summary:
+            console.print(Text("Evidence: ", style="bold") + Text(f.evidence.summary))
+        return
     if f.description:
         console.print(Text(f.description))
 
@@ -302,8 +310,14 @@ def _coverage(result: ScanResult) -> RenderableType:
     return Group(*lines)
 
 
-def print_report(result: ScanResult, console: Console, explain: bool = False) -> None:
-    """Print the whole report: header, grade, categories, findings, warnings, coverage."""
+def print_report(
+    result: ScanResult, console: Console, explain: bool = False, compact: bool = False
+) -> None:
+    """Print the whole report: header, grade, categories, findings, warnings, coverage.
+
+    ``compact`` prints each finding as its title, location and evidence summary (for CI logs);
+    the evidence in full and the fixes stay in the json/html/sarif reports.
+    """
     console.print(_header(result))
     console.print(_grade_block(result))
     console.print(_category_table(result.categories))
@@ -313,9 +327,17 @@ def print_report(result: ScanResult, console: Console, explain: bool = False) ->
         console.print(Text("No findings."))
     shared_shown_at: dict[str, int] = {}
     for index, finding in enumerate(result.findings, start=1):
-        if index > 1:
+        if index > 1 and not compact:
             console.print(Rule(style="dim"))
-        _print_finding(console, index, finding, shared_shown_at)
+        _print_finding(console, index, finding, shared_shown_at, compact)
+    if compact and result.findings:
+        console.print(
+            Text(
+                "Evidence, replay lines and the Flask fixes: write -f html or -f json, or run "
+                "firebrick show ID on a stored scan.",
+                style="italic",
+            )
+        )
 
     console.print(Rule("Warnings and coverage", align="left"))
     if result.warnings:
