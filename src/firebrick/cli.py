@@ -384,7 +384,7 @@ def run_and_report(
     raise SystemExit(gate(result, out.fail_below, fail_on, out.baseline, out.store_path))
 
 
-@main_group.command()
+@main_group.command(short_help="Scan an API and print a graded report.")
 @click.argument("url")
 @scan_options
 @output_options
@@ -402,7 +402,7 @@ def scan(url: str, **kw: Any) -> None:
     )
 
 
-@main_group.command()
+@main_group.command(short_help="Scan the bundled lab (vulnerable or hardened).")
 @click.option(
     "--hardened", is_flag=True, help="Scan the hardened twin instead of the vulnerable lab."
 )
@@ -462,7 +462,7 @@ async def demo_scan(
             await asyncio.to_thread(lab.stop)
 
 
-@main_group.command()
+@main_group.command(short_help="Run the lab API, or scan the network lab (--network).")
 @click.option(
     "--variant",
     type=click.Choice(["vulnerable", "hardened"]),
@@ -536,7 +536,7 @@ def lab(
         running.stop()
 
 
-@main_group.command("oob-server")
+@main_group.command("oob-server", short_help="Run the OOB HTTP/HTTPS/DNS server alone.")
 @click.option("--listen", default="0.0.0.0", show_default=True, help="Address to bind.")
 @click.option(
     "--advertise",
@@ -586,6 +586,14 @@ def oob_server(
         raise UsageError(f"cannot start the OOB server: {exc.strerror or exc}") from None
 
 
+REPORT_SHORT_HELP = {
+    "report": "Re-render a stored scan or a JSON report.",
+    "history": "List stored scans, newest first.",
+    "show": "Show one stored scan.",
+    "diff": "Compare two scans: new, resolved, drift.",
+}
+
+
 def _register_report_commands() -> None:
     try:
         from firebrick import cli_reports
@@ -594,6 +602,7 @@ def _register_report_commands() -> None:
     for name in ("report", "history", "show", "diff"):
         command = getattr(cli_reports, name, None)
         if isinstance(command, click.Command):
+            command.short_help = command.short_help or REPORT_SHORT_HELP.get(name)
             main_group.add_command(command, name)
 
 
