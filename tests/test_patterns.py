@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from firebrick.checks import patterns
 
 # Assembled at run time: no literal key-shaped strings in the repository.
@@ -69,3 +71,76 @@ def test_redaction_never_shows_the_whole_value() -> None:
     ctx = patterns.context(f"key: {AWS}!", m)
     assert AWS not in ctx and "key:" in ctx
     assert patterns.redact("abc") == "…"
+
+
+# -- SQL error signatures and framework debug pages (issue 14) ------------------------------
+SQL_SAMPLES = [
+    ('sqlite3.OperationalError: unrecognized token: "\'"', "SQLite"),
+    ('SQLITE_ERROR: near "x": syntax error', "SQLite"),
+    ("SequelizeDatabaseError: SQLITE_ERROR: incomplete input", "SQLite"),
+    ("(sqlalchemy.exc.OperationalError) (sqlite3.OperationalError) near", "SQLite"),
+    ('ERROR:  syntax error at or near "x"', "PostgreSQL"),
+    ("psycopg2.errors.SyntaxError: unterminated quoted string", "PostgreSQL"),
+    (
+        "You have an error in your SQL syntax; check the manual that corresponds to your "
+        "MariaDB server version",
+        "MySQL/MariaDB",
+    ),
+    ("pymysql.err.ProgrammingError: (1064, ...)", "MySQL/MariaDB"),
+    ("Unclosed quotation mark after the character string ''.", "Microsoft SQL Server"),
+    ("ORA-01756: quoted string not properly terminated", "Oracle"),
+    ("django.db.utils.ProgrammingError: relation does not exist", "ORM/driver"),
+    ("SequelizeDatabaseError: relation missing", "ORM/driver"),
+    ("org.hibernate.exception.SQLGrammarException: could not extract", "ORM/driver"),
+]
+
+
+@pytest.mark.parametrize(("text", "label"), SQL_SAMPLES)
+def test_sql_error_names_the_database(text: str, label: str) -> None:
+    from firebrick.checks.patterns import DB_ERRORS, sql_error
+
+    found = sql_error(text)
+    assert found is not None and found[0] == label
+    assert DB_ERRORS.search(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Hello O'Brien", '{"error": "not found"}', "SELECT is a word", "syntax of the query"],
+)
+def test_sql_error_quiet_on_plain_text(text: str) -> None:
+    from firebrick.checks.patterns import sql_error
+
+    assert sql_error(text) is None
+
+
+DEBUG_SAMPLES = [
+    ("<title>Werkzeug Debugger</title>", "werkzeug"),
+    (
+        "You&#x27;re seeing this error because you have <code>DEBUG = True</code> in your",
+        "django",
+    ),
+    ('<p class="traceback-title">Traceback</p>', "starlette"),
+    ("at Layer.handle (/app/node_modules/express/lib/router/layer.js:95:5)", "express"),
+    ("<title>Action Controller: Exception caught</title>", "rails"),
+    (
+        "at org.springframework.web.servlet.DispatcherServlet.doDispatch(DispatcherServlet.java:1)",
+        "spring",
+    ),
+    ("<h1>Server Error in '/' Application.</h1>", "aspnet"),
+]
+
+
+@pytest.mark.parametrize(("text", "framework"), DEBUG_SAMPLES)
+def test_debug_page_names_the_framework(text: str, framework: str) -> None:
+    from firebrick.checks.patterns import debug_page
+
+    found = debug_page(text)
+    assert found is not None and found[0].name == framework
+
+
+def test_debug_page_quiet_on_plain_error() -> None:
+    from firebrick.checks.patterns import debug_page
+
+    assert debug_page('{"error": "internal error"}') is None
+    assert debug_page("<h1>Internal Server Error</h1>") is None

@@ -167,6 +167,88 @@ TRACES: tuple[Pattern, ...] = (
     ),
 )
 
+# -- framework debug pages ------------------------------------------------------------------
+# What each framework prints when debug mode is left on: its own page, named in the finding.
+# Label = the framework. Checked in order: the most specific page first.
+DEBUG_PAGES: tuple[Pattern, ...] = (
+    Pattern(
+        "werkzeug",
+        "Werkzeug (Flask) debugger",
+        "debug",
+        re.compile(
+            r"(Werkzeug Debugger|__debugger__|The debugger caught an exception in your WSGI application)"
+        ),
+    ),
+    Pattern(
+        "django",
+        "Django (DEBUG = True)",
+        "debug",
+        re.compile(
+            r"(You(?:'|&#x27;|&#39;)re seeing this error because you have <code>DEBUG = True</code>|"
+            r"Django Version:</th>|Using the URLconf defined in <code>[\w.]+</code>|"
+            r"<th>Exception Type:</th>.{0,400}Django)",
+            re.S,
+        ),
+    ),
+    Pattern(
+        "starlette",
+        "Starlette/FastAPI (debug=True)",
+        "debug",
+        re.compile(
+            r"(<p class=\"traceback-title\">Traceback</p>|starlette/middleware/errors\.py|"
+            r"starlette[/\\](?:routing|applications|middleware)\S*\.py|fastapi[/\\]routing\.py)"
+        ),
+    ),
+    Pattern(
+        "express",
+        "Express/Node.js stack trace",
+        "debug",
+        re.compile(
+            r"(node_modules[/\\]express[/\\]lib[/\\]\S+\.js:\d+:\d+|"
+            r"\bat (?:[\w$.<>\[\] ]+ )?\((?:/|[A-Za-z]:\\|file://|node:)[^()\s]*\.(?:js|mjs|cjs|ts):\d+:\d+\))"
+        ),
+    ),
+    Pattern(
+        "rails",
+        "Ruby on Rails (development error page)",
+        "debug",
+        re.compile(
+            r"(Action Controller: Exception caught|<h1>Routing Error</h1>|Rails\.root: |"
+            r"app/(?:controllers|models|views)/\S+\.rb:\d+:in [`'])"
+        ),
+    ),
+    Pattern(
+        "spring",
+        "Spring Boot (stack trace in the error page)",
+        "debug",
+        re.compile(
+            r"(Whitelabel Error Page[\s\S]{0,2000}\bat [a-z][\w$]*(?:\.[\w$]+){2,}\(|"
+            r"\bat org\.springframework\.[\w$.]+\([\w$]+\.java:\d+\)|"
+            r"\"trace\"\s*:\s*\"[\w.$]+(?:Exception|Error)[^\"]{0,200}\\n\\tat )"
+        ),
+    ),
+    Pattern(
+        "aspnet",
+        "ASP.NET (detailed errors)",
+        "debug",
+        re.compile(
+            r"(Server Error in '[^']*' Application|An unhandled exception occurred while processing the request|"
+            r"ASP\.NET is configured to show verbose error messages|Microsoft\.AspNetCore\.Diagnostics|"
+            r"\bat [\w.`<>]+\([^)]*\) in [^\n<]{1,200}\.cs:line \d+)"
+        ),
+    ),
+)
+
+
+def debug_page(text: str) -> tuple[Pattern, str] | None:
+    """The framework whose debug page or stack trace text is: (pattern, matched text), or None."""
+    for pattern in DEBUG_PAGES:
+        m = pattern.regex.search(text)
+        if m:
+            return pattern, m.group(0)[:160]
+    return None
+
+
 # Hostnames that only make sense inside a network.
 _INTERNAL_NAME = re.compile(
     r"(?<![\w.-])((?:[a-z0-9-]+\.)+(?:internal|local|lan|corp|intranet|localdomain|cluster\.local))(?![\w.-])",
@@ -174,13 +256,102 @@ _INTERNAL_NAME = re.compile(
 )
 _IPV4 = re.compile(r"(?<![\d.])((?:\d{1,3}\.){3}\d{1,3})(?![\d.])")
 
-DB_ERRORS = re.compile(
-    r"(sqlite3\.\w+Error|OperationalError|unrecognized token|SQL syntax.{0,40}MySQL|"
-    r"mysql_fetch|ORA-\d{5}|PG::SyntaxError|psycopg2?\.errors|syntax error at or near|"
-    r"unterminated quoted string|SQLSTATE\[|Microsoft OLE DB|ODBC SQL Server Driver|"
-    r"SQLiteException|quoted string not properly terminated)",
-    re.I,
+# -- SQL error signatures --------------------------------------------------------------------
+# Shared by the injection engine (checks/injection.py) and the GraphQL checks: one place to add a
+# database. Each pattern's label names the database or ORM, so a finding can say which one spoke.
+# Sources: the messages each driver/ORM prints for a syntax error or a stray quote (SQLite's C
+# API and Python module, libpq, MySQL/MariaDB clients, SQL Server's providers, Oracle's ORA-
+# codes, and the wrappers SQLAlchemy, Django, Sequelize, Hibernate, ActiveRecord, TypeORM add).
+SQL_ERRORS: tuple[Pattern, ...] = (
+    Pattern(
+        "sqlite",
+        "SQLite",
+        "sql",
+        re.compile(
+            r"(SQLITE_ERROR|SQLITE_CONSTRAINT|sqlite3\.\w*(?:Error|Warning)\b|SQLite3?::\w*Exception|"
+            r"SQLiteException|System\.Data\.SQLite|SQLite/JDBCDriver|org\.sqlite\.\w+|"
+            r"Warning.{0,40}\bsqlite_|SQLite error \d+|unrecognized token: \S{1,40}|"
+            r"near \"[^\"]{0,40}\": syntax error|incomplete input\b.{0,20}SQL)"
+        ),
+    ),
+    Pattern(
+        "postgresql",
+        "PostgreSQL",
+        "sql",
+        re.compile(
+            r"(PostgreSQL.{0,40}ERROR|Warning.{0,40}\Wpg_\w+|valid PostgreSQL result|Npgsql\.|"
+            r"PG::\w*(?:Error|Invalid)|org\.postgresql\.(?:util|jdbc)|PSQLException|"
+            r"psycopg2?\.(?:errors\.)?\w*Error|psycopg\.errors|asyncpg\.exceptions|"
+            r"syntax error at or near|unterminated quoted string at or near|"
+            r"ERROR:\s+parser: parse error)"
+        ),
+    ),
+    Pattern(
+        "mysql",
+        "MySQL/MariaDB",
+        "sql",
+        re.compile(
+            r"(SQL syntax.{0,60}(?:MySQL|MariaDB)|check the manual that (?:corresponds to|fits) your "
+            r"(?:MySQL|MariaDB)|Warning.{0,40}\Wmysqli?_\w+|MySQLSyntaxErrorException|"
+            r"valid MySQL result|MySqlClient\.|MySqlException|com\.mysql\.(?:cj\.)?jdbc|"
+            r"pymysql\.err\.\w+|MySQLdb\.\w*(?:Error|_exceptions)|mysql\.connector\.errors|"
+            r"ER_PARSE_ERROR|ER_BAD_FIELD_ERROR|Unknown column '[^']{1,60}' in '[^']{1,30}'|"
+            r"Pdo[./_\\]Mysql|SQLSTATE\[42000\]: Syntax error or access violation|mysql_fetch)"
+        ),
+    ),
+    Pattern(
+        "mssql",
+        "Microsoft SQL Server",
+        "sql",
+        re.compile(
+            r"(Unclosed quotation mark after the character string|Incorrect syntax near|"
+            r"Driver.{0,20}SQL[-_ ]*Server|OLE DB.{0,20}SQL Server|Microsoft OLE DB|"
+            r"\[SQL Server\]|ODBC SQL Server Driver|ODBC Driver \d+ for SQL Server|"
+            r"SQL Server Native Client|System\.Data\.SqlClient\.SqlException|"
+            r"Microsoft\.Data\.SqlClient|com\.microsoft\.sqlserver\.jdbc|"
+            r"Warning.{0,40}\W(?:mssql|sqlsrv)_\w+|pyodbc\.\w*Error)"
+        ),
+    ),
+    Pattern(
+        "oracle",
+        "Oracle",
+        "sql",
+        re.compile(
+            r"(\bORA-\d{5}\b|Oracle error|Oracle.{0,20}Driver|Warning.{0,40}\W(?:oci|ora)_\w+|"
+            r"quoted string not properly terminated|SQL command not properly ended|"
+            r"oracle\.jdbc|cx_Oracle\.\w+|oracledb\.exceptions|OracleException)"
+        ),
+    ),
+    Pattern(
+        "orm",
+        "ORM/driver",
+        "sql",
+        re.compile(
+            r"(sqlalchemy\.exc\.\w+|django\.db\.utils\.\w+|Sequelize\w*Error|"
+            r"org\.hibernate\.(?:exception|QueryException|hql)\S*|HibernateException|"
+            r"ActiveRecord::StatementInvalid|QueryFailedError|PrismaClient\w*Error|"
+            r"peewee\.\w*Error|Doctrine\\DBAL\\\S+|java\.sql\.SQL\w*Exception|"
+            r"SQLSTATE\[\w+\]|OperationalError|ProgrammingError: .{0,40}syntax|"
+            r"unterminated quoted string)"
+        ),
+    ),
 )
+
+# One alternation of every signature (kept for callers that only ask "any database error?").
+DB_ERRORS = re.compile("|".join(f"(?:{p.regex.pattern})" for p in SQL_ERRORS), re.I)
+
+
+def sql_error(text: str) -> tuple[str, str] | None:
+    """The first SQL error signature in text: (database label, the matched text), or None.
+
+    A specific database wins over the generic ORM wrappers: SQLAlchemy prints
+    ``(sqlite3.OperationalError)`` and the database is the more useful name.
+    """
+    for pattern in SQL_ERRORS:
+        m = pattern.regex.search(text)
+        if m:
+            return pattern.label, m.group(0)[:120]
+    return None
 
 
 def luhn_ok(digits: str) -> bool:
