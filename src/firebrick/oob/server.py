@@ -89,12 +89,27 @@ class OOBServer:
         self._behavior_events: dict[str, asyncio.Event] = {}
         self._waiters: list[_Waiter] = []
         self._subscribers: list[Callable[[Interaction], None]] = []
+        self._behavior_subscribers: list[Callable[[str, dict[str, object]], None]] = []
         self._ignore = {_normalize_ip(ip) for ip in config.ignore_sources}
         self._http: list[HTTPListener] = []
         self._dns: DNSListener | None = None
         # One key per server; resolvers that should validate get its trust anchor.
         self.dnssec_signer: ZoneSigner | None = ZoneSigner(self.zone) if config.dnssec else None
         self._started = False
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this endpoint offers (names from ``endpoint.CAPABILITIES``), as configured."""
+        caps = {"http", "redirect", "behavior"}
+        if self.config.https_port is not None:
+            caps.add("https")
+        if self.config.dns_port is not None:
+            caps |= {"dns", "rebinding", "dns-queries"}
+            if self.dnssec_signer is not None:
+                caps.add("dnssec")
+        if self.config.inside_host is not None:
+            caps.add("inside")
+        return frozenset(caps)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -352,6 +367,25 @@ class OOBServer:
         """Call ``callback`` for every interaction recorded from now on."""
         self._subscribers.append(callback)
 
+    def subscribe_behavior(self, callback: Callable[[str, dict[str, object]], None]) -> None:
+        """Call ``callback(token, report)`` for every behaviour report from now on."""
+        self._behavior_subscribers.append(callback)
+
+    def latest_dns_query(self) -> QueryInfo | None:
+        """The query the DNS listener logged last: inside a ``subscribe`` callback for a DNS
+        interaction, the ``QueryInfo`` of that very query (it is logged just before)."""
+        if self._dns is None or not self._dns.queries:
+            return None
+        return self._dns.queries[-1]
+
+    def forget_token(self, token: str) -> None:
+        """Drop what ``token`` answers (redirect, behaviour) and its behaviour reports."""
+        key = token.lower()
+        self._redirects.pop(key, None)
+        self._behaviors.pop(key, None)
+        self._behavior_reports.pop(key, None)
+        self._behavior_events.pop(key, None)
+
     # -- internals -------------------------------------------------------------------------
 
     def _require_started(self) -> None:
@@ -408,6 +442,11 @@ class OOBServer:
             def report(what: dict[str, object], token: str = token) -> None:
                 self._behavior_reports.setdefault(token, []).append(what)
                 self._behavior_events.setdefault(token, asyncio.Event()).set()
+                for callback in self._behavior_subscribers:
+                    try:
+                        callback(token, what)
+                    except Exception:
+                        log.exception("OOB behaviour subscriber failed")
 
             if kind == "stall":
                 return Reply(200, text.encode(), stall=stall, report=report)
