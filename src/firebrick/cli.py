@@ -103,6 +103,24 @@ def scan_options(f: Any) -> Any:
             "--check", "checks", multiple=True, help="Run only this check or category (repeatable)."
         ),
         click.option(
+            "--oob-ca",
+            default=None,
+            metavar="PATH",
+            help="PEM certificate/CA that signs the --oob-server API [default: system CAs; env FIREBRICK_OOB_CA].",
+        ),
+        click.option(
+            "--oob-key",
+            default=None,
+            metavar="KEY",
+            help="API key for --oob-server (prefer env FIREBRICK_OOB_KEY: flags show in ps). Never printed.",
+        ),
+        click.option(
+            "--oob-server",
+            default=None,
+            metavar="URL",
+            help="Use a shared `firebrick oob-server` (https://host:port of its API) instead of local listeners [env FIREBRICK_OOB_SERVER].",
+        ),
+        click.option(
             "--oob-inside",
             default=None,
             metavar="ADDR|auto|off",
@@ -218,6 +236,9 @@ def build_options(target: str, kw: dict[str, Any]) -> ScanOptions:
         "oob_dns_port": kw.pop("oob_dns_port", None),
         "oob_zone": kw.pop("oob_zone", None),
         "oob_advertise": kw.pop("oob_advertise", None),
+        "oob_server": kw.pop("oob_server", None),
+        "oob_key": kw.pop("oob_key", None),
+        "oob_ca": kw.pop("oob_ca", None),
         "checks": list(kw.pop("checks", ()) or ()),
         "identities": identities,
         "burst": kw.pop("burst", None),
@@ -549,12 +570,110 @@ def lab(
 @click.option("--http-port", type=int, default=80, show_default=True)
 @click.option("--https-port", type=int, default=443, show_default=True)
 @click.option("--dns-port", type=int, default=53, show_default=True)
+@click.option(
+    "--api-key",
+    "api_keys",
+    multiple=True,
+    metavar="KEY",
+    help="Enable the client API with this key (repeatable; prefer --api-keys-file or env FIREBRICK_OOB_API_KEYS).",
+)
+@click.option(
+    "--api-keys-file",
+    default=None,
+    metavar="PATH",
+    help="Client API keys, one a line; `sha256:<hex>` lines keep a key hashed at rest.",
+)
+@click.option(
+    "--api-listen",
+    default=None,
+    metavar="ADDR",
+    help="Address of the client API [default: --listen].",
+)
+@click.option(
+    "--api-port", type=int, default=8443, show_default=True, help="HTTPS port of the client API."
+)
+@click.option(
+    "--api-cert",
+    default=None,
+    metavar="PATH",
+    help="PEM certificate (chain) of the API [default: self-signed].",
+)
+@click.option("--api-cert-key", default=None, metavar="PATH", help="Private key of --api-cert.")
+@click.option(
+    "--api-cert-out",
+    default=None,
+    metavar="PATH",
+    help="Write the self-signed API certificate here (give it to clients as --oob-ca).",
+)
+@click.option(
+    "--max-scan-events",
+    type=int,
+    default=5000,
+    show_default=True,
+    help="Events kept per scan (oldest dropped).",
+)
+@click.option(
+    "--event-ttl", type=float, default=3600.0, show_default=True, help="Seconds an event is kept."
+)
+@click.option(
+    "--scan-ttl",
+    type=float,
+    default=3600.0,
+    show_default=True,
+    help="A scan not polled for this long is deregistered.",
+)
+@click.option(
+    "--max-scans", type=int, default=1000, show_default=True, help="Scans registered at once."
+)
+@click.option(
+    "--hash-key",
+    is_flag=True,
+    help="Read a key on stdin, print its sha256: line for a keys file, exit.",
+)
 def oob_server(
-    listen: str, advertise: str | None, zone: str, http_port: int, https_port: int, dns_port: int
+    listen: str,
+    advertise: str | None,
+    zone: str,
+    http_port: int,
+    https_port: int,
+    dns_port: int,
+    api_keys: tuple[str, ...],
+    api_keys_file: str | None,
+    api_listen: str | None,
+    api_port: int,
+    api_cert: str | None,
+    api_cert_key: str | None,
+    api_cert_out: str | None,
+    max_scan_events: int,
+    event_ttl: float,
+    scan_ttl: float,
+    max_scans: int,
+    hash_key: bool,
 ) -> None:
-    """Run the OOB server alone (a public host with a delegated zone); prints interactions as JSON lines."""
-    from firebrick.oob.server import OOBConfig, serve_forever
+    """Run the OOB server alone (a public host with a delegated zone); prints interactions as JSON lines.
 
+    With API keys (--api-key, --api-keys-file or FIREBRICK_OOB_API_KEYS) it also serves the HTTPS
+    client API that `firebrick scan --oob-server URL --oob-key KEY` uses: one namespace per scan.
+    """
+    import ssl
+
+    from firebrick.oob.api import APIConfig, APIKeyError, KeyRing, load_keys
+    from firebrick.oob.server import OOBConfig
+
+    if hash_key:
+        key = sys.stdin.readline().strip()
+        if len(key) < 16:
+            raise UsageError("a key must be at least 16 characters")
+        print(KeyRing.digest_line(key))
+        return
+    try:
+        keys = load_keys(api_keys, api_keys_file)
+    except APIKeyError as exc:
+        raise UsageError(str(exc)) from None
+    if (api_cert is None) != (api_cert_key is None):
+        raise UsageError("--api-cert and --api-cert-key go together")
+    if min(max_scan_events, max_scans) < 1 or min(event_ttl, scan_ttl) <= 0:
+        raise UsageError("retention limits must be positive")
     config = OOBConfig(
         listen_host=listen,
         http_port=http_port,
@@ -563,11 +682,22 @@ def oob_server(
         zone=zone,
         advertise_host=advertise,
     )
+    api_config = APIConfig(
+        host=api_listen or listen,
+        port=api_port,
+        cert_file=api_cert,
+        key_file=api_cert_key,
+        cert_out=api_cert_out,
+        max_events=max_scan_events,
+        event_ttl=event_ttl,
+        scan_ttl=scan_ttl,
+        max_scans=max_scans,
+    )
 
     def show(interaction: Any) -> None:
         print(json.dumps(interaction.to_dict()), flush=True)
 
-    def ready(server: Any) -> None:
+    def ready(server: Any, api: Any = None) -> None:
         err.print(
             f"OOB server for zone {server.zone}: http {listen}:{server.http_port}, "
             f"https {listen}:{server.https_port}, dns {listen}:{server.dns_port} (udp/tcp); "
@@ -575,15 +705,45 @@ def oob_server(
             highlight=False,
             soft_wrap=True,
         )
+        if api is not None:
+            pin = f"; certificate sha256 {api.tls_fingerprint}" if api.tls_fingerprint else ""
+            err.print(
+                f"client API on https://{api_config.host}:{api.port} with {len(keys)} key(s){pin}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
     try:
-        asyncio.run(serve_forever(config, show, on_ready=ready))
+        asyncio.run(_serve_oob(config, api_config if len(keys) else None, keys, show, ready))
     except KeyboardInterrupt:
         pass
     except ValueError as exc:  # e.g. a wildcard listen address with nothing to advertise
         raise UsageError(f"cannot start the OOB server: {exc}") from None
-    except OSError as exc:
-        raise UsageError(f"cannot start the OOB server: {exc.strerror or exc}") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(
+            f"cannot start the OOB server: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+
+
+async def _serve_oob(config: Any, api_config: Any, keys: Any, show: Any, ready: Any) -> None:
+    """The OOB listeners, and the client API beside them when keys are configured."""
+    from firebrick.oob.server import serve_forever
+
+    if api_config is None:
+        await serve_forever(config, show, on_ready=ready)
+        return
+    from firebrick.oob.api import OOBAPI
+    from firebrick.oob.server import OOBServer
+
+    async with OOBServer(config) as server:
+        server.subscribe(show)
+        api = OOBAPI(server, keys, api_config)
+        await api.start()
+        try:
+            ready(server, api)
+            await asyncio.Event().wait()  # until cancelled (Ctrl-C, SIGTERM)
+        finally:
+            await api.stop()
 
 
 REPORT_SHORT_HELP = {

@@ -13,7 +13,7 @@ from firebrick.model import CoverageItem, Finding, Interaction, Operation, Param
 from firebrick.options import ScanOptions
 
 if TYPE_CHECKING:
-    from firebrick.oob.server import OOBServer
+    from firebrick.oob.endpoint import OOBEndpoint
 
 # Called after the grace window with every interaction of the deferred tokens (may be empty).
 LateVerdict = Callable[[dict[str, list[Interaction]]], list[Finding]]
@@ -31,7 +31,7 @@ class ScanContext:
     options: ScanOptions
     client: ScopedClient
     surface: Surface
-    oob: OOBServer | None = None
+    oob: OOBEndpoint | None = None  # local OOBServer or RemoteOOB: checks never ask which
     target_is_local: bool = False  # the target shares this machine's loopback
     coverage: list[CoverageItem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

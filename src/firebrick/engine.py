@@ -21,6 +21,7 @@ from firebrick.errors import BudgetExhausted
 from firebrick.http import ScopedClient
 from firebrick.judge import judge
 from firebrick.model import Finding, ScanResult, ScanStats
+from firebrick.oob.endpoint import OOBEndpoint
 from firebrick.oob.server import OOBConfig, OOBServer
 from firebrick.options import ScanOptions
 from firebrick.scoring import score_result
@@ -65,10 +66,46 @@ def oob_config(options: ScanOptions, local: bool) -> OOBConfig:
     )
 
 
+def make_oob(options: ScanOptions, local: bool) -> OOBEndpoint:
+    """The scan's OOB endpoint: a registration at ``--oob-server`` if given, else our listeners."""
+    if options.oob_server:
+        from firebrick.oob.client import RemoteOOB
+
+        return RemoteOOB(
+            options.oob_server,
+            options.oob_key or "",
+            ca_file=options.oob_ca,
+            label=f"firebrick {__version__}",
+        )
+    return OOBServer(oob_config(options, local))
+
+
+def _remote_notes(oob: OOBEndpoint) -> list[str]:
+    """What the shared OOB service cannot do for this scan, said once in the report."""
+    unavailable = getattr(oob, "unavailable", None)
+    lines = unavailable() if callable(unavailable) else []
+    return [f"remote OOB server: no {line}" for line in lines]
+
+
+def _remote_health(oob: OOBEndpoint) -> list[str]:
+    """Whether the remote event feed held up: a lost feed or dropped events weaken "passed"."""
+    notes = []
+    lost = getattr(oob, "lost", None)
+    if lost:
+        notes.append(f"remote OOB server: the interaction feed ended early ({lost})")
+    missed = getattr(oob, "missed", 0)
+    if missed:
+        notes.append(
+            f"remote OOB server: {missed} interactions were dropped by its retention limits "
+            "before this scan read them"
+        )
+    return notes
+
+
 async def run_scan(
     options: ScanOptions,
     *,
-    oob: OOBServer | None = None,
+    oob: OOBEndpoint | None = None,
     progress: Progress | None = None,
 ) -> ScanResult:
     """Scan options.target. Pass a started OOBServer to share it (the demo does); else one is
@@ -94,8 +131,12 @@ async def run_scan(
     )
     async with client:
         if own_oob:
-            say("starting the out-of-band server")
-            oob = OOBServer(oob_config(options, local))
+            oob = make_oob(options, local)
+            say(
+                "registering with the remote OOB server"
+                if options.oob_server
+                else "starting the out-of-band server"
+            )
             await oob.start()
         try:
             say("discovering the API surface")
@@ -104,7 +145,9 @@ async def run_scan(
             )
             ctx = ScanContext(options, client, surface, oob, target_is_local=local)
             ctx.warnings.extend(surface.warnings)
-            if oob is not None and not _is_global(oob.advertise_host) and not local:
+            if oob is not None and options.oob_server and own_oob:
+                ctx.warnings.extend(_remote_notes(oob))
+            elif oob is not None and not _is_global(oob.advertise_host) and not local:
                 ctx.warn(
                     f"the OOB callback address {oob.advertise_host} is not public: a remote target "
                     "cannot call it back; pass --oob-advertise with an address the target can reach"
@@ -112,6 +155,8 @@ async def run_scan(
             say(f"found {len(surface.operations)} operations; running {len(checks)} checks")
             findings, complete = await _run_checks(ctx, checks, deadline, say)
             findings += await _settle_deferred(ctx, deadline, say)
+            if oob is not None and options.oob_server and own_oob:
+                ctx.warnings.extend(_remote_health(oob))
         finally:
             if own_oob and oob is not None:
                 await oob.stop()

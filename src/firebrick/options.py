@@ -44,6 +44,10 @@ class ScanOptions:
     # An "inside" listener is only meaningful when the target shares this machine's loopback.
     oob_inside: str | None = "auto"  # "auto" | an address | None (off)
     oob_grace: float = 1.5  # seconds to wait for late interactions while payloads are outstanding
+    # A shared OOB service (`firebrick oob-server` with its client API) instead of local listeners.
+    oob_server: str | None = None  # https://host[:port] of its API
+    oob_key: str | None = field(default=None, repr=False)  # never shown: repr, reports, errors
+    oob_ca: str | None = None  # PEM to verify the API's certificate (default: system CAs)
     checks: list[str] = field(default_factory=list)  # empty: all registered checks
     # Named identities for cross-identity authorization tests: name -> headers (--identity).
     identities: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -73,6 +77,17 @@ class ScanOptions:
             raise UsageError("request budgets must be at least 1")
         if not 0 <= self.burst <= 500:
             raise UsageError("--burst must be between 0 and 500")
+        if self.oob_server:
+            from firebrick.oob.client import OOBRemoteError, validate_server_url
+
+            try:
+                validate_server_url(self.oob_server)
+            except OOBRemoteError as exc:
+                raise UsageError(str(exc)) from None
+            if not self.oob_key:
+                raise UsageError("--oob-server needs a key: --oob-key or FIREBRICK_OOB_KEY")
+            if self.oob_ca and not Path(self.oob_ca).is_file():
+                raise UsageError(f"--oob-ca {self.oob_ca}: no such file")
 
 
 def _coerce(name: str, current: Any, raw: Any) -> Any:

@@ -51,7 +51,7 @@ from firebrick.inject import send
 from firebrick.model import Confidence, Evidence, Exchange, Finding, Interaction, Severity
 from firebrick.oob import names
 from firebrick.oob.dns_listener import QueryInfo
-from firebrick.oob.server import OOBServer
+from firebrick.oob.endpoint import OOBEndpoint
 
 CHECK = "dns_hygiene"
 CATEGORY = "dns_hygiene"
@@ -267,7 +267,7 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
 
 
 def _view(
-    queries: list[QueryInfo], tokens: set[str], widen: OOBServer | None = None
+    queries: list[QueryInfo], tokens: set[str], widen: OOBEndpoint | None = None
 ) -> ResolverView | None:
     """The resolver that asked for our tokens (the busiest source if several). With ``widen``
     (the OOB server) every query of this scan's tokens from that address counts too."""
@@ -340,7 +340,7 @@ def _spread_findings(view: ResolverView, exchanges: list[Exchange]) -> list[Find
 
 def _dnssec_finding(
     ctx: ScanContext,
-    oob: OOBServer,
+    oob: OOBEndpoint,
     view: ResolverView,
     ok_t: str,
     bad_t: str,
@@ -437,7 +437,7 @@ def _near_target(ctx: ScanContext, address: str) -> bool:
     return False
 
 
-async def _open_resolver(ctx: ScanContext, oob: OOBServer, view: ResolverView) -> Finding | None:
+async def _open_resolver(ctx: ScanContext, oob: OOBEndpoint, view: ResolverView) -> Finding | None:
     if not _near_target(ctx, view.address):
         ctx.cover(
             CHECK,

@@ -319,7 +319,7 @@ class RemoteOOB:
 
     async def _read_sse(self, response: httpx.Response) -> bool:
         """Apply events until the stream closes; True when the server sent ``end``."""
-        kind, data = "message", []
+        kind, data = "message", list[str]()
         async for line in response.aiter_lines():
             if not line:
                 if data and kind == "end":
