@@ -178,6 +178,18 @@ class NetLab:
 
     # -- children --------------------------------------------------------------------------
 
+    def spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
+        """Run ``cmd`` inside the namespace (dies with us, stopped by ``stop``); its stderr is
+        kept for ``child_log(name)``."""
+        self._spawn(name, cmd)
+        return self._children[-1].proc
+
+    def child_log(self, name: str) -> str:
+        for child in self._children:
+            if child.name == name:
+                return _tail(child.stderr)
+        return ""
+
     def _spawn(self, name: str, cmd: list[str], ready_line: bool = False) -> dict[str, Any]:
         assert self.network is not None
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child

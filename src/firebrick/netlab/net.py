@@ -240,3 +240,34 @@ def create_network() -> Network:
             net.destroy()
             raise
     return net
+
+
+def link_namespaces(a: Network, b: Network) -> tuple[str, str]:
+    """A direct veth between two lab namespaces, so ``a.inside_ip`` and ``b.inside_ip`` reach
+    each other (two host routes) without the root namespace forwarding anything.
+
+    Used where one namespace plays a public host the other calls (the remote OOB test). The
+    link's ends carry no address of their own (each side answers ARP for its inside address)
+    and die with either namespace; names follow the ``fbnl<pid>o/i<n>`` scheme (n >= 256, never
+    a subnet's), so ``cleanup_leftovers`` removes one left in the root namespace by a crash.
+    """
+    pid = os.getpid()
+    n = 256 + int(b.subnet.network_address.packed[2])
+    end_a, end_b = f"{PREFIX}{pid}o{n}", f"{PREFIX}{pid}i{n}"
+    with _locked():
+        run("link", "add", end_a, "type", "veth", "peer", "name", end_b)
+        try:
+            run("link", "set", end_a, "netns", a.ns)
+            run("link", "set", end_b, "netns", b.ns)
+            for net, end, peer in ((a, end_a, b), (b, end_b, a)):
+                run("-n", net.ns, "link", "set", end, "up")
+                run(
+                    "-n", net.ns, "route", "add", f"{peer.inside_ip}/32",
+                    "dev", end, "src", net.inside_ip,
+                )  # fmt: skip
+        except BaseException:
+            run("link", "delete", end_a, check=False)
+            for net, end in ((a, end_a), (b, end_b)):
+                run("-n", net.ns, "link", "delete", end, check=False)
+            raise
+    return end_a, end_b
