@@ -1,10 +1,17 @@
 """ScopedClient: the only way checks and discovery send requests.
 
 It enforces what makes a scan safe to point at someone's API: scope (the target origin only),
-a per-host rate limit, a concurrency cap, request budgets per scan and per operation, a
-wall-clock deadline, timeouts, a response-size cap, 429/Retry-After handling, and redirects
-followed only inside scope. It records every exchange so a finding can show its request, a
-response excerpt and a curl line that replays it.
+a per-host rate limit, a concurrency cap, request budgets per scan and per operation (counted
+when a request is sent, not when it is queued), a wall-clock deadline, timeouts, a
+response-size cap, 429/Retry-After handling, and redirects followed only inside scope. It
+records every exchange so a finding can show its request, a response excerpt and a curl line
+that replays it.
+
+The HTTP layer was chosen by measurement (benchmarks/bench_transport.py): requests are *built*
+with httpx (URL normalisation, query merging, default headers and the cookie jar, exactly as
+before) and *sent* with aiohttp, whose client costs about a tenth of httpx's CPU per request for
+our pattern (many small requests to one origin, several in flight). The aiohttp session is
+created lazily, on the first send, inside the running event loop.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from collections import Counter
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import aiohttp
 import httpx
+from yarl import URL
 
 from firebrick import __version__
 from firebrick.errors import BudgetExhausted, OutOfScope
@@ -86,16 +95,43 @@ class ScopedClient:
         self.by_operation: Counter[str] = Counter()
         self._limiter = RateLimiter(rate)
         self._slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.verify_tls = verify_tls
+        # httpx builds requests (and keeps the cookie jar); it never opens a connection.
         self._client = httpx.AsyncClient(
             follow_redirects=False,
             verify=verify_tls,
             timeout=httpx.Timeout(timeout),
             headers={"User-Agent": USER_AGENT},
             trust_env=False,  # never route the scan through an environment proxy by surprise
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         )
+        self._session: aiohttp.ClientSession | None = None  # the sender, made on first use
+
+    def _sender(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.concurrency,
+                limit_per_host=0,
+                ssl=self.verify_tls,  # True: the default verification; False: none
+                ttl_dns_cache=10,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=self.timeout, sock_read=self.timeout
+                ),
+                cookie_jar=aiohttp.DummyCookieJar(),  # cookies live in the httpx jar (builder)
+                auto_decompress=False,  # raw bytes: the size cap is exact, we decode ourselves
+                trust_env=False,
+                skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
+            )
+        return self._session
 
     async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         await self._client.aclose()
 
     async def __aenter__(self) -> ScopedClient:
@@ -177,6 +213,13 @@ class ScopedClient:
             )
         return exchange
 
+    def _precheck(self, op_key: str | None) -> None:
+        """Refuse at once what could never be sent (nothing is counted yet)."""
+        if self.time_left <= 0:
+            raise BudgetExhausted("the scan's time limit (--max-time) is reached")
+        if self.sent >= self.budget:
+            raise BudgetExhausted(f"the scan's request budget ({self.budget}) is spent")
+
     def _charge(self, check: str, op_key: str | None) -> None:
         if self.time_left <= 0:
             raise BudgetExhausted("the scan's time limit (--max-time) is reached")
@@ -194,9 +237,12 @@ class ScopedClient:
     async def _send(self, request: httpx.Request, check: str, op_key: str | None) -> Exchange:
         retried = False
         while True:
-            self._charge(check, op_key)
+            self._precheck(op_key)
             async with self._slots:
                 await self._limiter.wait()
+                # Counted here, when it is sent: a request still queued behind the rate limit
+                # or the concurrency cap when the budget or the time runs out was never sent.
+                self._charge(check, op_key)
                 exchange = await self._send_once(request)
             self.exchanges.append(exchange)
             if exchange.status != 429 or retried:
@@ -210,49 +256,65 @@ class ScopedClient:
             retried = True
 
     async def _send_once(self, request: httpx.Request) -> Exchange:
-        recorded = {
-            k: ("<redacted>" if k.lower() in self._secret_names else v)
-            for k, v in request.headers.items()
-        }
-        raw_body = request.content.decode("utf-8", "replace") if request.content else None
+        secrets = self._secret_names  # per call: user headers may change during a scan
+        recorded = {k: ("<redacted>" if k in secrets else v) for k, v in request.headers.items()}
+        content = request.content
         exchange = Exchange(
             method=request.method,
             url=str(request.url),
             request_headers=recorded,
-            request_body=raw_body,
+            request_body=content.decode("utf-8", "replace") if content else None,
         )
         started = time.monotonic()
+        cap = self.max_response_bytes
         try:
-            response = await self._client.send(request, stream=True)
-            try:
+            async with self._sender().request(
+                request.method,
+                URL(exchange.url, encoded=True),  # exactly the URL httpx built, not re-quoted
+                headers=[
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+                ],
+                data=content or None,
+                allow_redirects=False,
+            ) as response:
                 chunks: list[bytes] = []
                 size = 0
-                async for chunk in response.aiter_raw():
+                while size < cap:
+                    chunk = await response.content.read(cap - size)
+                    if not chunk:
+                        break
                     chunks.append(chunk)
                     size += len(chunk)
-                    if size >= self.max_response_bytes:
-                        break
-                raw = b"".join(chunks)[: self.max_response_bytes]
-            finally:
-                await response.aclose()
-            exchange.status = response.status_code
-            exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
-            exchange.response_size = size
+                raw = b"".join(chunks)
+                headers: dict[str, str] = {}
+                for k, v in response.headers.items():
+                    k = k.lower()
+                    headers[k] = f"{headers[k]}, {v}" if k in headers else v  # as httpx joined
+                exchange.status = response.status
+                exchange.response_headers = headers
+                exchange.response_size = size
+                charset = response.charset or "utf-8"
+                if "set-cookie" in headers:
+                    self._keep_cookies(request, response)
             # Decode ourselves: we read raw bytes to keep the cap exact, so undo content-encoding.
-            raw = _decode_content(
-                raw, exchange.response_headers.get("content-encoding", ""), self.max_response_bytes
-            )
-            charset = response.charset_encoding or "utf-8"
+            raw = _decode_content(raw, headers.get("content-encoding", ""), cap)
             try:
                 text = raw.decode(charset, "replace")
             except LookupError:
                 text = raw.decode("utf-8", "replace")
             exchange.body_text = text
             exchange.response_excerpt = text[:EXCERPT_BYTES]
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
+            exchange.status = None
             exchange.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         exchange.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
         return exchange
+
+    def _keep_cookies(self, request: httpx.Request, response: aiohttp.ClientResponse) -> None:
+        """Set-Cookie goes into the httpx jar, which adds it to later requests (as before)."""
+        self._client.cookies.extract_cookies(
+            httpx.Response(response.status, headers=list(response.raw_headers), request=request)
+        )
 
     @property
     def _secret_names(self) -> set[str]:
