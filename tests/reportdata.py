@@ -12,9 +12,11 @@ from __future__ import annotations
 from firebrick.judge import judge
 from firebrick.model import (
     CATEGORIES,
+    CategoryCoverage,
     CategoryScore,
     Confidence,
     CoverageItem,
+    CoverageSummary,
     Evidence,
     Exchange,
     Finding,
@@ -238,6 +240,9 @@ def make_result(
             "skipped",
             "no AI endpoint found",
         ),
+        CoverageItem(
+            "bola", "bola", "GET /orders/{id}", "path:id", "refused", "probe refused (401)", "auth"
+        ),
     ]
     assessed = {"ssrf": 20.0, "encryption": 88.0, "authentication": 100.0, "dns_hygiene": 100.0}
     categories = [
@@ -275,6 +280,20 @@ def make_result(
         complete=True,
         surface={"operations": 5, "spec_version": "3.0.3"},
         score_explanation=["ssrf 20 x weight 2", "grade capped at D by a confirmed critical"],
+        coverage_summary=CoverageSummary(
+            operations_discovered=5,
+            operations_reached=4,
+            operations_refused={"auth": 1},
+            inputs_tested=4,
+            outcomes={"vulnerable": 4, "passed": 2, "refused": 1, "not_determined": 3},
+            categories=[
+                CategoryCoverage("ssrf", 6, 4),
+                CategoryCoverage("encryption", 1, 1),
+                CategoryCoverage("authentication", 1, 1),
+                CategoryCoverage("bola", 1, 0),
+            ],
+            notes=["JWT tests ran on 1 token: the spec example of POST /login"],
+        ),
     )
     if hostile:
         plant_hostile(result)

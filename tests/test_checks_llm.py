@@ -40,7 +40,7 @@ def test_vulnerable_found(vulnerable_scan: ScanResult) -> None:
 def test_hardened_without_token_is_skipped_not_failed(hardened_scan: ScanResult) -> None:
     assert found(hardened_scan) == {}
     skipped = [
-        c for c in hardened_scan.coverage if c.check == "llm_security" and c.status == "skipped"
+        c for c in hardened_scan.coverage if c.check == "llm_security" and c.status == "refused"
     ]
     assert skipped and "401" in skipped[0].reason
 

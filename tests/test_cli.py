@@ -128,12 +128,15 @@ def test_bad_header_is_one_line(tiny_api: str) -> None:
 def test_json_output_follows_the_published_schema(tiny_api: str, tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     proc = firebrick("scan", tiny_api, "-q", "-f", "json", "-o", str(out), "--rate", "100")
-    assert proc.returncode == 0, proc.stderr
+    # one operation found: the grade is incomplete, so the scan cannot pass a gate (exit 2)
+    assert proc.returncode == 2, proc.stderr
+    assert "the grade is incomplete" in proc.stderr
     doc = json.loads(out.read_text())
     schema = json.loads((ROOT / "docs" / "scan-result.schema.json").read_text())
     jsonschema.validate(doc, schema)
-    assert doc["schema_version"].startswith("1.")
-    assert doc["grade"] == "A"
+    assert doc["schema_version"].startswith("2.")
+    assert doc["grade"] is None and doc["grade_status"] == "incomplete"
+    assert doc["coverage_summary"]["operations_discovered"] == 1
     # JSON to stdout when no --output is given
     proc = firebrick("scan", tiny_api, "-q", "-f", "json", "--rate", "100")
     assert json.loads(proc.stdout)["target"] == tiny_api

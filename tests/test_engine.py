@@ -67,13 +67,22 @@ async def test_a_target_that_never_fetches_sees_no_interactions(api: str) -> Non
     result = await run_scan(ScanOptions(target=api, rate=200, max_time=30, checks=["ssrf"]))
     assert result.stats.oob_interactions == 0
     assert [f for f in result.findings if f.category == "ssrf"] == []
-    assert result.grade == "A" and result.complete
+    assert result.complete
+    ssrf = {c.category: c for c in result.categories}["ssrf"]
+    assert ssrf.assessed and ssrf.score == 100.0
+    # two operations are too few for a grade: the letter is withheld, the score kept as partial
+    assert result.grade is None and result.grade_incomplete and result.score == 100.0
+    summary = result.coverage_summary
+    assert summary is not None and summary.operations_discovered == 2
+    assert any("only 2 operation(s) found" in r for r in summary.reasons)
 
 
 async def test_passive_mode_sends_no_probes(api: str) -> None:
     result = await run_scan(ScanOptions(target=api, rate=200, mode="passive"))
     assert set(result.stats.requests_by_check) == {"discovery"}
-    assert {c.status for c in result.coverage if c.check == "ssrf"} == {"skipped"}
+    assert {(c.status, c.cause) for c in result.coverage if c.check == "ssrf"} == {
+        ("not_determined", "not_selected")
+    }
     ssrf = {c.category: c for c in result.categories}["ssrf"]
     assert not ssrf.assessed and ssrf.score is None
 

@@ -165,11 +165,14 @@ def test_junit_counts_match_coverage_and_skips_carry_reasons():
         for c in cases
         if c.find("skipped") is not None
     }
-    assert len(skipped) == int(root.get("skipped")) == 3
+    assert len(skipped) == int(root.get("skipped")) == 4
     msgs = sorted(skipped.values())
     assert "mode safe" in msgs
     assert "no AI endpoint found" in msgs
-    assert any(m.startswith("inconclusive: no delegated zone") for m in msgs)
+    assert any(m.startswith("not determined: no delegated zone") for m in msgs)
+    assert "refused (auth): probe refused (401)" in msgs  # a refusal is never a pass
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["coverage.0"].startswith("Coverage: 5 operations discovered, 4 reached")
     # A below-gate finding stays visible in the case's output.
     preview = next(c for c in cases if c.get("name") == "GET /preview query:link")
     assert preview.find("failure") is None
@@ -262,8 +265,9 @@ def test_html_contains_grade_findings_evidence_fix_and_coverage():
     assert '<pre><code class="language-python">from ssrfguard import safe_get' in doc
     assert "<li>never follow redirects blindly</li>" in doc
     assert "<code>SESSION_COOKIE_SECURE = True</code>" in doc
-    for status in ("passed", "failed", "skipped", "inconclusive"):
+    for status in ("passed", "vulnerable", "not_determined (no_target)", "refused (auth)"):
         assert f">{status}</td>" in doc
+    assert 'id="coverage-summary"' in doc and "5 operations discovered, 4 reached" in doc
     assert "no AI endpoint found" in doc
     assert "not assessed" in doc
     assert html.e(result.warnings[0]) in doc

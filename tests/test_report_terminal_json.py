@@ -39,7 +39,7 @@ def test_json_report_validates_against_published_schema(result: ScanResult, sche
     jsonschema.Draft202012Validator.check_schema(schema)
     doc = json.loads(to_json(result))
     jsonschema.Draft202012Validator(schema).validate(doc)
-    assert doc["schema_version"] == "1.0"
+    assert doc["schema_version"] == "2.0"
     assert doc["grade"] == result.grade and doc["score"] == result.score
     assert [f["fingerprint"] for f in doc["findings"]] == [f.fingerprint for f in result.findings]
     # Non-JSON detail values (a set here) are rendered, not fatal.
@@ -122,7 +122,7 @@ def test_text_report_contains_what_a_reader_needs(result: ScanResult) -> None:
     assert "Payloads refused: file:///etc/passwd" in text
     assert "tok2b.Oob.Firebrick.test" in text  # DNS qname, case kept
     assert "127.0.0.53:40123" in text and "2023-11-14T22:13:21.000Z" in text
-    assert "1 passed, 1 failed, 1 skipped, 1 inconclusive (4 tests)" in text
+    assert "1 vulnerable, 1 passed, 0 refused, 0 error, 2 not_determined (4 tests)" in text
     assert "No delegated OOB zone" in text
     assert "412" in text and "http://127.0.0.1:5000" in text
     assert "\x1b[" not in text.replace(RICH_MARKUP, "")  # no colour codes in the text format

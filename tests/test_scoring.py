@@ -134,13 +134,28 @@ def test_letter_boundaries(score: float, expected: str) -> None:
     assert letter(score) == expected
 
 
-def test_caps_only_for_confirmed_critical_and_high() -> None:
+def test_caps_count_likely_high_and_critical() -> None:
     assert grade(99.0, [finding(severity=Severity.CRITICAL)]) == "D"
     assert grade(99.0, [finding(severity=Severity.HIGH)]) == "C"
     assert (
         grade(99.0, [finding(severity=Severity.HIGH), finding(severity=Severity.CRITICAL)]) == "D"
     )
-    assert grade(99.0, [finding(severity=Severity.CRITICAL, confidence=Confidence.LIKELY)]) == "A"
+    # likely or better counts: an app whose only finding is a likely SQL error is not an A
+    assert grade(99.0, [finding(severity=Severity.CRITICAL, confidence=Confidence.LIKELY)]) == "C"
+    assert grade(99.0, [finding(severity=Severity.HIGH, confidence=Confidence.LIKELY)]) == "C"
+    # a confirmed critical stays at D or below even beside likely ones
+    assert (
+        grade(
+            99.0,
+            [
+                finding(severity=Severity.CRITICAL, confidence=Confidence.LIKELY),
+                finding(severity=Severity.CRITICAL),
+            ],
+        )
+        == "D"
+    )
+    assert grade(99.0, [finding(severity=Severity.HIGH, confidence=Confidence.POSSIBLE)]) == "A"
+    assert grade(99.0, [finding(severity=Severity.CRITICAL, confidence=Confidence.POSSIBLE)]) == "A"
     assert grade(99.0, [finding(severity=Severity.MEDIUM)]) == "A"
     assert grade(50.0, [finding(severity=Severity.CRITICAL)]) == "F"  # a cap never raises
 

@@ -1,7 +1,8 @@
 """Command line: scan, demo, lab, oob-server (and the report/history commands).
 
 Exit codes (docs/cli.md): 0 the gate passed, 1 findings at or above the gate, 2 the scan is
-incomplete (target unreachable, time limit or budget hit), 3 usage or internal error.
+incomplete (target unreachable, time limit or budget hit, or too little reached for a grade),
+3 usage or internal error.
 Every error a user can cause ends with one line on stderr, never a traceback.
 """
 
@@ -313,6 +314,11 @@ def gate(
     from firebrick.gates import evaluate
 
     if not result.complete:
+        return EXIT_INCOMPLETE
+    if result.grade_incomplete:  # too little reached for a grade: never passes a gate
+        summary = result.coverage_summary
+        reasons = "; ".join(summary.reasons) if summary is not None else ""
+        err.print(f"gate not passed: the grade is incomplete: {reasons}", highlight=False)
         return EXIT_INCOMPLETE
     base = _load_baseline(baseline, store_path) if baseline else None
     outcome = evaluate(

@@ -15,16 +15,17 @@ from urllib.parse import urlsplit
 
 from firebrick import __version__
 from firebrick.checks import Check, selected
-from firebrick.context import ScanContext
+from firebrick.context import COVERAGE_NOTES, EXCLUDED_OPERATIONS, ScanContext
+from firebrick.coverage import discovery_warning, summarize
 from firebrick.discovery import discover
 from firebrick.errors import BudgetExhausted
 from firebrick.http import ScopedClient
 from firebrick.judge import judge
-from firebrick.model import Finding, ScanResult, ScanStats
+from firebrick.model import Cause, Finding, Outcome, ScanResult, ScanStats
 from firebrick.oob.endpoint import OOBEndpoint
 from firebrick.oob.server import OOBConfig, OOBServer
 from firebrick.options import ScanOptions
-from firebrick.scoring import score_result
+from firebrick.scoring import score_result, withhold_if_incomplete
 
 Progress = Callable[[str], None]
 
@@ -145,6 +146,8 @@ async def run_scan(
             )
             ctx = ScanContext(options, client, surface, oob, target_is_local=local)
             ctx.warnings.extend(surface.warnings)
+            if (few := discovery_warning(len(surface.operations))) is not None:
+                ctx.warn(few)
             if oob is not None and options.oob_server and own_oob:
                 ctx.warnings.extend(_remote_notes(oob))
             elif oob is not None and not _is_global(oob.advertise_host) and not local:
@@ -162,15 +165,33 @@ async def run_scan(
                 await oob.stop()
 
     for check, reason in skipped:
-        ctx.cover(check.name, check.category, None, None, "skipped", reason)
+        ctx.cover(
+            check.name, check.category, None, None, Outcome.NOT_DETERMINED, reason,
+            cause=Cause.NOT_SELECTED,
+        )  # fmt: skip
     # A category is assessed when one of its checks ran AND reached a verdict somewhere (a
-    # finding, or a test that passed or failed): one that only skipped or stayed inconclusive
-    # (e.g. resolver hygiene on the loopback lab) is "not assessed", never a free 100.
-    measured = {c.category for c in ctx.coverage if c.status in ("passed", "failed")}
+    # finding, or a test that passed or was vulnerable): one whose tests were only refused or
+    # not determined (e.g. resolver hygiene on the loopback lab) is "not assessed", never a
+    # free 100.
+    measured = {c.category for c in ctx.coverage if c.outcome.is_verdict}
     assessed = {c.category for c in checks} & (measured | {f.category for f in findings})
     llm = any("llm" in op.tags for op in surface.operations)
     findings = judge(findings)
     categories, score, grade, explanation = score_result(findings, assessed, llm_applicable=llm)
+    planned = {c.category for c in checks} - ({"llm_security"} if not llm else set())
+    summary = summarize(
+        ctx.coverage,
+        findings,
+        [op.key for op in surface.operations],
+        client.op_answers,
+        planned_categories=planned,
+        assessed=assessed,
+        excluded=ctx.state.get(EXCLUDED_OPERATIONS, ()),
+        has_credentials=bool(options.headers or options.identities),
+        spec_given=bool(options.spec),
+    )
+    summary.notes.extend(ctx.state.get(COVERAGE_NOTES, []))
+    grade = withhold_if_incomplete(grade, summary, explanation)
     if not complete:
         ctx.warn(
             "the scan did not finish: its time limit or request budget ran out; results are partial"
@@ -193,7 +214,7 @@ async def run_scan(
             oob_interactions=len(oob.interactions()) if oob is not None else 0,
             duration_s=round(time.monotonic() - t0, 3),
             operations=len(surface.operations),
-            inputs_tested=len({(c.operation, c.input) for c in ctx.coverage if c.input}),
+            inputs_tested=summary.inputs_tested,
         ),
         complete=complete,
         surface={
@@ -204,6 +225,7 @@ async def run_scan(
             "facts": surface.facts,
         },
         score_explanation=explanation,
+        coverage_summary=summary,
     )
 
 

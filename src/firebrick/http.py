@@ -93,6 +93,8 @@ class ScopedClient:
         self.sent = 0
         self.by_check: Counter[str] = Counter()
         self.by_operation: Counter[str] = Counter()
+        # Every answer per operation key: coverage.py tells reached from refused operations.
+        self.op_answers: dict[str, list[Exchange]] = {}
         self._limiter = RateLimiter(rate)
         self._slots = asyncio.Semaphore(concurrency)
         self.concurrency = concurrency
@@ -245,6 +247,8 @@ class ScopedClient:
                 self._charge(check, op_key)
                 exchange = await self._send_once(request)
             self.exchanges.append(exchange)
+            if op_key is not None:
+                self.op_answers.setdefault(op_key, []).append(exchange)
             if exchange.status != 429 or retried:
                 return exchange
             # Honour 429: wait what the server asks (bounded), slow down, retry once.

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-SCHEMA_VERSION = "1.0"  # of the JSON report; see docs/json-report.md
+SCHEMA_VERSION = "2.0"  # of the JSON report; see docs/json-report.md
 
 CATEGORIES: tuple[str, ...] = (
     "authentication",
@@ -275,6 +275,70 @@ class Finding:
         }
 
 
+class Outcome(str, Enum):
+    """How one test ended: the outcome ladder (docs/scoring.md, "Coverage and the grade").
+
+    ``passed`` is a claim that the probe reached the code under test and the code held; a probe
+    that the target turned away before the logic ran is ``refused`` (with a cause), never passed.
+    """
+
+    VULNERABLE = "vulnerable"
+    PASSED = "passed"
+    REFUSED = "refused"
+    ERROR = "error"
+    NOT_DETERMINED = "not_determined"
+
+    @property
+    def is_verdict(self) -> bool:
+        """True when the test reached a verdict about the code (vulnerable or passed)."""
+        return self in (Outcome.VULNERABLE, Outcome.PASSED)
+
+
+class Cause(str, Enum):
+    """Why a test did not reach a verdict: refusal causes first, then the other reasons."""
+
+    AUTH = "auth"  # 401/403, or a redirect to a login page
+    CSRF = "csrf"  # a missing or wrong CSRF token
+    ROUTE_ABSENT = "route_absent"  # 404/405/501: no such route or method
+    INPUT_REJECTED = "input_rejected"  # 400/413/415/422 before the input was used
+    RATE_LIMITED = "rate_limited"  # 429
+    NOT_SELECTED = "not_selected"  # the check was deselected or does not run in this mode
+    EXCLUDED = "excluded"  # the operation was excluded by the user or the safe mode
+    NO_TARGET = "no_target"  # nothing for this test to work on (legacy "skipped")
+
+
+REFUSAL_CAUSES: tuple[Cause, ...] = (
+    Cause.AUTH,
+    Cause.CSRF,
+    Cause.ROUTE_ABSENT,
+    Cause.INPUT_REJECTED,
+    Cause.RATE_LIMITED,
+)
+
+# The statuses checks recorded before the outcome ladder existed, and what they mean now.
+LEGACY_STATUS: dict[str, tuple[Outcome, Cause | None]] = {
+    "failed": (Outcome.VULNERABLE, None),
+    "inconclusive": (Outcome.NOT_DETERMINED, None),
+    "skipped": (Outcome.NOT_DETERMINED, Cause.NO_TARGET),
+    "not determined": (Outcome.NOT_DETERMINED, None),
+    "undetermined": (Outcome.NOT_DETERMINED, None),
+}
+
+
+def normalize_outcome(status: str | Outcome) -> tuple[Outcome, Cause | None]:
+    """An Outcome for a status string (new or legacy) and the cause the legacy form implies."""
+    if isinstance(status, Outcome):
+        return status, None
+    value = str(status).strip().lower()
+    try:
+        return Outcome(value), None
+    except ValueError:
+        pass
+    if value in LEGACY_STATUS:
+        return LEGACY_STATUS[value]
+    raise ValueError(f"unknown coverage status {status!r}")
+
+
 @dataclass
 class CoverageItem:
     """What a check tested on one operation/input and how it ended; for reports and JUnit."""
@@ -283,11 +347,70 @@ class CoverageItem:
     category: str
     operation: str | None
     input: str | None
-    status: str  # "passed" | "failed" | "skipped" | "inconclusive"
+    status: str  # an Outcome value: vulnerable | passed | refused | error | not_determined
     reason: str = ""
+    cause: str | None = None  # a Cause value for refused / not_determined items
+
+    def __post_init__(self) -> None:
+        # Legacy statuses (passed/failed/skipped/inconclusive) become the ladder's values.
+        outcome, implied = normalize_outcome(self.status)
+        self.status = outcome.value
+        if self.cause is None and implied is not None:
+            self.cause = implied.value
+
+    @property
+    def outcome(self) -> Outcome:
+        return normalize_outcome(self.status)[0]
+
+    @property
+    def planned(self) -> bool:
+        """False for tests that were never meant to run (check deselected, operation excluded)."""
+        return self.cause not in (Cause.NOT_SELECTED.value, Cause.EXCLUDED.value)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class CategoryCoverage:
+    category: str
+    planned: int  # tests planned in this category
+    verdicts: int  # of which reached a verdict (vulnerable or passed)
+
+    @property
+    def share(self) -> float:
+        return self.verdicts / self.planned if self.planned else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "planned": self.planned,
+            "verdicts": self.verdicts,
+            "share": round(self.share, 3),
+        }
+
+
+@dataclass
+class CoverageSummary:
+    """What the scan really reached: the numbers a grade needs (coverage.py computes them)."""
+
+    operations_discovered: int = 0
+    operations_reached: int = 0
+    operations_refused: dict[str, int] = field(default_factory=dict)  # cause -> operations
+    operations_excluded: int = 0
+    operations_untested: int = 0
+    inputs_tested: int = 0  # distinct (operation, input) pairs with a verdict
+    outcomes: dict[str, int] = field(default_factory=dict)  # Outcome value -> tests
+    categories: list[CategoryCoverage] = field(default_factory=list)
+    graded: bool = True  # False: the grade is "incomplete" (see reasons and hints)
+    reasons: list[str] = field(default_factory=list)  # why the grade is incomplete
+    hints: list[str] = field(default_factory=list)  # what would fix it, with the numbers
+    notes: list[str] = field(default_factory=list)  # first-screen coverage notes (tokens, ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["categories"] = [c.to_dict() for c in self.categories]
+        return d
 
 
 @dataclass
@@ -332,6 +455,13 @@ class ScanResult:
     complete: bool = True  # False when the time limit or budget cut the scan short
     surface: dict[str, Any] = field(default_factory=dict)  # summary for reports
     score_explanation: list[str] = field(default_factory=list)
+    # What the scan reached; None only for results stored before coverage was summarised.
+    coverage_summary: CoverageSummary | None = None
+
+    @property
+    def grade_incomplete(self) -> bool:
+        """True when coverage is below the threshold: no letter, exit code 2."""
+        return self.coverage_summary is not None and not self.coverage_summary.graded
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -351,4 +481,10 @@ class ScanResult:
             "stats": self.stats.to_dict(),
             "surface": self.surface,
             "score_explanation": list(self.score_explanation),
+            "grade_status": "incomplete"
+            if self.grade_incomplete
+            else ("graded" if self.grade else "none"),
+            "coverage_summary": self.coverage_summary.to_dict()
+            if self.coverage_summary is not None
+            else None,
         }

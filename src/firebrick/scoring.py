@@ -2,7 +2,8 @@
 
 Category score = 100 x product over the category's findings of (1 - severity weight x confidence
 factor), rounded to 0.1. Overall = the category-weighted mean of the assessed categories. Letter
-A >= 90, B >= 80, C >= 70, D >= 60, else F, with caps for confirmed critical (D) and high (C).
+A >= 90, B >= 80, C >= 70, D >= 60, else F, with caps: a high or critical finding at confidence
+likely or better caps at C, a confirmed critical at D.
 
 Every step is monotone (a product of factors in [0, 1], a mean with fixed positive weights, a
 threshold, a min), so adding a finding can never raise a score or a grade. docs/scoring.md is
@@ -13,7 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from firebrick.model import CATEGORIES, CategoryScore, Confidence, Finding, Severity
+from firebrick.model import (
+    CATEGORIES,
+    CategoryScore,
+    Confidence,
+    CoverageSummary,
+    Finding,
+    Severity,
+)
 
 SEVERITY_WEIGHT: dict[Severity, float] = {
     Severity.CRITICAL: 0.5,
@@ -56,8 +64,13 @@ LETTER_THRESHOLDS: tuple[tuple[float, str], ...] = (
 )
 GRADES: tuple[str, ...] = ("A", "B", "C", "D", "F")  # best first
 
-# The worst letter a confirmed finding of this severity allows (SSL Labs style caps).
-GRADE_CAPS: dict[Severity, str] = {Severity.CRITICAL: "D", Severity.HIGH: "C"}
+# The worst letter a finding allows (SSL Labs style caps), by severity and the least confidence
+# that triggers it: high or critical at likely or better caps at C, a confirmed critical at D.
+GRADE_CAPS: tuple[tuple[Severity, Confidence, str], ...] = (
+    (Severity.CRITICAL, Confidence.CONFIRMED, "D"),
+    (Severity.CRITICAL, Confidence.LIKELY, "C"),
+    (Severity.HIGH, Confidence.LIKELY, "C"),
+)
 
 
 def _round1(value: float) -> float:
@@ -126,16 +139,18 @@ def _cap_for(findings: Iterable[Finding]) -> tuple[str, Finding] | None:
     """The strictest cap the findings impose, and the finding that imposes it."""
     best: tuple[str, Finding] | None = None
     for f in findings:
-        cap = GRADE_CAPS.get(f.severity)
-        if cap is None or f.confidence is not Confidence.CONFIRMED:
-            continue
-        if best is None or GRADES.index(cap) > GRADES.index(best[0]):
-            best = (cap, f)
+        for severity, least, cap in GRADE_CAPS:
+            if f.severity is not severity or f.confidence.rank < least.rank:
+                continue
+            if best is None or GRADES.index(cap) > GRADES.index(best[0]):
+                best = (cap, f)
+            break  # the first matching rule is the strictest for this finding
     return best
 
 
 def grade(score: float, findings: Iterable[Finding]) -> str:
-    """The letter for ``score``, capped: a confirmed critical caps at D, a confirmed high at C."""
+    """The letter for ``score``, capped: a high or critical finding at likely or better caps at
+    C, a confirmed critical at D."""
     result = letter(score)
     cap = _cap_for(findings)
     return result if cap is None else _worse(result, cap[0])
@@ -203,8 +218,22 @@ def score_result(
         where = " ".join(p for p in (cause.operation, cause.input) if p)
         applied = "applied" if final != base else "no effect"
         lines.append(
-            f"Cap: a confirmed {cause.severity.value} finding ({cause.kind}"
+            f"Cap: a {cause.confidence.value} {cause.severity.value} finding ({cause.kind}"
             f"{' at ' + where if where else ''}) caps the grade at {cap_letter}: {applied}"
         )
     lines.append(f"Grade: {final}")
     return categories, overall, final, lines
+
+
+def withhold_if_incomplete(
+    grade_letter: str | None, summary: CoverageSummary, lines: list[str]
+) -> str | None:
+    """A grade needs coverage: below the thresholds of coverage.py the letter is withheld (the
+    grade is *incomplete*; the score stays, marked partial) and the explanation says why."""
+    if summary.graded:
+        return grade_letter
+    lines.append(
+        "Coverage: the grade is incomplete (the score above is partial): "
+        + "; ".join(summary.reasons)
+    )
+    return None

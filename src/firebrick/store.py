@@ -21,9 +21,11 @@ from typing import Any
 
 from firebrick.errors import StoreError
 from firebrick.model import (
+    CategoryCoverage,
     CategoryScore,
     Confidence,
     CoverageItem,
+    CoverageSummary,
     Evidence,
     Exchange,
     Finding,
@@ -336,6 +338,17 @@ def _finding(d: dict[str, Any]) -> Finding:
     )
 
 
+def _coverage_summary(d: dict[str, Any] | None) -> CoverageSummary | None:
+    if not isinstance(d, dict):
+        return None
+    fields = {k: v for k, v in d.items() if k in CoverageSummary.__dataclass_fields__}
+    fields["categories"] = [
+        CategoryCoverage(c["category"], int(c["planned"]), int(c["verdicts"]))
+        for c in d.get("categories") or []
+    ]
+    return CoverageSummary(**fields)
+
+
 def result_from_dict(d: dict[str, Any]) -> ScanResult:
     """Inverse of ``ScanResult.to_dict()`` (the JSON report). Raises ValueError when ``d`` is
     not a firebrick scan result. Derived fields (fingerprint, curl) are recomputed, not read."""
@@ -369,8 +382,11 @@ def result_from_dict(d: dict[str, Any]) -> ScanResult:
                     category=c["category"],
                     operation=c.get("operation"),
                     input=c.get("input"),
+                    # reports before schema 2.0 used passed/failed/skipped/inconclusive:
+                    # CoverageItem maps them onto the outcome ladder
                     status=c["status"],
                     reason=c.get("reason") or "",
+                    cause=c.get("cause"),
                 )
                 for c in d.get("coverage") or []
             ],
@@ -386,6 +402,7 @@ def result_from_dict(d: dict[str, Any]) -> ScanResult:
             complete=bool(d.get("complete", True)),
             surface=dict(d.get("surface") or {}),
             score_explanation=list(d.get("score_explanation") or []),
+            coverage_summary=_coverage_summary(d.get("coverage_summary")),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a firebrick scan result: bad or missing field {exc}") from exc

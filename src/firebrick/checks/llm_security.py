@@ -24,7 +24,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from firebrick.context import ScanContext
-from firebrick.model import Confidence, Evidence, Exchange, Finding, Location, Operation, Severity
+from firebrick.model import (
+    Cause,
+    Confidence,
+    Evidence,
+    Exchange,
+    Finding,
+    Location,
+    Operation,
+    Severity,
+)
+from firebrick.reach import refusal
 
 CHECK = "llm_security"
 CATEGORY = "llm_security"
@@ -146,15 +156,15 @@ def _finding(
 async def _endpoint(ctx: ScanContext, op: Operation) -> AsyncIterator[Finding]:
     base, text = await _ask(ctx, op, BENIGN)
     _, data = _reply(base)
-    if base.status in (401, 403):
+    if (cause := refusal(base)) is not None and cause is not Cause.INPUT_REJECTED:
         if "llm" in op.tags:
-            ctx.cover(
+            ctx.refused(
                 CHECK,
                 CATEGORY,
                 op,
                 None,
-                "skipped",
-                f"answers {base.status} without credentials; pass -H to test the model itself",
+                cause,
+                f"answers {base.status}; pass -H to test the model itself",
             )
         return
     if base.status != 200 or not _is_ai(data):
@@ -269,6 +279,7 @@ async def _endpoint(ctx: ScanContext, op: Operation) -> AsyncIterator[Finding]:
     if ctx.oob is not None and probes < MAX_PROBES:
         async for f in _tool_fetch(ctx, op, ask):
             yield f
+    # The benign prompt was answered in the chat-completion shape: the probes reach the model.
     ctx.cover(CHECK, CATEGORY, op, None, "passed" if probes else "skipped", f"{probes + 1} prompts")
 
 

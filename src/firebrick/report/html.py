@@ -15,6 +15,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
+from firebrick.coverage import coverage_lines
 from firebrick.model import (
     CategoryScore,
     CoverageItem,
@@ -36,10 +37,11 @@ SEVERITY_COLOR = {
 }
 GRADE_COLOR = {"A": "#1a7f37", "B": "#4d9a2a", "C": "#b8930b", "D": "#d9622b", "F": "#b42318"}
 STATUS_COLOR = {
+    "vulnerable": "#b42318",
     "passed": "#1a7f37",
-    "failed": "#b42318",
-    "skipped": "#6b7280",
-    "inconclusive": "#b8930b",
+    "refused": "#d9622b",
+    "error": "#7a0010",
+    "not_determined": "#b8930b",
 }
 
 # CommonMark without raw HTML; links, images, autolinks and reference definitions disabled so
@@ -270,7 +272,7 @@ def _coverage_html(items: list[CoverageItem]) -> str:
         f"<td>{e(c.check)}</td><td>{e(c.category)}</td><td>{e(c.operation or '')}</td>"
         f"<td>{e(c.input or '')}</td>"
         f'<td class="status" style="color:{STATUS_COLOR.get(c.status, "#111827")}">'
-        f"{e(c.status)}</td><td>{e(c.reason)}</td>"
+        f"{e(c.status)}{' (' + e(c.cause) + ')' if c.cause else ''}</td><td>{e(c.reason)}</td>"
         "</tr>"
         for c in items
     ]
@@ -297,7 +299,7 @@ def _categories_table(categories: list[CategoryScore]) -> str:
 
 
 def render(result: ScanResult) -> str:
-    grade = result.grade or "?"
+    grade = "incomplete" if result.grade_incomplete else (result.grade or "?")
     findings = sorted(
         result.findings,
         key=lambda f: (_SEV_ORDER.index(f.severity), -f.confidence.rank, f.category, f.title),
@@ -307,11 +309,13 @@ def render(result: ScanResult) -> str:
     body = [
         '<div class="header">',
         f'<div class="grade" style="background:{GRADE_COLOR.get(grade, "#6b7280")}">'
-        f"{e(grade)}</div>",
+        f"{e(grade if len(grade) == 1 else '?')}</div>",
         "<div>",
         f"<h1>firebrick report: {e(result.target)}</h1>",
         f'<div class="meta">Grade <b>{e(grade)}</b> &middot; score '
-        f"<b>{_fmt_score(result.score)}</b>/100 &middot; {e(count_line)}</div>",
+        f"<b>{_fmt_score(result.score)}</b>/100"
+        f"{' (partial: not a grade)' if result.grade_incomplete else ''} &middot; "
+        f"{e(count_line)}</div>",
         f'<div class="meta">Started {e(result.started_at)} &middot; finished '
         f"{e(result.finished_at)} &middot; mode {e(result.mode)} &middot; firebrick "
         f"{e(result.tool_version)}</div>",
@@ -324,6 +328,12 @@ def render(result: ScanResult) -> str:
         body.append(
             '<div class="banner"><b>Incomplete scan:</b> the time limit or request budget cut it '
             "short; untested does not mean safe.</div>"
+        )
+    cov = coverage_lines(result)
+    if cov:
+        style = ' class="banner"' if result.grade_incomplete else ""
+        body.append(
+            f'<div{style} id="coverage-summary">' + "<br>".join(e(line) for line in cov) + "</div>"
         )
     body.append("<h2>Categories</h2>")
     body.append(category_chart(result.categories))

@@ -3,8 +3,9 @@
 Mapping: a <testsuite> per check (from result.coverage), a <testcase> per (check, operation,
 input) that the check covered. A case fails when a finding attributed to it is at or above the
 gate severity (``fail_on``); findings below the gate are listed in <system-out> so they stay
-visible without breaking the build. Skipped and inconclusive coverage become <skipped> with the
-reason (inconclusive is not "passed": a scan that could not tell must not look clean). Findings
+visible without breaking the build. Refused, error and not-determined tests become <skipped> with
+the outcome, its cause and the reason (no verdict is not "passed": a scan that could not tell
+must not look clean); every suite carries the coverage lines as properties. Findings
 that no coverage item names get a case of their own in a "<category>.findings" suite, so no
 finding is ever dropped.
 """
@@ -15,6 +16,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from firebrick.coverage import coverage_lines
 from firebrick.model import Finding, ScanResult, Severity
 
 _SEV_ORDER = [Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO]
@@ -25,7 +27,8 @@ class _Case:
     suite: str
     category: str
     name: str
-    status: str  # passed | failed | skipped | inconclusive
+    status: str  # an Outcome value: vulnerable | passed | refused | error | not_determined
+    cause: str | None = None
     reason: str = ""
     findings: list[Finding] = field(default_factory=list)
 
@@ -64,6 +67,7 @@ def _cases(result: ScanResult) -> list[_Case]:
             name=_case_name(item.operation, item.input),
             status=item.status,
             reason=item.reason,
+            cause=item.cause,
         )
         cases.append(case)
         by_key[(item.category, item.operation, item.input)].append(case)
@@ -71,7 +75,7 @@ def _cases(result: ScanResult) -> list[_Case]:
     for f in result.findings:
         candidates = by_key.get((f.category, f.operation, f.input), [])
         # Prefer the coverage item that says it failed: that is the check that found it.
-        target = next((c for c in candidates if c.status == "failed"), None)
+        target = next((c for c in candidates if c.status == "vulnerable"), None)
         if target is None and candidates:
             target = candidates[0]
         if target is None:
@@ -79,7 +83,7 @@ def _cases(result: ScanResult) -> list[_Case]:
                 suite=f"{f.category}.findings",
                 category=f.category,
                 name=_case_name(f.operation, f.input),
-                status="failed",
+                status="vulnerable",
             )
             cases.append(target)
             by_key[(f.category, f.operation, f.input)].append(target)
@@ -100,6 +104,8 @@ def build(result: ScanResult, fail_on: Severity = Severity.MEDIUM) -> ET.Element
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="category", value=suite_cases[0].category)
         ET.SubElement(props, "property", name="target", value=_clean(result.target))
+        for i, line in enumerate(coverage_lines(result)):
+            ET.SubElement(props, "property", name=f"coverage.{i}", value=_clean(line))
         counts = {"tests": 0, "failures": 0, "skipped": 0}
         for c in suite_cases:
             counts["tests"] += 1
@@ -133,11 +139,17 @@ def build(result: ScanResult, fail_on: Severity = Severity.MEDIUM) -> ET.Element
                     for ex in f.evidence.exchanges[:1]:
                         body.append(f"  replay: {ex.curl}")
                 failure.text = _clean("\n".join(body))
-            elif c.status in ("skipped", "inconclusive") and not c.findings:
+            elif c.status in ("refused", "error", "not_determined") and not c.findings:
+                # No verdict is not a pass: refused, error and not determined tests are skipped,
+                # their message says which and why.
                 counts["skipped"] += 1
                 reason = c.reason or c.status
-                if c.status == "inconclusive":
-                    reason = f"inconclusive: {reason}"
+                if c.status == "not_determined" and c.cause == "no_target":
+                    pass  # "nothing to test here" reads best as the bare reason
+                elif c.status == "not_determined" and c.cause is None:
+                    reason = f"not determined: {reason}"
+                elif c.status in ("refused", "error"):
+                    reason = f"{c.status}{' (' + c.cause + ')' if c.cause else ''}: {reason}"
                 ET.SubElement(tc, "skipped", message=_clean(reason))
             if below:
                 out = ET.SubElement(tc, "system-out")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from firebrick.coverage import coverage_lines
 from firebrick.model import Finding, ScanResult, Severity
 
 MAX_FINDINGS = 10
@@ -56,11 +57,12 @@ def top_findings(result: ScanResult, limit: int = MAX_FINDINGS) -> list[Finding]
 
 
 def render(result: ScanResult) -> str:
-    grade = result.grade or "?"
+    grade = "incomplete" if result.grade_incomplete else (result.grade or "?")
     counts = {s: sum(1 for f in result.findings if f.severity is s) for s in _SEV_ORDER}
     count_line = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no findings"
     lines = [
-        f"## firebrick: grade {text(grade)} ({_score(result.score)}/100)",
+        f"## firebrick: grade {text(grade)} ({_score(result.score)}/100"
+        f"{', partial' if result.grade_incomplete else ''})",
         "",
         f"Target {code(result.target)} · mode {text(result.mode)} · "
         f"{result.stats.requests_sent} requests · {text(count_line)}",
@@ -72,6 +74,9 @@ def render(result: ScanResult) -> str:
             "untested does not mean safe.",
             "",
         ]
+    cov = coverage_lines(result)
+    if cov:
+        lines += [f"> {text(line, 400)}  " for line in cov] + [""]
     lines += ["| Category | Score | Findings |", "| --- | ---: | ---: |"]
     for c in result.categories:
         score = _score(c.score) if c.assessed else "not assessed"

@@ -13,6 +13,7 @@ import re
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from firebrick.coverage import coverage_lines
 from firebrick.model import Finding, ScanResult, Severity
 
 SARIF_SCHEMA_URI = (
@@ -182,6 +183,13 @@ def build(result: ScanResult) -> dict[str, Any]:
             "startedAt": result.started_at,
             "finishedAt": result.finished_at,
             "complete": result.complete,
+            "gradeStatus": "incomplete"
+            if result.grade_incomplete
+            else ("graded" if result.grade else "none"),
+            "coverage": result.coverage_summary.to_dict()
+            if result.coverage_summary is not None
+            else None,
+            "coverageLines": coverage_lines(result),
         },
     }
     # SARIF date-times must be RFC 3339; only copy ours when they parse as such.

@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from firebrick import remediation
+from firebrick.coverage import coverage_lines
 from firebrick.model import (
     CategoryScore,
     Confidence,
@@ -61,8 +62,9 @@ BIG_LETTERS: dict[str, tuple[str, ...]] = {
     "D": ("████ ", "█   █", "█   █", "█   █", "████ "),
     "F": ("█████", "█    ", "████ ", "█    ", "█    "),
     "-": ("     ", "     ", "█████", "     ", "     "),
+    "?": (" ███ ", "█   █", "   █ ", "     ", "  █  "),
 }
-COVERAGE_STATUSES = ("passed", "failed", "skipped", "inconclusive")
+COVERAGE_STATUSES = ("vulnerable", "passed", "refused", "error", "not_determined")
 
 
 def _grade_style(grade: str | None) -> str:
@@ -124,18 +126,21 @@ def _header(result: ScanResult) -> RenderableType:
 
 
 def _grade_block(result: ScanResult) -> RenderableType:
-    grade = result.grade or "-"
-    style = _grade_style(result.grade)
+    incomplete = result.grade_incomplete
+    grade = "?" if incomplete else (result.grade or "-")
+    style = "bold red" if incomplete else _grade_style(result.grade)
     big = Text("\n".join(BIG_LETTERS.get(grade, BIG_LETTERS["-"])), style=style)
     side = Text()
     side.append("Grade ", style="bold")
-    side.append(result.grade or "none", style=style)
+    side.append("INCOMPLETE" if incomplete else (result.grade or "none"), style=style)
     side.append("\nScore ", style="bold")
     if result.score is None:
         side.append("not scored (no category assessed)")
     else:
         side.append(f"{result.score:.1f}", style=_score_style(result.score))
         side.append(" / 100")
+        if incomplete:
+            side.append(" (partial: not a grade)", style="bold red")
     counts = Counter(f.severity for f in result.findings)
     side.append("\nFindings ", style="bold")
     side.append(str(len(result.findings)))
@@ -152,6 +157,16 @@ def _grade_block(result: ScanResult) -> RenderableType:
     grid.add_column()
     grid.add_row(big, side)
     return Panel(grid, expand=False, padding=(1, 3))
+
+
+def _coverage_first_screen(result: ScanResult) -> RenderableType:
+    lines: list[RenderableType] = []
+    for line in coverage_lines(result):
+        style = "bold red" if line.startswith("Grade incomplete") else ""
+        if line.startswith("To fix"):
+            style = "bold yellow"
+        lines.append(Text(line, style=style))
+    return Group(*lines)
 
 
 def _bar(score: float) -> Text:
@@ -290,16 +305,17 @@ def _print_finding(
 
 
 def _coverage(result: ScanResult) -> RenderableType:
-    counts = Counter(c.status for c in result.coverage)
-    text = Text("Coverage: ", style="bold")
+    counts = Counter(c.outcome.value for c in result.coverage)
+    text = Text("Tests: ", style="bold")
     statuses = list(COVERAGE_STATUSES) + sorted(set(counts) - set(COVERAGE_STATUSES))
     text.append(", ".join(f"{counts[s]} {s}" for s in statuses))
     text.append(f" ({len(result.coverage)} tests)")
     lines: list[RenderableType] = [text]
-    open_items = [c for c in result.coverage if c.status in ("skipped", "inconclusive")]
+    open_items = [c for c in result.coverage if not c.outcome.is_verdict]
     for c in open_items[:10]:
         where = " ".join(p for p in (c.operation, c.input) if p)
-        line = Text(f"  {c.status}: {c.check}", style="dim")
+        label = c.outcome.value + (f" ({c.cause})" if c.cause else "")
+        line = Text(f"  {label}: {c.check}", style="dim")
         if where:
             line.append(f" on {where}", style="dim")
         if c.reason:
@@ -320,6 +336,8 @@ def print_report(
     """
     console.print(_header(result))
     console.print(_grade_block(result))
+    if result.coverage_summary is not None:
+        console.print(_coverage_first_screen(result))
     console.print(_category_table(result.categories))
 
     console.print(Rule(f"Findings ({len(result.findings)})", align="left"))
