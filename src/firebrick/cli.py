@@ -189,6 +189,88 @@ def scan_options(f: Any) -> Any:
             help="Requests in the rate-limit burst against one cheap operation [default: 30; 0: none].",
         ),
         click.option(
+            "--login",
+            default=None,
+            metavar="URL|'POST /path'",
+            help="Log in first (JSON API or HTML form), with --username/--password or --login-user; tokens and session cookies are renewed when they expire.",
+        ),
+        click.option(
+            "--username",
+            default=None,
+            help="User name for --login [env: FIREBRICK_USERNAME].",
+        ),
+        click.option(
+            "--password",
+            default=None,
+            help="Password for --login; 'env:NAME' reads it from the environment [env: FIREBRICK_PASSWORD].",
+        ),
+        click.option(
+            "--login-user",
+            "login_users",
+            multiple=True,
+            nargs=3,
+            metavar="NAME USER PASSWORD",
+            help="Another identity from another login (repeatable); PASSWORD may be env:NAME.",
+        ),
+        click.option(
+            "--login-body",
+            type=click.Choice(("auto", "json", "form")),
+            default=None,
+            help="Body of the login request [default: auto: a form when the login URL serves one, else JSON].",
+        ),
+        click.option(
+            "--login-fields",
+            default=None,
+            metavar="USERFIELD,PASSFIELD",
+            help="Field names of the login body [default: the form's, else username,password].",
+        ),
+        click.option(
+            "--token-pointer",
+            default=None,
+            metavar="/json/pointer",
+            help="Where the token is in the login answer [default: access_token, token, jwt ...].",
+        ),
+        click.option(
+            "--login-header",
+            default=None,
+            metavar='"Name: value {token}"',
+            help='How the token is sent [default: "Authorization: Bearer {token}"].',
+        ),
+        click.option(
+            "--oauth2-token-url", default=None, help="OAuth2 client-credentials token endpoint."
+        ),
+        click.option("--oauth2-client-id", default=None, help="OAuth2 client id."),
+        click.option(
+            "--oauth2-client-secret",
+            default=None,
+            help="OAuth2 client secret; env:NAME reads it [env: FIREBRICK_OAUTH2_CLIENT_SECRET].",
+        ),
+        click.option("--oauth2-scope", default=None, help="OAuth2 scope to ask for."),
+        click.option(
+            "--register",
+            is_flag=True,
+            default=None,
+            help="Full mode: create two throwaway accounts through the API's registration operation and log in as both.",
+        ),
+        click.option(
+            "--proxy",
+            default=None,
+            metavar="URL",
+            help="Send every request through this proxy (Burp, ZAP); environment proxies are never used.",
+        ),
+        click.option(
+            "--insecure",
+            is_flag=True,
+            default=None,
+            help="Do not verify the target's TLS certificate.",
+        ),
+        click.option(
+            "--ca-cert",
+            default=None,
+            metavar="PATH",
+            help="Verify the target's TLS certificate against this CA bundle (a staging host's CA).",
+        ),
+        click.option(
             "--identity",
             "identities",
             multiple=True,
@@ -243,7 +325,26 @@ def build_options(target: str, kw: dict[str, Any]) -> ScanOptions:
         "checks": list(kw.pop("checks", ()) or ()),
         "identities": identities,
         "burst": kw.pop("burst", None),
+        "login_users": [tuple(u) for u in kw.pop("login_users", ()) or ()],
     }
+    for name in (
+        "login",
+        "username",
+        "password",
+        "login_body",
+        "login_fields",
+        "token_pointer",
+        "login_header",
+        "oauth2_token_url",
+        "oauth2_client_id",
+        "oauth2_client_secret",
+        "oauth2_scope",
+        "register",
+        "proxy",
+        "insecure",
+        "ca_cert",
+    ):
+        overrides[name] = kw.pop(name, None)
     if kw.pop("no_oob", False):
         overrides["oob"] = False
     if inside is not None:

@@ -6,6 +6,7 @@ It owns the time budget and the lifecycle of the scoped client and the per-scan 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import socket
 import time
@@ -14,12 +15,13 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from firebrick import __version__
+from firebrick.auth.manager import register_identities, start_auth
 from firebrick.checks import Check, selected
 from firebrick.context import COVERAGE_NOTES, EXCLUDED_OPERATIONS, ScanContext
 from firebrick.coverage import discovery_warning, summarize
 from firebrick.discovery import discover
 from firebrick.errors import BudgetExhausted
-from firebrick.http import ScopedClient
+from firebrick.http import ScopedClient, tls_verify
 from firebrick.judge import judge
 from firebrick.model import Cause, Finding, Outcome, ScanResult, ScanStats
 from firebrick.oob.endpoint import OOBEndpoint
@@ -112,6 +114,8 @@ async def run_scan(
     """Scan options.target. Pass a started OOBServer to share it (the demo does); else one is
     started and stopped here when a selected check needs it."""
     options.validate()
+    # logins add their identities: never mutate the caller's options
+    options = dataclasses.replace(options, identities=dict(options.identities))
     say = progress or (lambda _msg: None)
     started_at, t0 = _now(), time.monotonic()
     deadline = t0 + options.max_time
@@ -129,6 +133,8 @@ async def run_scan(
         timeout=options.timeout,
         max_response_bytes=options.max_response_bytes,
         deadline=deadline,
+        verify_tls=tls_verify(options.insecure, options.ca_cert),
+        proxy=options.proxy,
     )
     async with client:
         if own_oob:
@@ -140,10 +146,17 @@ async def run_scan(
             )
             await oob.start()
         try:
+            auth = await start_auth(client, options)
+            if auth is not None:
+                say(f"identities: {', '.join(auth.names())}")
             say("discovering the API surface")
             surface = await discover(
                 client, spec=options.spec, crawl=options.crawl, guess_params=options.guess_params
             )
+            if options.register:
+                auth = await register_identities(auth, client, options, surface)
+            if auth is not None:
+                surface.facts["identities"] = auth.names()
             ctx = ScanContext(options, client, surface, oob, target_is_local=local)
             ctx.warnings.extend(surface.warnings)
             if (few := discovery_warning(len(surface.operations))) is not None:
@@ -223,6 +236,8 @@ async def run_scan(
             "graphql": surface.graphql_endpoint,
             "operations": [op.key for op in surface.operations],
             "facts": surface.facts,
+            "identities": list(client.credentials.names()) if client.credentials else [],
+            "relogins": auth.relogins() if auth is not None else {},
         },
         score_explanation=explanation,
         coverage_summary=summary,

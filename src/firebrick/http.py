@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import ssl
 import time
 import zlib
 from collections import Counter
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -29,7 +30,8 @@ import httpx
 from yarl import URL
 
 from firebrick import __version__
-from firebrick.errors import BudgetExhausted, OutOfScope
+from firebrick.auth.session import Session, no_cookie_jar
+from firebrick.errors import BudgetExhausted, OutOfScope, UsageError
 from firebrick.model import Exchange
 
 USER_AGENT = f"firebrick/{__version__} (API security scan)"
@@ -66,6 +68,34 @@ class RateLimiter:
         self.interval *= 2
 
 
+class CredentialSource(Protocol):
+    """What the client asks firebrick.auth for: each identity's current credential headers, and
+    a fresh login when they stopped working (firebrick.auth.manager.AuthManager)."""
+
+    def names(self) -> list[str]: ...
+
+    def headers(self, identity: str) -> dict[str, str]: ...
+
+    def generation(self, identity: str) -> int: ...
+
+    async def ensure_fresh(self, identity: str) -> None: ...
+
+    async def refresh(self, identity: str, generation: int) -> bool: ...
+
+
+def tls_verify(insecure: bool, ca_cert: str | None, default: bool = False) -> ssl.SSLContext | bool:
+    """What the transport's TLS verification gets: a context trusting ``ca_cert`` (a staging
+    host's private CA), False for --insecure, else ``default``."""
+    if ca_cert:
+        try:
+            return ssl.create_default_context(cafile=ca_cert)
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(f"cannot use --ca-cert {ca_cert}: {exc}") from None
+    if insecure:
+        return False
+    return default
+
+
 class ScopedClient:
     def __init__(
         self,
@@ -80,7 +110,8 @@ class ScopedClient:
         max_response_bytes: int = 1_048_576,
         deadline: float | None = None,  # time.monotonic() value after which nothing is sent
         extra_origins: list[str] | None = None,
-        verify_tls: bool = False,  # a scanner must reach staging hosts with self-signed certs
+        verify_tls: bool | ssl.SSLContext = False,  # staging hosts often have self-signed certs
+        proxy: str | None = None,  # an intercepting proxy (Burp, ZAP) every request goes through
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.scope = {origin_of(self.base_url)} | {origin_of(o) for o in extra_origins or []}
@@ -100,13 +131,25 @@ class ScopedClient:
         self.concurrency = concurrency
         self.timeout = timeout
         self.verify_tls = verify_tls
-        # httpx builds requests (and keeps the cookie jar); it never opens a connection.
+        self.proxy = proxy  # only an explicit --proxy; environment proxies are never used
+        # Identities (firebrick.auth): one cookie jar + CSRF state per identity, None = the scan's
+        # own session; credentials come from a CredentialSource set by the engine.
+        self.sessions: dict[str | None, Session] = {None: Session()}
+        self.credentials: CredentialSource | None = None
+        self.default_identity: str | None = None  # who "the user's credentials" are
+        self.secrets: set[str] = set()  # values redacted wherever a request is recorded
+        self._op_identity: dict[str, str | None] = {}  # which identity an operation needed
+        self._sweeps: dict[str, asyncio.Event] = {}  # operations whose identity is being found
+        self._no_relogin: set[tuple[str, str]] = set()  # (identity, operation) fresh creds refused
+        self.auth_origins: set[tuple[str, str, int]] = set()  # e.g. an OAuth2 token endpoint
+        # httpx builds requests; it never opens a connection. Its own jar stays empty: cookies
+        # live in self.sessions, one jar per identity.
         self._client = httpx.AsyncClient(
             follow_redirects=False,
-            verify=verify_tls,
             timeout=httpx.Timeout(timeout),
             headers={"User-Agent": USER_AGENT},
             trust_env=False,  # never route the scan through an environment proxy by surprise
+            cookies=no_cookie_jar(),
         )
         self._session: aiohttp.ClientSession | None = None  # the sender, made on first use
 
@@ -157,6 +200,14 @@ class ScopedClient:
         return float("inf") if self.deadline is None else self.deadline - time.monotonic()
 
     # -- sending -------------------------------------------------------------------------------
+    def add_secret(self, value: str | None) -> None:
+        """A value (password, token, cookie) never to appear in a recorded request or excerpt."""
+        if value and len(value) >= 4:
+            self.secrets.add(value)
+
+    def session(self, identity: str | None) -> Session:
+        return self.sessions.setdefault(identity, Session())
+
     async def request(
         self,
         method: str,
@@ -171,23 +222,146 @@ class ScopedClient:
         op_key: str | None = None,
         follow_redirects: bool = True,
         use_user_headers: bool = True,
+        identity: str | None = None,
+        apply_credentials: bool = True,
     ) -> Exchange:
         """Send one request (plus in-scope redirects); never raises for HTTP or network errors.
+
+        ``identity`` sends it as that identity (its current credentials, cookies and CSRF token;
+        one fresh login if they are refused with 401). Without one, a request that uses the
+        user's headers goes as the default identity, and when that is refused (401/403) the
+        other identities are tried once per operation: every check reaches what some identity
+        can reach. ``apply_credentials=False`` keeps the identity's session (cookies, CSRF) but
+        adds no credentials: the login flow itself.
 
         Raises OutOfScope for a URL outside the target origin and BudgetExhausted when the scan's
         budget, the operation's budget or the deadline is spent.
         """
+        kwargs: dict[str, Any] = dict(
+            params=params,
+            headers=headers,
+            json=json,
+            data=data,
+            content=content,
+            check=check,
+            op_key=op_key,
+            follow_redirects=follow_redirects,
+            use_user_headers=use_user_headers,
+            apply_credentials=apply_credentials,
+        )
+        auto = identity is None and use_user_headers and self.credentials is not None
+        memo_key = op_key or urlsplit(self.url_for(url)).path
+        if not auto:
+            return await self._request_as(identity, memo_key, method, url, **kwargs)
+        assert self.credentials is not None
+        if memo_key in self._sweeps:  # another request is finding who this operation needs
+            await self._sweeps[memo_key].wait()
+        who = self._op_identity.get(memo_key, self.default_identity)
+        exchange = await self._request_as(who, memo_key, method, url, **kwargs)
+        if exchange.status not in (401, 403) or memo_key in self._op_identity:
+            return exchange
+        if memo_key in self._sweeps:  # a sweep started while we were sending: use its answer
+            await self._sweeps[memo_key].wait()
+            better = self._op_identity.get(memo_key, who)
+            if better == who:
+                return exchange
+            return await self._request_as(better, memo_key, method, url, **kwargs)
+        done = self._sweeps[memo_key] = asyncio.Event()
+        self._op_identity[memo_key] = who  # tried once: never sweep this operation again
+        try:
+            for other in self.credentials.names():
+                if other == who:
+                    continue
+                retry = await self._request_as(other, memo_key, method, url, **kwargs)
+                if retry.status is not None and retry.status not in (401, 403):
+                    self._op_identity[memo_key] = other
+                    return retry
+        finally:
+            done.set()
+        return exchange
+
+    async def _request_as(
+        self,
+        who: str | None,
+        memo_key: str,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | list[tuple[str, Any]] | None,
+        headers: dict[str, str] | None,
+        json: Any,
+        data: dict[str, Any] | None,
+        content: bytes | str | None,
+        check: str,
+        op_key: str | None,
+        follow_redirects: bool,
+        use_user_headers: bool,
+        apply_credentials: bool,
+    ) -> Exchange:
+        creds: dict[str, str] = {}
+        generation = 0
+        managed = who is not None and apply_credentials and self.credentials is not None
+        if managed:
+            assert who is not None and self.credentials is not None
+            await self.credentials.ensure_fresh(who)
+            creds = self.credentials.headers(who)
+            generation = self.credentials.generation(who)
+        args = (params, headers, json, data, content, check, op_key, follow_redirects)
+        exchange = await self._request_once(who, creds, method, url, *args, use_user_headers)
+        if (
+            managed
+            and exchange.status == 401
+            and (who, memo_key) not in self._no_relogin
+            and self.credentials is not None
+            and who is not None
+            and await self.credentials.refresh(who, generation)
+        ):
+            # The credentials expired (or were revoked): log in again, then send once more.
+            creds = self.credentials.headers(who)
+            exchange = await self._request_once(who, creds, method, url, *args, use_user_headers)
+            if exchange.status == 401:  # refused with fresh credentials: a real refusal
+                self._no_relogin.add((who, memo_key))
+        return exchange
+
+    async def _request_once(
+        self,
+        who: str | None,
+        creds: dict[str, str],
+        method: str,
+        url: str,
+        params: dict[str, Any] | list[tuple[str, Any]] | None,
+        headers: dict[str, str] | None,
+        json: Any,
+        data: dict[str, Any] | None,
+        content: bytes | str | None,
+        check: str,
+        op_key: str | None,
+        follow_redirects: bool,
+        use_user_headers: bool,
+    ) -> Exchange:
         url = self.url_for(url)
-        if not self.in_scope(url):
+        if not self.in_scope(url) and not (check == "auth" and origin_of(url) in self.auth_origins):
             raise OutOfScope(f"refusing to send to {url}: outside the scan's scope")
+        session = self.session(who)
         send_headers = dict(self.user_headers) if use_user_headers else {}
-        send_headers.update(headers or {})
+        if creds:  # the identity's current credentials replace the user's -H ones
+            lower = {k.lower() for k in creds}
+            send_headers = {k: v for k, v in send_headers.items() if k.lower() not in lower}
+            send_headers.update(creds)
+        if headers:  # what the caller sets wins (a probe's forged token, say)
+            lower = {k.lower() for k in headers}
+            send_headers = {k: v for k, v in send_headers.items() if k.lower() not in lower}
+            send_headers.update(headers)
+        for name, value in session.csrf_headers(method).items():
+            if name.lower() not in {k.lower() for k in send_headers}:
+                send_headers[name] = value
         body: bytes | None = None
         if json is not None:
             body = jsonlib.dumps(json).encode()
             send_headers.setdefault("Content-Type", "application/json")
         elif data is not None:
-            body = httpx.QueryParams(data).__str__().encode()
+            data = session.csrf_form(method, data)
+            body = httpx.QueryParams(data).__str__().encode()  # type: ignore[arg-type]
             send_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         elif content is not None:
             body = content.encode() if isinstance(content, str) else content
@@ -195,7 +369,7 @@ class ScopedClient:
             method.upper(), url, params=params, headers=send_headers, content=body
         )
         for _ in range(MAX_REDIRECTS + 1):
-            exchange = await self._send(request, check, op_key)
+            exchange = await self._send(request, check, op_key, who)
             if not follow_redirects or exchange.status not in (301, 302, 303, 307, 308):
                 return exchange
             location = exchange.response_headers.get("location")
@@ -205,12 +379,19 @@ class ScopedClient:
             if not self.in_scope(target):
                 return exchange  # never follow a redirect off scope: the 3xx is the answer
             keep_body = exchange.status in (307, 308)
+            hop_headers = (
+                {
+                    k: v
+                    for k, v in request.headers.items()
+                    if k.lower() not in ("content-length", "cookie")
+                }
+                if keep_body
+                else {k: v for k, v in send_headers.items() if k.lower() != "cookie"}
+            )
             request = self._client.build_request(
                 request.method if keep_body else "GET",
                 target,
-                headers={k: v for k, v in request.headers.items() if k.lower() != "content-length"}
-                if keep_body
-                else send_headers,
+                headers=hop_headers,
                 content=request.content if keep_body else None,
             )
         return exchange
@@ -236,7 +417,9 @@ class ScopedClient:
         if op_key is not None:
             self.by_operation[op_key] += 1
 
-    async def _send(self, request: httpx.Request, check: str, op_key: str | None) -> Exchange:
+    async def _send(
+        self, request: httpx.Request, check: str, op_key: str | None, who: str | None = None
+    ) -> Exchange:
         retried = False
         while True:
             self._precheck(op_key)
@@ -245,7 +428,7 @@ class ScopedClient:
                 # Counted here, when it is sent: a request still queued behind the rate limit
                 # or the concurrency cap when the budget or the time runs out was never sent.
                 self._charge(check, op_key)
-                exchange = await self._send_once(request)
+                exchange = await self._send_once(request, who)
             self.exchanges.append(exchange)
             if op_key is not None:
                 self.op_answers.setdefault(op_key, []).append(exchange)
@@ -259,16 +442,23 @@ class ScopedClient:
             await asyncio.sleep(wait)  # the server told us how long; this is that wait
             retried = True
 
-    async def _send_once(self, request: httpx.Request) -> Exchange:
+    async def _send_once(self, request: httpx.Request, who: str | None = None) -> Exchange:
+        session = self.session(who)
+        session.apply(request)  # this identity's cookies
         secrets = self._secret_names  # per call: user headers may change during a scan
-        recorded = {k: ("<redacted>" if k in secrets else v) for k, v in request.headers.items()}
+        recorded = {
+            k: ("<redacted>" if k in secrets else self._redact(v))
+            for k, v in request.headers.items()
+        }
         content = request.content
         exchange = Exchange(
             method=request.method,
             url=str(request.url),
             request_headers=recorded,
-            request_body=content.decode("utf-8", "replace") if content else None,
+            request_body=self._redact(content.decode("utf-8", "replace")) if content else None,
+            identity=who,
         )
+        cookie_response: httpx.Response | None = None
         started = time.monotonic()
         cap = self.max_response_bytes
         try:
@@ -280,6 +470,7 @@ class ScopedClient:
                 ],
                 data=content or None,
                 allow_redirects=False,
+                proxy=self.proxy,
             ) as response:
                 chunks: list[bytes] = []
                 size = 0
@@ -298,8 +489,10 @@ class ScopedClient:
                 exchange.response_headers = headers
                 exchange.response_size = size
                 charset = response.charset or "utf-8"
-                if "set-cookie" in headers:
-                    self._keep_cookies(request, response)
+                # the identity's session keeps the cookies and reads CSRF tokens below
+                cookie_response = httpx.Response(
+                    response.status, headers=list(response.raw_headers), request=request
+                )
             # Decode ourselves: we read raw bytes to keep the cap exact, so undo content-encoding.
             raw = _decode_content(raw, headers.get("content-encoding", ""), cap)
             try:
@@ -307,26 +500,34 @@ class ScopedClient:
             except LookupError:
                 text = raw.decode("utf-8", "replace")
             exchange.body_text = text
-            exchange.response_excerpt = text[:EXCERPT_BYTES]
+            exchange.response_excerpt = self._redact(text[:EXCERPT_BYTES])
+            session.absorb(cookie_response, text)
         except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
             exchange.status = None
             exchange.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         exchange.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
         return exchange
 
-    def _keep_cookies(self, request: httpx.Request, response: aiohttp.ClientResponse) -> None:
-        """Set-Cookie goes into the httpx jar, which adds it to later requests (as before)."""
-        self._client.cookies.extract_cookies(
-            httpx.Response(response.status, headers=list(response.raw_headers), request=request)
-        )
+    def _redact(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "<redacted>")
+        return text
 
     @property
     def _secret_names(self) -> set[str]:
-        return {k.lower() for k in self.user_headers} | {
+        names = {k.lower() for k in self.user_headers} | {
             "authorization",
             "cookie",
             "proxy-authorization",
+            "x-csrftoken",
+            "x-xsrf-token",
+            "x-csrf-token",
         }
+        if self.credentials is not None:
+            for who in self.credentials.names():
+                names |= {k.lower() for k in self.credentials.headers(who)}
+        return names
 
 
 def _retry_after(value: str | None) -> float:

@@ -171,6 +171,7 @@ class Exchange:
     response_size: int = 0
     elapsed_ms: float = 0.0
     error: str | None = None
+    identity: str | None = None  # the identity it was sent as (firebrick.auth), None: none
     # The full body as text, for checks to inspect; not serialized into reports.
     body_text: str = field(default="", repr=False, compare=False)
 

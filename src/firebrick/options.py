@@ -52,6 +52,26 @@ class ScanOptions:
     # Named identities for cross-identity authorization tests: name -> headers (--identity).
     identities: dict[str, dict[str, str]] = field(default_factory=dict)
     burst: int = 30  # requests of the rate-limit burst against one cheap operation (0: none)
+    # Login flows (firebrick.auth): --login URL|"POST /path" with --username/--password
+    # (FIREBRICK_USERNAME / FIREBRICK_PASSWORD) and/or --login-user NAME USER PASSWORD.
+    login: str | None = None
+    username: str | None = None
+    password: str | None = None  # "env:NAME" reads the environment
+    login_users: list[tuple[str, str, str]] = field(default_factory=list)
+    login_body: str = "auto"  # auto | json | form
+    login_fields: str | None = None  # "userfield,passwordfield"
+    token_pointer: str | None = None  # JSON pointer to the token in the login answer
+    login_header: str = "Authorization: Bearer {token}"
+    max_relogins: int = 10  # fresh logins per identity after 401s/expiry
+    oauth2_token_url: str | None = None
+    oauth2_client_id: str | None = None
+    oauth2_client_secret: str | None = None
+    oauth2_scope: str | None = None
+    register: bool = False  # create two throwaway accounts (full mode only)
+    # Transport
+    proxy: str | None = None  # every request through this (intercepting) proxy
+    insecure: bool = False  # do not verify the target's TLS certificate
+    ca_cert: str | None = None  # trust this CA bundle for the target (a staging host's CA)
 
     def validate(self) -> None:
         """Raise UsageError with one clear line for a value a scan cannot run with."""
@@ -88,6 +108,16 @@ class ScanOptions:
                 raise UsageError("--oob-server needs a key: --oob-key or FIREBRICK_OOB_KEY")
             if self.oob_ca and not Path(self.oob_ca).is_file():
                 raise UsageError(f"--oob-ca {self.oob_ca}: no such file")
+        if self.register and self.mode != "full":
+            raise UsageError("--register creates accounts: it needs --mode full")
+        if self.proxy is not None:
+            proxy = urlsplit(self.proxy)
+            if proxy.scheme not in ("http", "https") or not proxy.hostname:
+                raise UsageError(f"invalid --proxy {self.proxy!r}: expected http://host:port")
+        if self.ca_cert is not None and not Path(self.ca_cert).is_file():
+            raise UsageError(f"--ca-cert {self.ca_cert}: no such file")
+        if self.ca_cert is not None and self.insecure:
+            raise UsageError("--ca-cert and --insecure contradict each other: choose one")
 
 
 def _coerce(name: str, current: Any, raw: Any) -> Any:
@@ -125,7 +155,13 @@ def load_options(overrides: dict[str, Any], config_path: Path | None = None) -> 
             setattr(opts, key, _coerce(key, getattr(opts, key), value))
     for name in names:
         env = os.environ.get(f"FIREBRICK_{name.upper()}")
-        if env is not None and name not in ("headers", "checks", "target", "identities"):
+        if env is not None and name not in (
+            "headers",
+            "checks",
+            "target",
+            "identities",
+            "login_users",
+        ):
             setattr(opts, name, _coerce(name, getattr(opts, name), env))
     for key, value in overrides.items():
         if value is not None:

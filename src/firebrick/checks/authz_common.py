@@ -124,7 +124,11 @@ async def send_as(
 ) -> Exchange:
     """Send op (optionally with another method or a concrete path) as who."""
     spec = build(op, values or {})
-    headers = anonymous_headers(ctx) if who.headers is None else dict(who.headers)
+    creds = ctx.client.credentials
+    # a managed identity (login, OAuth2, --identity): the client adds its current credentials,
+    # its own cookies and CSRF token, and logs in again when they expired
+    managed = creds is not None and not who.anonymous and who.label in creds.names()
+    headers = anonymous_headers(ctx) if who.headers is None or managed else dict(who.headers)
     headers.update(spec.headers)
     headers.update(extra_headers or {})
     return await ctx.client.request(
@@ -138,6 +142,7 @@ async def send_as(
         op_key=op.key,
         follow_redirects=False,
         use_user_headers=False,
+        identity=who.label if managed else None,
     )
 
 

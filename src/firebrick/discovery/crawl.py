@@ -157,10 +157,38 @@ _INPUT_TYPE_SCHEMA: dict[str, dict[str, Any]] = {
 }
 
 
+# URLs written into JavaScript: a quoted string that is a same-site path or an http(s) URL,
+# e.g. location.href='/tools', fetch("/api/items"), window.open('https://host/x').
+_SCRIPT_URL = re.compile(
+    r"""(?P<q>['"`])(?P<url>(?:https?://[^\s'"`<>]{1,300}|/(?!/)[A-Za-z0-9_\-./?=&%~+:@!$,;]{0,300}))(?P=q)"""
+)
+_SCRIPT_LIMIT = 200_000  # characters of inline script searched per page
+_MAX_SCRIPT_LINKS = 50
+_STATIC = re.compile(
+    r"\.(?:css|js|mjs|map|png|jpe?g|gif|svg|ico|woff2?|ttf|eot|webp|mp4)(?:\?|$)", re.I
+)
+
+
+def script_urls(text: str) -> list[str]:
+    """Paths and URLs quoted in inline JavaScript (handlers, scripts, data-* values)."""
+    out: list[str] = []
+    for m in _SCRIPT_URL.finditer(text[:_SCRIPT_LIMIT]):
+        url = m.group("url")
+        if url in ("/",) or _STATIC.search(url) or "${" in url or "{{" in url:
+            continue
+        if url not in out:
+            out.append(url)
+        if len(out) >= _MAX_SCRIPT_LINKS:
+            break
+    return out
+
+
 class _PageParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.links: list[str] = []
+        self.script_links: list[str] = []  # from inline scripts, on* handlers, data-* attributes
+        self._script: list[str] | None = None
         self.forms: list[FormInfo] = []
         self.base_href: str | None = None
         self._form: FormInfo | None = None
@@ -169,6 +197,19 @@ class _PageParser(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k.lower(): (v or "") for k, v in attrs}
+        for attr, text in a.items():
+            if not text:
+                continue
+            if attr.startswith("on"):  # onclick="location.href='/x'"
+                self.script_links += script_urls(text)
+            elif attr.startswith("data-"):  # data-url="/x", data-href, data-endpoint ...
+                v = text.strip()
+                if v.startswith(("/", "http://", "https://")) and not v.startswith("//"):
+                    self.script_links.append(v)
+                else:
+                    self.script_links += script_urls(text)
+        if tag == "script" and not a.get("src"):
+            self._script = []
         if tag == "base" and a.get("href") and self.base_href is None:
             self.base_href = a["href"]
         elif tag in ("a", "area") and a.get("href"):
@@ -210,10 +251,15 @@ class _PageParser(HTMLParser):
             self._select.example = a.get("value") or None
 
     def handle_data(self, data: str) -> None:
+        if self._script is not None:
+            self._script.append(data)
         if self._textarea is not None and data.strip() and self._textarea.example is None:
             self._textarea.example = data.strip()
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "script" and self._script is not None:
+            self.script_links += script_urls("".join(self._script))
+            self._script = None
         if tag == "form":
             self._form = None
         elif tag == "textarea":
@@ -232,7 +278,7 @@ def extract_html(text: str, page_url: str) -> tuple[list[str], list[FormInfo]]:
         pass
     base = urljoin(page_url, parser.base_href) if parser.base_href else page_url
     links = []
-    for href in parser.links:
+    for href in [*parser.links, *parser.script_links[:_MAX_SCRIPT_LINKS]]:
         href = href.strip()
         if not href or href.startswith(("#", "javascript:", "mailto:", "tel:", "data:")):
             continue

@@ -237,6 +237,14 @@ def _exchange_line(ex: Exchange) -> Text:
     )
 
 
+def finding_identity(f: Finding) -> str | None:
+    """Which identity the finding came from: the identity of its evidence requests."""
+    names = list(dict.fromkeys(e.identity for e in f.evidence.exchanges if e.identity))
+    if not names:
+        names = [str(f.evidence.details["identity"])] if f.evidence.details.get("identity") else []
+    return ", ".join(names) or None
+
+
 def _print_finding(
     console: Console,
     index: int,
@@ -257,6 +265,10 @@ def _print_finding(
     where.append(f.operation or "-")
     where.append("   Input: ", style="bold")
     where.append(f.input or "-")
+    who = finding_identity(f)
+    if who:
+        where.append("   As: ", style="bold")
+        where.append(who)
     where.append(f"   [{f.category} / {f.kind}]", style="dim")
     console.print(where)
     if compact:  # one line of evidence; the rest is in the other formats

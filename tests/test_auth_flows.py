@@ -1,0 +1,193 @@
+"""Scans behind a login: JSON login with short-lived tokens and two users, a Django-style form
+app with CSRF on every POST, OAuth2 client credentials; each with its hardened twin."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from firebrick.engine import run_scan
+from firebrick.lab.reach_lab import OAUTH_CLIENT, ReachLab, serve_reach
+from firebrick.model import Finding, ScanResult
+from firebrick.options import ScanOptions
+from firebrick.report import render
+
+ROOT = Path(__file__).resolve().parents[1]
+TWO_USERS = [("bob", "bob", "bob-pass-1"), ("alice", "alice", "alice-pass-2")]
+
+
+def scan(url: str, **kw: Any) -> ScanResult:
+    opts = ScanOptions(target=url, rate=300, max_time=90, **kw)
+    return asyncio.run(run_scan(opts))
+
+
+@pytest.fixture(scope="module")
+def login_labs() -> Iterator[dict[str, ReachLab]]:
+    labs = {v: serve_reach("login", v) for v in ("vulnerable", "hardened")}
+    yield labs
+    for lab in labs.values():
+        lab.stop()
+
+
+@pytest.fixture(scope="module")
+def form_labs() -> Iterator[dict[str, ReachLab]]:
+    labs = {v: serve_reach("form", v) for v in ("vulnerable", "hardened")}
+    yield labs
+    for lab in labs.values():
+        lab.stop()
+
+
+@pytest.fixture(scope="module")
+def login_scans(login_labs: dict[str, ReachLab]) -> dict[str, ScanResult]:
+    return {
+        v: scan(lab.url, login="POST /api/login", login_users=list(TWO_USERS))
+        for v, lab in login_labs.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def form_scans(form_labs: dict[str, ReachLab]) -> dict[str, ScanResult]:
+    return {
+        v: scan(lab.url, login="/login", username="alice", password="alice-pass-2")
+        for v, lab in form_labs.items()
+    }
+
+
+def kinds(result: ScanResult, prefix: str) -> list[Finding]:
+    return [f for f in result.findings if f.kind.startswith(prefix)]
+
+
+def test_role_gated_ssrf_found_as_the_identity_that_can_reach_it(
+    login_scans: dict[str, ScanResult],
+) -> None:
+    result = login_scans["vulnerable"]
+    ssrf = [f for f in kinds(result, "ssrf.") if f.operation == "POST /api/staff/preview"]
+    assert any(f.kind == "ssrf.internal-read" for f in ssrf), [f.kind for f in result.findings]
+    # bob (the default identity, a customer) is refused 403; alice (an employee) reaches it
+    assert all({e.identity for e in f.evidence.exchanges} == {"alice"} for f in ssrf)
+    text = render(result, "text")
+    assert "As: alice" in text
+
+
+def test_tokens_expire_mid_scan_and_are_renewed(
+    login_scans: dict[str, ScanResult], login_labs: dict[str, ReachLab]
+) -> None:
+    result = login_scans["vulnerable"]
+    assert result.surface["identities"] == ["bob", "alice"]
+    assert sum(result.surface["relogins"].values()) >= 1
+    # a stale token never reached a check as a 401: every identity request after a relogin
+    # was answered with the fresh token
+    assert result.complete
+
+
+def test_two_logins_give_cross_identity_bola(login_scans: dict[str, ScanResult]) -> None:
+    assert kinds(login_scans["vulnerable"], "bola.cross-identity")
+    assert not kinds(login_scans["hardened"], "bola.")
+
+
+def test_login_api_hardened_twin_has_no_ssrf(login_scans: dict[str, ScanResult]) -> None:
+    assert not kinds(login_scans["hardened"], "ssrf.")
+    cov = [
+        c
+        for c in login_scans["hardened"].coverage
+        if c.check == "ssrf" and c.operation == "POST /api/staff/preview"
+    ]
+    assert cov and all(c.status != "failed" for c in cov)
+
+
+def test_login_secrets_are_redacted(login_scans: dict[str, ScanResult]) -> None:
+    doc = json.dumps(login_scans["vulnerable"].to_dict())
+    for _, _, password in TWO_USERS:
+        assert password not in doc
+
+
+def test_form_app_csrf_and_onclick_reach_both_ssrf_inputs(
+    form_scans: dict[str, ScanResult],
+) -> None:
+    result = form_scans["vulnerable"]
+    where = {(f.operation, f.input) for f in kinds(result, "ssrf.internal-read")}
+    # the form is only linked from an onclick handler and has no action attribute
+    assert ("POST /tools/preview", "form:url") in where
+    # the spec operation needs X-CSRFToken: sent from the csrftoken cookie
+    assert ("POST /api/webhook-test", "json:url") in where
+    ex = next(
+        e
+        for f in kinds(result, "ssrf.internal-read")
+        if f.operation == "POST /api/webhook-test"
+        for e in f.evidence.exchanges
+    )
+    assert ex.request_headers.get("x-csrftoken") == "<redacted>"
+
+
+def test_form_app_hardened_twin_has_no_ssrf(form_scans: dict[str, ScanResult]) -> None:
+    result = form_scans["hardened"]
+    assert not kinds(result, "ssrf.")
+    # the probes reached the guarded code (not refused by CSRF or the login)
+    ops = {c.operation for c in result.coverage if c.check == "ssrf"}
+    assert {"POST /tools/preview", "POST /api/webhook-test"} <= ops
+
+
+def test_oauth2_client_credentials(login_labs: dict[str, ReachLab]) -> None:
+    url = login_labs["vulnerable"].url
+    result = scan(
+        url,
+        oauth2_token_url=url + "/oauth/token",
+        oauth2_client_id=OAUTH_CLIENT[0],
+        oauth2_client_secret=OAUTH_CLIENT[1],
+        checks=["ssrf"],
+    )
+    ssrf = kinds(result, "ssrf.internal-read")
+    assert ssrf and ssrf[0].evidence.exchanges[0].identity == "oauth2-client"
+    assert OAUTH_CLIENT[1] not in json.dumps(result.to_dict())
+
+
+def firebrick(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "firebrick", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_wrong_password_is_one_line_exit_3(login_labs: dict[str, ReachLab]) -> None:
+    proc = firebrick(
+        "scan",
+        login_labs["vulnerable"].url,
+        "--no-store",
+        "--login",
+        "POST /api/login",
+        "--username",
+        "bob",
+        "--password",
+        "env:FB_TEST_PW",
+        env={"FB_TEST_PW": "wrong"},
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("firebrick: error:")]
+    assert len(errors) == 1 and errors[0].startswith("firebrick: error: login as 'user' failed")
+    assert "401" in errors[0] and "wrong" not in proc.stderr
+
+
+def test_login_without_credentials_is_usage_error() -> None:
+    proc = firebrick("scan", "http://127.0.0.1:9", "--no-store", "--login", "/login")
+    assert proc.returncode == 3
+    assert "--login needs --username/--password" in proc.stderr
+
+
+def test_register_needs_full_mode() -> None:
+    proc = firebrick("scan", "http://127.0.0.1:9", "--no-store", "--register")
+    assert proc.returncode == 3
+    assert "--register creates accounts: it needs --mode full" in proc.stderr
