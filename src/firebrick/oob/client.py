@@ -303,6 +303,8 @@ class RemoteOOB:
                     if response.status_code == 404:
                         self._end("the OOB server no longer knows this scan (expired?)")
                         return
+                    if response.status_code != 200:
+                        await response.aread()  # _check reads the error body
                     self._check(response, (200,))
                     self.connected.set()
                     backoff = 0.2
