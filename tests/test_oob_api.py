@@ -412,3 +412,25 @@ async def test_deregistration_forgets_events_and_answers(hosted: Hosted) -> None
     assert api(hosted, "GET", f"/v1/scans/{scan_id}").status_code == 404
     assert (await fetch(url)).status_code == 200  # the redirect is gone
     assert hosted.call(lambda: t not in hosted.api.claims)
+
+
+async def test_settle_makes_a_synchronous_callback_visible_before_the_check_reads(
+    hosted: Hosted,
+) -> None:
+    from firebrick.model import Exchange
+
+    async with RemoteOOB(hosted.url, KEY_A, ca_file=hosted.ca) as remote:
+        # A feed that lags behind (stopped here, so the test cannot pass by luck).
+        assert remote._feed is not None
+        remote._feed.cancel()
+        t = remote.new_token()
+        url = remote.http_url(t)
+        await fetch(url)  # the target's fetch, done before it answered the scanner
+        assert remote.interactions(t) == []
+        # An exchange that did not carry our namespace changes nothing ...
+        await remote.settle(Exchange("GET", "http://target.example/api?x=1"))
+        assert remote.interactions(t) == []
+        # ... one that carried the payload catches up with the server.
+        await remote.settle(Exchange("POST", "http://target.example/hook", request_body=url))
+        assert [i.token for i in remote.interactions(t)] == [t]
+        assert remote.outstanding == set()

@@ -201,7 +201,8 @@ def _evidence(report: dict[str, Any]) -> list[dict[str, Any]]:
 def test_blind_ssrf_is_attributed_to_the_right_scan_through_the_remote_api(
     world: World, scans: dict[str, Any]
 ) -> None:
-    assert scans["rc"] == 0, scans["stderr"][-2000:]
+    # 0, or 2 when the grade is "incomplete" (only the ssrf check ran): never a usage error.
+    assert scans["rc"] in (0, 2) and scans["report"] is not None, scans["stderr"][-2000:]
     report = scans["report"]
     found = {f["operation"] for f in report["findings"] if f["kind"].startswith("ssrf.")}
     assert found >= BLIND, [(f["kind"], f["operation"]) for f in report["findings"]]

@@ -145,6 +145,8 @@ async def run_scan(
                 else "starting the out-of-band server"
             )
             await oob.start()
+            if options.oob_server:  # callbacks must be visible when the check reads them
+                client.after_send.append(oob.settle)
         try:
             auth = await start_auth(client, options)
             if auth is not None:

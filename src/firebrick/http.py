@@ -22,6 +22,7 @@ import ssl
 import time
 import zlib
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
@@ -152,6 +153,8 @@ class ScopedClient:
             cookies=no_cookie_jar(),
         )
         self._session: aiohttp.ClientSession | None = None  # the sender, made on first use
+        # Awaited with every exchange before the caller sees it (outside the concurrency slot).
+        self.after_send: list[Callable[[Exchange], Awaitable[None]]] = []
 
     def _sender(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -429,6 +432,8 @@ class ScopedClient:
                 # or the concurrency cap when the budget or the time runs out was never sent.
                 self._charge(check, op_key)
                 exchange = await self._send_once(request, who)
+            for hook in self.after_send:  # e.g. a remote OOB server catching up (engine)
+                await hook(exchange)
             self.exchanges.append(exchange)
             if op_key is not None:
                 self.op_answers.setdefault(op_key, []).append(exchange)

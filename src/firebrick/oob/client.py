@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from firebrick.errors import FirebrickError
-from firebrick.model import Interaction
+from firebrick.model import Exchange, Interaction
 from firebrick.oob import names
 from firebrick.oob import tokens as _tokens
 from firebrick.oob.dns_listener import QueryInfo
@@ -40,6 +40,7 @@ from firebrick.oob.server import CANARY_PREFIX, OOBConfig, OOBServer
 log = logging.getLogger("firebrick.oob.client")
 
 MAX_INTERACTIONS = 10000  # the local book, like OOBServer's default
+MAX_EVENTS_PER_RESPONSE = 1000  # the API's page size (oob/api.py)
 POLL_WAIT = 25.0  # seconds one long-poll may hang at the server
 RECONNECT_MAX = 5.0
 
@@ -429,6 +430,33 @@ class RemoteOOB:
                 and (waiter.protocols is None or interaction.protocol in waiter.protocols)
             ):
                 waiter.future.set_result(True)
+
+    async def settle(self, exchange: Exchange) -> None:
+        """Catch up with the server when ``exchange`` carried one of our payloads.
+
+        A synchronous fetcher's callback reached the OOB host before the target answered us,
+        but the event feed may still be carrying it: one read of the events after the last one
+        seen makes it visible before the check looks (causal order, not a timed wait).
+        """
+        if not self._started or self._client is None or self.lost is not None:
+            return
+        carried = (
+            exchange.url
+            + (exchange.request_body or "")
+            + " ".join(exchange.request_headers.values())
+        )
+        if self.namespace not in carried.lower():
+            return
+        with contextlib.suppress(OOBRemoteError, httpx.HTTPError, ValueError):
+            while True:
+                response = await self._call(
+                    "GET", f"/v1/scans/{self.scan_id}/events", params={"after": self._seq}
+                )
+                events = response.json().get("events", [])
+                for event in events:
+                    self._apply_event(event)
+                if len(events) < MAX_EVENTS_PER_RESPONSE:
+                    return
 
     # -- tokens and payload forms ----------------------------------------------------------
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from firebrick.model import Interaction
+    from firebrick.model import Exchange, Interaction
     from firebrick.oob.dns_listener import QueryInfo
     from firebrick.oob.server import OOBConfig
 
@@ -78,3 +78,10 @@ class OOBEndpoint(Protocol):
     @property
     def outstanding(self) -> set[str]: ...
     def dns_queries(self, token: str | None = None) -> list[QueryInfo]: ...
+
+    async def settle(self, exchange: Exchange) -> None:
+        """Make visible every interaction that reached the listeners before ``exchange`` came
+        back (the engine awaits it after each request). Local listeners record before the
+        target answers, so theirs is a no-op; a remote one catches up when the request carried
+        one of its payloads."""
+        ...

@@ -367,6 +367,10 @@ class OOBServer:
         """Call ``callback`` for every interaction recorded from now on."""
         self._subscribers.append(callback)
 
+    async def settle(self, exchange: object) -> None:
+        """Nothing to catch up: the listeners record an interaction before answering it, so it
+        is here before the target's own answer reaches the scanner (``OOBEndpoint.settle``)."""
+
     def subscribe_behavior(self, callback: Callable[[str, dict[str, object]], None]) -> None:
         """Call ``callback(token, report)`` for every behaviour report from now on."""
         self._behavior_subscribers.append(callback)
