@@ -514,20 +514,36 @@ def run_and_report(
 
 @main_group.command(short_help="Scan an API and print a graded report.")
 @click.argument("url")
+@click.option(
+    "--source",
+    "source_path",
+    default=None,
+    metavar="PATH",
+    help="The app's Flask source: map findings to file:line and add what only the source shows.",
+)
 @scan_options
 @output_options
-def scan(url: str, **kw: Any) -> None:
+def scan(url: str, source_path: str | None, **kw: Any) -> None:
     """Scan the API at URL and print a graded report."""
     from firebrick.engine import run_scan
 
     out = Output.pop(kw)
     options = build_options(url, kw)
-    run_and_report(
-        lambda progress: run_scan(options, progress=progress),
-        out,
-        default_fail_on="high",
-        store_by_default=True,
-    )
+    analysis = None
+    if source_path is not None:  # read before the first request: a bad path costs nothing
+        from firebrick.cli_code import load_analysis
+
+        analysis = load_analysis(source_path)
+
+    async def start(progress: Any) -> ScanResult:
+        result = await run_scan(options, progress=progress)
+        if analysis is not None:
+            from firebrick.source.join import attach
+
+            attach(result, analysis)
+        return result
+
+    run_and_report(start, out, default_fail_on="high", store_by_default=True)
 
 
 @main_group.command(short_help="Scan the bundled lab (vulnerable or hardened).")
@@ -874,6 +890,15 @@ def _register_report_commands() -> None:
 
 
 _register_report_commands()
+
+
+def _register_code_command() -> None:
+    from firebrick.cli_code import code
+
+    main_group.add_command(code, "code")
+
+
+_register_code_command()
 
 
 def main(argv: list[str] | None = None) -> None:

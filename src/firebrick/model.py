@@ -240,6 +240,20 @@ class Evidence:
 
 
 @dataclass
+class SourceLocation:
+    """Where in the app's source a finding lives (``firebrick code`` / ``scan --source``)."""
+
+    file: str  # relative to the analysed project root, forward slashes
+    line: int
+    function: str = ""  # the view or helper, e.g. create_app.<locals>.image
+    route: str | None = None  # the route(s) the view serves, e.g. "GET /api/image"
+    via: list[str] = field(default_factory=list)  # helper calls between the view and the sink
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class Finding:
     kind: str  # stable machine name, e.g. "ssrf.internal-read"; keys remediation and SARIF rules
     category: str  # one of CATEGORIES
@@ -252,6 +266,7 @@ class Finding:
     evidence: Evidence = field(default_factory=Evidence)
     remediation: str = ""  # Markdown: the Flask fix (filled by remediation.render if empty)
     references: list[str] = field(default_factory=list)
+    source: SourceLocation | None = None  # the view's file and line, when the source is known
 
     @property
     def fingerprint(self) -> str:
@@ -273,6 +288,7 @@ class Finding:
             "evidence": self.evidence.to_dict(),
             "remediation": self.remediation,
             "references": list(self.references),
+            "source": self.source.to_dict() if self.source is not None else None,
         }
 
 
@@ -458,6 +474,10 @@ class ScanResult:
     score_explanation: list[str] = field(default_factory=list)
     # What the scan reached; None only for results stored before coverage was summarised.
     coverage_summary: CoverageSummary | None = None
+    # With ``scan --source``: the analysis summary and the findings only the source shows
+    # (listed apart: the grade is the black-box one).
+    source: dict[str, Any] | None = None
+    source_findings: list[Finding] = field(default_factory=list)
 
     @property
     def grade_incomplete(self) -> bool:
@@ -488,4 +508,6 @@ class ScanResult:
             "coverage_summary": self.coverage_summary.to_dict()
             if self.coverage_summary is not None
             else None,
+            "source": self.source,
+            "source_findings": [f.to_dict() for f in self.source_findings],
         }

@@ -33,6 +33,7 @@ from firebrick.model import (
     ScanResult,
     ScanStats,
     Severity,
+    SourceLocation,
 )
 
 SCHEMA_VERSION = 1
@@ -335,6 +336,19 @@ def _finding(d: dict[str, Any]) -> Finding:
         ),
         remediation=d.get("remediation") or "",
         references=list(d.get("references") or []),
+        source=_source_location(d.get("source")),
+    )
+
+
+def _source_location(d: Any) -> SourceLocation | None:
+    if not isinstance(d, dict) or "file" not in d:
+        return None
+    return SourceLocation(
+        file=str(d["file"]),
+        line=int(d.get("line") or 0),
+        function=str(d.get("function") or ""),
+        route=d.get("route"),
+        via=[str(v) for v in d.get("via") or []],
     )
 
 
@@ -403,6 +417,8 @@ def result_from_dict(d: dict[str, Any]) -> ScanResult:
             surface=dict(d.get("surface") or {}),
             score_explanation=list(d.get("score_explanation") or []),
             coverage_summary=_coverage_summary(d.get("coverage_summary")),
+            source=dict(d["source"]) if isinstance(d.get("source"), dict) else None,
+            source_findings=[_finding(f) for f in d.get("source_findings") or []],
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a firebrick scan result: bad or missing field {exc}") from exc

@@ -1076,6 +1076,68 @@ KINDS.update(
         ),
     }
 )
+_SERVICE_CALL = """\
+```python
+import os
+
+import requests
+
+# The service's name, over HTTPS, with the CA bundle you expect (or a pinned certificate).
+PAYMENT_URL = os.environ["PAYMENT_URL"]  # e.g. https://payments.example.com
+if not PAYMENT_URL.startswith("https://"):
+    raise RuntimeError("PAYMENT_URL must use https")
+PAYMENT_CA = os.environ.get("PAYMENT_CA_BUNDLE", True)  # True: the system CAs
+
+session = requests.Session()
+session.max_redirects = 0  # a service has no reason to redirect us elsewhere
+
+
+def charge(payload: dict) -> dict:
+    resp = session.post(
+        f"{PAYMENT_URL}/charge", json=payload, timeout=(3, 10), verify=PAYMENT_CA,
+        allow_redirects=False,
+    )
+    resp.raise_for_status()
+    return resp.json()
+```
+"""
+
+KINDS.update(
+    {
+        "source.service-plain-http": Fix(
+            "Service called by name over plain HTTP",
+            "The app calls a service whose host name comes from configuration, over plain HTTP. "
+            "Nothing proves who answers: a poisoned resolver cache, a spoofed DNS answer or "
+            "anyone on the path receives the request (and its credentials) and can reply with "
+            "anything the app will trust.",
+            "Use HTTPS with certificate verification for every service call, so a poisoned DNS "
+            "answer cannot impersonate the service; keep the host in an allowlist checked at "
+            "start-up; put a DNSSEC-validating resolver with randomised source ports on the "
+            "app's egress path (`firebrick scan` grades it under dns_hygiene).\n\n" + _SERVICE_CALL,
+        ),
+        "source.service-tls-unverified": Fix(
+            "TLS verification turned off",
+            "With `verify=False` any machine that answers for the name is trusted: one poisoned "
+            "DNS answer is enough to read and forge the traffic.",
+            'Remove `verify=False`. For an internal CA pass its bundle (`verify="/path/ca.pem"` '
+            "or `REQUESTS_CA_BUNDLE`), never turn verification off.\n\n" + _SERVICE_CALL,
+        ),
+        "source.service-no-timeout": Fix(
+            "Outbound call without a timeout",
+            "requests and urllib wait forever by default: a slow or hijacked service holds a "
+            "worker per request until the app stops answering.",
+            "Pass `timeout=(connect, read)` on every call (or set it once on a client).\n\n"
+            + _SERVICE_CALL,
+        ),
+        "source.service-follows-redirects": Fix(
+            "Service call follows redirects",
+            "A hijacked or poisoned answer can redirect the call to an internal address or "
+            "another host; the client follows it with the same headers.",
+            "Disable redirects for service calls (`allow_redirects=False`, "
+            "`follow_redirects=False`, `session.max_redirects = 0`).\n\n" + _SERVICE_CALL,
+        ),
+    }
+)
 for _alias, _same in {
     "input_validation.cors-wildcard": "input_validation.cors-reflected-origin",
     "input_validation.cors-null-origin": "input_validation.cors-reflected-origin",
@@ -1091,5 +1153,11 @@ for _alias, _same in {
     "llm.system-prompt-extraction": "llm.system-prompt-disclosure",
     "llm.encoded-injection": "llm.instruction-override",
     "llm.tool-fetch": "llm.tool-ssrf",
+    # What `firebrick code` finds in the source has the same fix as what a scan sees.
+    "source.ssrf": "ssrf.internal-read",
+    "source.ssrf-weak-guard": "ssrf.url-validation-bypass",
+    "source.ssrf-rebinding": "ssrf.dns-rebinding",
+    "source.ssrf-redirect-unchecked": "ssrf.redirect-to-internal",
+    "source.open-redirect": "open-redirect",
 }.items():
     KINDS[_alias] = KINDS[_same]

@@ -223,6 +223,17 @@ def _finding_html(n: int, f: Finding) -> str:
         + (f" &middot; input {e(f.input)}" if f.input else "")
         + f' &middot; <span class="muted">fingerprint {e(f.fingerprint)}</span></div>',
     ]
+    if f.source is not None:
+        both = (
+            " &middot; <b>confirmed from both sides</b>"
+            if ev.details.get("source_confirmed")
+            else ""
+        )
+        out.append(
+            f'<div class="where">source <code>{e(f.source.file)}:{f.source.line}</code>'
+            + (f" in <code>{e(f.source.function)}</code>" if f.source.function else "")
+            + f"{both}</div>"
+        )
     if f.description:
         out.append(f"<p>{e(f.description)}</p>")
     if ev.summary:
@@ -348,6 +359,10 @@ def render(result: ScanResult) -> str:
     if not findings:
         body.append("<p>No findings.</p>")
     body += [_finding_html(n, f) for n, f in enumerate(findings, 1)]
+    if result.source_findings:
+        body.append(f"<h2>Only in the source ({len(result.source_findings)}, not graded)</h2>")
+        offset = len(findings)
+        body += [_finding_html(offset + n, f) for n, f in enumerate(result.source_findings, 1)]
     body.append("<h2>Coverage</h2>")
     body.append(_coverage_html(result.coverage))
     body.append(f"<h2>Warnings ({len(result.warnings)})</h2>")

@@ -87,15 +87,35 @@ def _message(finding: Finding) -> str:
     return text
 
 
+def _location(result: ScanResult, f: Finding) -> dict[str, Any]:
+    """The view's file and line when the source is known (a repository file, which GitHub code
+    scanning requires), else the operation's URL."""
+    if f.source is not None:
+        return {
+            "physicalLocation": {
+                "artifactLocation": {"uri": quote(f.source.file), "uriBaseId": "%SRCROOT%"},
+                "region": {"startLine": max(f.source.line, 1)},
+            },
+            "logicalLocations": [
+                {"name": f.source.function or f.operation or f.kind, "kind": "function"}
+            ],
+        }
+    return {
+        "physicalLocation": {"artifactLocation": {"uri": operation_url(result.target, f.operation)}}
+    }
+
+
 def build(result: ScanResult) -> dict[str, Any]:
     """The SARIF log as a dict (render() serializes it)."""
     rules: list[dict[str, Any]] = []
     rule_index: dict[str, int] = {}
     worst: dict[str, Severity] = {}
-    for f in result.findings:
+    # Findings only the source shows are results too (not graded, but worth an alert).
+    every = [*result.findings, *result.source_findings]
+    for f in every:
         if f.kind not in worst or f.severity.rank > worst[f.kind].rank:
             worst[f.kind] = f.severity
-    for f in result.findings:
+    for f in every:
         if f.kind in rule_index:
             continue
         # A rule's severity is the worst seen for its kind, so dashboards never under-rank it.
@@ -119,7 +139,7 @@ def build(result: ScanResult) -> dict[str, Any]:
         rules.append(rule)
 
     results: list[dict[str, Any]] = []
-    for f in result.findings:
+    for f in every:
         props: dict[str, Any] = {
             "severity": f.severity.value,
             "confidence": f.confidence.value,
@@ -145,13 +165,7 @@ def build(result: ScanResult) -> dict[str, Any]:
                 "ruleIndex": rule_index[f.kind],
                 "level": LEVEL[f.severity],
                 "message": {"text": _message(f)},
-                "locations": [
-                    {
-                        "physicalLocation": {
-                            "artifactLocation": {"uri": operation_url(result.target, f.operation)}
-                        }
-                    }
-                ],
+                "locations": [_location(result, f)],
                 "partialFingerprints": {"firebrick/v1": f.fingerprint},
                 "properties": props,
             }

@@ -271,6 +271,8 @@ def _print_finding(
         where.append(who)
     where.append(f"   [{f.category} / {f.kind}]", style="dim")
     console.print(where)
+    if f.source is not None:
+        console.print(_source_line(f))
     if compact:  # one line of evidence; the rest is in the other formats
         if f.evidence.summary:
             console.print(Text("Evidence: ", style="bold") + Text(f.evidence.summary))
@@ -314,6 +316,18 @@ def _print_finding(
         else:
             shared_shown_at[key] = index
             console.print(Markdown(shared))
+
+
+def _source_line(f: Finding) -> Text:
+    """``Source: app/views.py:42 in fetch_image (confirmed from both sides)``."""
+    assert f.source is not None
+    text = Text("Source: ", style="bold")
+    text.append(f"{f.source.file}:{f.source.line}")
+    if f.source.function:
+        text.append(f" in {f.source.function}")
+    if f.evidence.details.get("source_confirmed"):
+        text.append("  (confirmed from both sides)", style="bold green")
+    return text
 
 
 def _coverage(result: ScanResult) -> RenderableType:
@@ -368,6 +382,13 @@ def print_report(
                 style="italic",
             )
         )
+
+    if result.source_findings:
+        console.print(
+            Rule(f"Only in the source ({len(result.source_findings)}, not graded)", align="left")
+        )
+        for index, finding in enumerate(result.source_findings, start=1):
+            _print_finding(console, index, finding, shared_shown_at, compact=True)
 
     console.print(Rule("Warnings and coverage", align="left"))
     if result.warnings:
