@@ -8,7 +8,6 @@ Every error a user can cause ends with one line on stderr, never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import threading
@@ -18,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from firebrick import __version__
 from firebrick.errors import FirebrickError, UsageError
@@ -31,7 +28,33 @@ GRADES = ("A", "B", "C", "D", "F")
 SEVERITIES = [s.value for s in Severity]
 LAB_INTERNET = "127.100.0.1"  # the lab's stand-in for a public address (see firebrick.lab)
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _LazyConsole:
+    """rich's stderr Console, made on first use: `firebrick --help` never imports rich."""
+
+    _console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if _LazyConsole._console is None:
+            from rich.console import Console
+
+            _LazyConsole._console = Console(stderr=True, highlight=False, soft_wrap=True)
+        return getattr(_LazyConsole._console, name)
+
+
+err: Any = _LazyConsole()
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def Console(**kwargs: Any) -> Any:  # stands in for rich.console.Console, imported on use
+    from rich.console import Console as RichConsole
+
+    return RichConsole(**kwargs)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
@@ -362,9 +385,12 @@ def emit(
     explain: bool,
     fail_on: str | None = None,
     compact: bool = False,
+    quiet: bool = False,
 ) -> None:
+    """Write each format to its file or to stdout. The terminal report is rendered only when
+    something asks for it: text on stdout, or every format in a file and no -q (--explain-score
+    asks for it too); `-q -f json -o FILE` renders nothing else."""
     from firebrick.report import FORMATS, render
-    from firebrick.report.terminal import print_report
 
     junit_floor = Severity(fail_on) if fail_on and fail_on != "none" else Severity.MEDIUM
 
@@ -393,7 +419,9 @@ def emit(
             sys.stdout.buffer.write(data)
         else:
             sys.stdout.write(data if data.endswith("\n") else data + "\n")
-    else:
+    elif to_stdout or not quiet or explain:
+        from firebrick.report.terminal import print_report
+
         print_report(result, Console(), explain=explain, compact=compact)
 
 
@@ -445,6 +473,8 @@ def save(result: ScanResult, store_path: str | None) -> None:
 
 
 def run_with_progress(coro_factory: Any, quiet: bool) -> ScanResult:
+    import asyncio  # on use: --help and --version stay light
+
     status_cm = nullcontext() if quiet or not err.is_terminal else err.status("scanning…")
 
     def progress(message: str) -> None:
@@ -506,7 +536,15 @@ def run_and_report(
         _load_baseline(out.baseline, out.store_path)
     result = run_with_progress(start, out.quiet)
     fail_on = out.fail_on or default_fail_on
-    emit(result, out.formats or ("text",), out.outputs, out.explain_score, fail_on, out.compact)
+    emit(
+        result,
+        out.formats or ("text",),
+        out.outputs,
+        out.explain_score,
+        fail_on,
+        out.compact,
+        quiet=out.quiet,
+    )
     if (store_by_default or out.store_path) and not out.no_store:
         save(result, out.store_path)
     raise SystemExit(gate(result, out.fail_below, fail_on, out.baseline, out.store_path))
@@ -583,6 +621,8 @@ async def demo_scan(
 
     ``inside=False`` scans as if from another machine: no listener on the target's loopback.
     """
+    import asyncio  # on use: --help and --version stay light
+
     from firebrick.engine import run_scan
     from firebrick.lab.runner import LabConfig, start_lab
     from firebrick.oob.server import OOBConfig, OOBServer
@@ -778,6 +818,7 @@ def oob_server(
     With API keys (--api-key, --api-keys-file or FIREBRICK_OOB_API_KEYS) it also serves the HTTPS
     client API that `firebrick scan --oob-server URL --oob-key KEY` uses: one namespace per scan.
     """
+    import asyncio  # on use: --help and --version stay light
     import ssl
 
     from firebrick.oob.api import APIConfig, APIKeyError, KeyRing, load_keys
@@ -850,6 +891,8 @@ def oob_server(
 
 async def _serve_oob(config: Any, api_config: Any, keys: Any, show: Any, ready: Any) -> None:
     """The OOB listeners, and the client API beside them when keys are configured."""
+    import asyncio  # on use: --help and --version stay light
+
     from firebrick.oob.server import serve_forever
 
     if api_config is None:

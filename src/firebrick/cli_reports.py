@@ -23,7 +23,6 @@ import click
 from firebrick.errors import FirebrickError
 from firebrick.model import ScanResult, Severity
 from firebrick.report import FORMATS, render
-from firebrick.store import Store, default_store_path, result_from_dict
 
 EXIT_USAGE = 3
 
@@ -51,12 +50,14 @@ def _store_option(f: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
         envvar="FIREBRICK_STORE",
-        help=f"SQLite scan store (default {default_store_path()}; env FIREBRICK_STORE).",
+        help="SQLite scan store (default $XDG_DATA_HOME/firebrick/scans.sqlite, else ~/.local/share/firebrick/scans.sqlite; env FIREBRICK_STORE).",
     )(f)
 
 
 def load_result(ref: str, store_path: Path | None) -> ScanResult:
     """A scan id in the store, or a JSON report file (``-`` = stdin)."""
+    from firebrick.store import Store, result_from_dict  # on use: --help stays light
+
     if ref == "-":
         text = sys.stdin.read()
         source = "stdin"
@@ -204,6 +205,8 @@ def show(
 @_store_option
 def history(url: str | None, limit: int, as_json: bool, store_path: Path | None) -> None:
     """List stored scans, newest first (only URL's when given)."""
+    from firebrick.store import Store
+
     try:
         rows = Store(store_path).list(url, limit)
     except FirebrickError as exc:

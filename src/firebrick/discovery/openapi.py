@@ -25,6 +25,11 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from firebrick.discovery.spec_validation import (
+    FULL_CHECK_MAX_OPERATIONS,
+    count_operations,
+    structural_error,
+)
 from firebrick.errors import SpecError
 from firebrick.model import Location, Operation, Param
 
@@ -363,6 +368,34 @@ def _validation_error(doc: dict[str, Any], base_uri: str, documents: dict[str, A
     return _one_line(error.message, 200) + (f" (at {at})" if at else "")
 
 
+def _validate_once(
+    doc: dict[str, Any],
+    version: str,
+    base_uri: str,
+    documents: dict[str, Any],
+    warnings: list[str],
+    source: str,
+) -> str | None:
+    """The document's first problem, or None (see spec_validation: structure, then semantics
+    for documents of moderate size)."""
+    operations = count_operations(doc)
+    if operations <= FULL_CHECK_MAX_OPERATIONS:
+        # openapi-spec-validator words its errors best: let it speak when it is affordable
+        return _validation_error(doc, base_uri, documents)
+    structural = structural_error(doc, version)
+    if structural is not None:
+        message, where = structural
+        parts = [p.replace("~", "~0").replace("/", "~1") for p in where]
+        at = _pointer_text("#/" + "/".join(parts)) if parts else ""
+        return _one_line(message, 200) + (f" (at {at})" if at else "")
+    warnings.append(
+        f"{source}: {operations} operations: checked against the OpenAPI schema only; the "
+        f"deeper checks (path parameters, defaults) run on specs of up to "
+        f"{FULL_CHECK_MAX_OPERATIONS} operations"
+    )
+    return None
+
+
 def prepare_spec(
     doc: Any,
     *,
@@ -389,7 +422,7 @@ def prepare_spec(
     )
     problem = _check_refs(documents, source)
     if problem is None:
-        invalid = _validation_error(doc, base_uri, documents)
+        invalid = _validate_once(doc, version, base_uri, documents, loaded.warnings, source)
         if invalid is not None:
             label = "Swagger 2.0" if version == "2.0" else f"OpenAPI {version}"
             problem = f"{source}: invalid {label} document: {invalid}"

@@ -8,11 +8,14 @@ so a heavy or broken optional format (PDF needs weasyprint) cannot break the oth
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any
 
 from firebrick.errors import UsageError
 from firebrick.model import ScanResult, Severity
-from firebrick.report.json_report import to_json
-from firebrick.report.terminal import render_text
+
+if TYPE_CHECKING:
+    from firebrick.report.json_report import to_json
+    from firebrick.report.terminal import render_text
 
 FORMATS: dict[str, str] = {
     "text": "firebrick.report.terminal",
@@ -33,14 +36,32 @@ def render(result: ScanResult, fmt: str, *, fail_on: Severity = Severity.MEDIUM)
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown report format {fmt!r} (known: {', '.join(FORMATS)})")
-    if fmt == "text":
-        return render_text(result)
     if fmt == "json":
+        from firebrick.report.json_report import to_json
+
         return to_json(result)
+    if fmt == "text":
+        from firebrick.report.terminal import render_text
+
+        return render_text(result)
     module = importlib.import_module(FORMATS[fmt])
     if fmt == "junit":
         return module.render(result, fail_on=fail_on)  # type: ignore[no-any-return]
     return module.render(result)  # type: ignore[no-any-return]
+
+
+def __getattr__(name: str) -> Any:
+    """``render_text`` and ``to_json`` are imported on first use: the terminal renderer pulls in
+    rich's Markdown stack, which a JSON-only run (or ``--help``) never needs."""
+    if name == "render_text":
+        from firebrick.report.terminal import render_text
+
+        return render_text
+    if name == "to_json":
+        from firebrick.report.json_report import to_json
+
+        return to_json
+    raise AttributeError(name)
 
 
 __all__ = ["BINARY_FORMATS", "FORMATS", "render", "render_text", "to_json"]
