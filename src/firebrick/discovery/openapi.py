@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -348,6 +349,11 @@ def _validation_error(doc: dict[str, Any], base_uri: str, documents: dict[str, A
     from jsonschema.exceptions import best_match
     from jsonschema_path import SchemaPath
     from openapi_spec_validator.shortcuts import get_validator_cls
+
+    # openapi-spec-validator switches to jsonschema-rs when it is installed (we install it for
+    # spec_validation), which rewords its errors; keep the jsonschema wording users know. It
+    # gains little there: its own semantic checks are the slow part.
+    os.environ.setdefault("OPENAPI_SPEC_VALIDATOR_SCHEMA_VALIDATOR_BACKEND", "jsonschema")
 
     try:
         cls = get_validator_cls(doc)
