@@ -3,7 +3,6 @@ as `scan`. Registered on the main group by cli.py."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,6 +82,8 @@ def code(path: str, **kw: Any) -> None:
     analysis = load_analysis(path)
 
     async def start(progress: Any) -> ScanResult:
+        import asyncio  # on use: `firebrick --help` does not import asyncio
+
         progress(f"analysed {analysis.files} files, {len(analysis.routes)} routes")
         return await asyncio.sleep(0, source_result(path, analysis))
 
