@@ -434,3 +434,20 @@ async def test_settle_makes_a_synchronous_callback_visible_before_the_check_read
         await remote.settle(Exchange("POST", "http://target.example/hook", request_body=url))
         assert [i.token for i in remote.interactions(t)] == [t]
         assert remote.outstanding == set()
+
+
+async def test_a_global_bound_takes_from_the_busiest_scan(tmp_path: Path) -> None:
+    with host_api(tmp_path, max_events=100, max_total_events=6) as h:
+        async with (
+            RemoteOOB(h.url, KEY_A, ca_file=h.ca) as busy,
+            RemoteOOB(h.url, KEY_B, ca_file=h.ca) as quiet,
+        ):
+            for remote, count in ((quiet, 3), (busy, 5)):
+                for _ in range(count):
+                    await fetch(remote.http_url(remote.new_token()))
+            states = {
+                name: api(h, "GET", f"/v1/scans/{r.scan_id}/events", key=key).json()
+                for name, r, key in (("busy", busy, KEY_A), ("quiet", quiet, KEY_B))
+            }
+            assert len(states["quiet"]["events"]) == 3 and states["quiet"]["dropped"] == 0
+            assert len(states["busy"]["events"]) == 3 and states["busy"]["dropped"] == 2

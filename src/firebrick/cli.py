@@ -789,6 +789,13 @@ def lab(
     "--max-scans", type=int, default=1000, show_default=True, help="Scans registered at once."
 )
 @click.option(
+    "--max-total-events",
+    type=int,
+    default=200000,
+    show_default=True,
+    help="Events kept for all scans together (the busiest scan loses its oldest first).",
+)
+@click.option(
     "--hash-key",
     is_flag=True,
     help="Read a key on stdin, print its sha256: line for a keys file, exit.",
@@ -811,6 +818,7 @@ def oob_server(
     event_ttl: float,
     scan_ttl: float,
     max_scans: int,
+    max_total_events: int,
     hash_key: bool,
 ) -> None:
     """Run the OOB server alone (a public host with a delegated zone); prints interactions as JSON lines.
@@ -836,7 +844,7 @@ def oob_server(
         raise UsageError(str(exc)) from None
     if (api_cert is None) != (api_cert_key is None):
         raise UsageError("--api-cert and --api-cert-key go together")
-    if min(max_scan_events, max_scans) < 1 or min(event_ttl, scan_ttl) <= 0:
+    if min(max_scan_events, max_scans, max_total_events) < 1 or min(event_ttl, scan_ttl) <= 0:
         raise UsageError("retention limits must be positive")
     config = OOBConfig(
         listen_host=listen,
@@ -856,6 +864,7 @@ def oob_server(
         event_ttl=event_ttl,
         scan_ttl=scan_ttl,
         max_scans=max_scans,
+        max_total_events=max_total_events,
     )
 
     def show(interaction: Any) -> None:

@@ -146,6 +146,9 @@ class APIConfig:
     event_ttl: float = 3600.0  # seconds an event is kept
     scan_ttl: float = 3600.0  # a scan nobody polled for this long is deregistered
     max_scans: int = 1000
+    # All scans together: beyond it the busiest scan loses its oldest event (memory stays
+    # bounded even when many scans are each under their own cap).
+    max_total_events: int = 200000
     sweep_interval: float = 5.0  # how often expiry runs (at most; small TTLs sweep sooner)
 
 
@@ -334,12 +337,21 @@ class OOBAPI:
                 and query.qname == interaction.dns_qname
             ):
                 data["query"] = dataclasses.asdict(query)
-        scan.append("interaction", data)
+        self._append(scan, "interaction", data)
 
     def _on_behavior(self, token: str, report: dict[str, object]) -> None:
         scan = self.claims.get(token)
         if scan is not None:
-            scan.append("behavior", {"token": token, "report": report})
+            self._append(scan, "behavior", {"token": token, "report": report})
+
+    def _append(self, scan: ScanSpace, kind: str, data: dict[str, Any]) -> None:
+        scan.append(kind, data)
+        total = sum(len(s.events) for s in self.scans.values())
+        while total > self.config.max_total_events:
+            busiest = max(self.scans.values(), key=lambda s: len(s.events))
+            busiest.events.popleft()
+            busiest.dropped += 1
+            total -= 1
 
     # -- retention -------------------------------------------------------------------------
 
