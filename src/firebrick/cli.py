@@ -946,8 +946,10 @@ _register_report_commands()
 
 def _register_code_command() -> None:
     from firebrick.cli_code import code
+    from firebrick.cli_mcp import mcp
 
     main_group.add_command(code, "code")
+    main_group.add_command(mcp, "mcp")
 
 
 _register_code_command()
