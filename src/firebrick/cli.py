@@ -9,12 +9,14 @@ Every error a user can cause ends with one line on stderr, never a traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -551,7 +553,7 @@ def run_and_report(
 
 
 @main_group.command(short_help="Scan an API and print a graded report.")
-@click.argument("url")
+@click.argument("url", required=False)
 @click.option(
     "--source",
     "source_path",
@@ -561,20 +563,58 @@ def run_and_report(
 )
 @scan_options
 @output_options
-def scan(url: str, source_path: str | None, **kw: Any) -> None:
-    """Scan the API at URL and print a graded report."""
+@click.option(
+    "--launch",
+    default=None,
+    metavar='"CMD"',
+    help="Run CMD (the app under test, any language) in a sandbox firebrick builds and scan it: "
+    "its own loopback, the OOB server as its internet and resolver, a metadata canary. "
+    "URL, if given, is only a path prefix.",
+)
+@click.option(
+    "--port",
+    "launch_port",
+    type=int,
+    default=None,
+    help="With --launch: the port CMD listens on (also passed as $PORT) [default: detected].",
+)
+def scan(url: str | None, source_path: str | None, **kw: Any) -> None:
+    """Scan the API at URL (or the app --launch starts) and print a graded report."""
     from firebrick.engine import run_scan
 
+    launch, launch_port = kw.pop("launch"), kw.pop("launch_port")
     out = Output.pop(kw)
-    options = build_options(url, kw)
+    if launch is None:
+        if url is None:
+            raise UsageError("give the URL to scan, or --launch CMD to start the app under test")
+        if launch_port is not None:
+            raise UsageError("--port only applies with --launch")
+        options = build_options(url, kw)
+    else:
+        if launch_port is not None and not 0 < launch_port < 65536:
+            raise UsageError(f"--port must be between 1 and 65535, not {launch_port}")
+        path = urlsplit(url).path.rstrip("/") if url else ""
+        # The real target is known only once the app listens: validate with a stand-in.
+        options = build_options("http://127.0.0.1:1" + path, kw)
     analysis = None
     if source_path is not None:  # read before the first request: a bad path costs nothing
         from firebrick.cli_code import load_analysis
 
         analysis = load_analysis(source_path)
+    if launch is not None:
+        from firebrick.sandbox.launch import in_flat_sandbox, reexec_unprivileged
+
+        if os.geteuid() != 0 and not in_flat_sandbox():
+            reexec_unprivileged(sys.argv[1:])  # does not return
 
     async def start(progress: Any) -> ScanResult:
-        result = await run_scan(options, progress=progress)
+        if launch is None:
+            result = await run_scan(options, progress=progress)
+        else:
+            from firebrick.sandbox.launch import LaunchConfig, launch_scan
+
+            config = LaunchConfig(launch, port=launch_port, zone=options.oob_zone)
+            result = await launch_scan(options, config, path=path, progress=progress)
         if analysis is not None:
             from firebrick.source.join import attach
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -91,7 +92,9 @@ class HTTPListener:
         record: Record,
         ssl_context: ssl.SSLContext | None = None,
         read_timeout: float = READ_TIMEOUT,
+        sock: socket.socket | None = None,  # an already bound socket (e.g. in another netns)
     ) -> None:
+        self.sock = sock
         self.host = host
         self.port = port
         self.protocol = protocol
@@ -105,7 +108,11 @@ class HTTPListener:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        if self._ssl is not None:
+        if self.sock is not None:
+            self._server = await asyncio.start_server(
+                self._handle, sock=self.sock, limit=HEADER_LIMIT, ssl=self._ssl
+            )
+        elif self._ssl is not None:
             self._server = await asyncio.start_server(
                 self._handle,
                 self.host,

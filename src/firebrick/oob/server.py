@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 import ssl
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -76,6 +77,9 @@ class OOBServer:
         self.https_port: int | None = None
         self.dns_port: int | None = None
         self.inside_port: int | None = None
+        # Extra listeners attached after start (the --launch sandbox): name -> port.
+        self.attached: dict[str, int] = {}
+        self._replies: dict[str, Callable[[str | None], Reply]] = {}
         self.tls_fingerprint: str | None = None  # sha256 of the HTTPS certificate, hex
         self.recorded_total = 0  # interactions recorded since start, including dropped ones
         self._interactions: deque[Interaction] = deque(maxlen=config.max_interactions)
@@ -175,6 +179,26 @@ class OOBServer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+    async def attach_listener(
+        self,
+        sock: socket.socket,
+        listener: str,
+        reply: Callable[[str | None], Reply] | None = None,
+    ) -> int:
+        """Serve HTTP on an already listening socket (one made inside another network namespace).
+
+        Its interactions carry ``listener``; ``reply(token)`` replaces the usual canary answer
+        (the metadata imitation). Returns the socket's port; ``attached[listener]`` keeps it.
+        """
+        created = self._http_listener("", 0, "http", listener)
+        created.sock = sock
+        if reply is not None:
+            self._replies[listener] = reply
+        await created.start()
+        port = int(sock.getsockname()[1])
+        self.attached[listener] = port
+        return port
 
     def _http_listener(
         self,
@@ -432,6 +456,9 @@ class OOBServer:
         return path_token or host_token
 
     def _http_reply(self, token: str | None, listener: str) -> Reply:
+        special = self._replies.get(listener)
+        if special is not None:
+            return special(token)
         if token is None:
             return Reply(404, b"not found\n")
         redirect = self._redirects.get(token)
