@@ -105,6 +105,31 @@ def _remote_health(oob: OOBEndpoint) -> list[str]:
     return notes
 
 
+ALT_LOOPBACK = "127.0.0.2"
+
+
+async def attach_alt_loopback(oob: OOBServer) -> None:
+    """Same machine: our callback address is loopback, which a guard rightly refuses when it is
+    spelled 127.0.0.1 and a substring denylist refuses for the wrong reason. The OOB HTTP
+    listener also on another 127/8 address gives stage 1 a callback such guards let through
+    (``oob.alt_callbacks``; the SSRF check adds it to stage 1)."""
+    try:
+        if not ipaddress.ip_address(oob.advertise_host).is_loopback:
+            return
+    except ValueError:
+        return
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((ALT_LOOPBACK, 0))
+        sock.listen(128)
+        sock.setblocking(False)
+        port = await oob.attach_listener(sock, "public")
+    except OSError:
+        sock.close()
+        return
+    oob.alt_callbacks = [f"http://{ALT_LOOPBACK}:{port}"]
+
+
 async def run_scan(
     options: ScanOptions,
     *,
@@ -147,6 +172,8 @@ async def run_scan(
             await oob.start()
             if options.oob_server:  # callbacks must be visible when the check reads them
                 client.after_send.append(oob.settle)
+            if local and isinstance(oob, OOBServer):
+                await attach_alt_loopback(oob)
         try:
             auth = await start_auth(client, options)
             if auth is not None:

@@ -58,12 +58,15 @@ def spellings(address: str) -> list[tuple[str, str]]:
     """Odd spellings of an IPv4 address that URL parsers and resolvers accept (REFERENCE.md).
 
     For 127.0.0.1: 2130706433, 0x7f000001, 0177.0.0.1, 127.1, 127.000.000.001,
-    [::ffff:127.0.0.1], and the loopback-only 0.0.0.0 and localhost.
+    [::ffff:127.0.0.1], 0x7f.1, 0177.1, 127.0.1, [::ffff:7f00:1], [0:0:0:0:0:ffff:7f00:1], and
+    the loopback-only 0.0.0.0, 0, localhost, [::] and [::1] (see ``IPV6_LOOPBACK``).
     """
     ip = ipaddress.ip_address(address)
     if ip.version != 4:
         return []
     a, b, c, d = (int(x) for x in address.split("."))
+    low24 = (b << 16) + (c << 8) + d
+    mapped = f"{(a << 8) + b:x}:{(c << 8) + d:x}"
     out = [
         (str(int(ip)), "decimal integer"),
         (hex(int(ip)), "hex integer"),
@@ -72,16 +75,36 @@ def spellings(address: str) -> list[tuple[str, str]]:
         # Pad only octets below 8: a padded 10 would read as octal 010 = 8, another address.
         (".".join(f"{o:03d}" if o < 8 else str(o) for o in (a, b, c, d)), "zero-padded"),
         (f"[::ffff:{address}]", "IPv4-mapped IPv6"),
+        (f"{hex(a)}.{low24}", "hex first part, short form"),
+        (f"0{a:o}.{low24}", "octal first part, short form"),
+        (f"[::ffff:{mapped}]", "IPv4-mapped IPv6 in hex"),
+        (f"[0:0:0:0:0:ffff:{mapped}]", "IPv4-mapped IPv6, uncompressed"),
     ]
+    out.append((f"{a}.{b}.{(c << 8) + d}", "three-part form"))
     if ip.is_loopback:
         out += [
             ("0.0.0.0", "unspecified address (Linux connects it to loopback)"),
+            ("0", "the number 0 (0.0.0.0, connects to loopback)"),
             ("localhost", "the name localhost"),
         ]
-    return out
+    seen = {address}  # one probe per distinct spelling; never the plain address itself
+    unique = []
+    for host, what in out:
+        if host not in seen:
+            seen.add(host)
+            unique.append((host, what))
+    return unique
 
 
-METADATA_URL = "http://169.254.169.254/latest/meta-data/"
+# IPv6 spellings of loopback: they land on an IPv6 listener (the inside listener's ::1 twin).
+IPV6_LOOPBACK = [
+    ("[::1]", "IPv6 loopback"),
+    ("[::]", "IPv6 unspecified address (Linux connects it to ::1)"),
+]
+
+
+METADATA_IP = "169.254.169.254"
+METADATA_URL = f"http://{METADATA_IP}/latest/meta-data/"
 METADATA_MARKERS = re.compile(
     r"(ami-id|instance-id|security-credentials|iam/|computeMetadata|local-ipv4|AccessKeyId)"
 )
@@ -102,6 +125,9 @@ SCHEME_FINDINGS = {
         "gopher payload reached the inside listener",
     ),
 }
+# Listeners standing where only internal requests land: the target's loopback (both families)
+# and the --launch sandbox's metadata canary.
+INSIDE_LISTENERS = ("inside", "inside6", "metadata")
 INTERNAL_GROUPS = (
     "loopback",
     "odd-spelling",
@@ -175,7 +201,9 @@ class Probe:
 
     @property
     def inside_hit(self) -> bool:
-        return any(i.listener == "inside" and i.protocol != "dns" for i in self.interactions)
+        return any(
+            i.listener in INSIDE_LISTENERS and i.protocol != "dns" for i in self.interactions
+        )
 
     @property
     def dns_hit(self) -> bool:
@@ -240,14 +268,31 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
     found_in_bundles = await asyncio.gather(*(_bundle(ctx, op, params) for op, params in bundles))
     header_targets = await _header_bundles(ctx)
     fetching: list[tuple[Target, list[Probe]]] = []
+    quiet: list[tuple[Target, list[Probe]]] = []
     for target, probes in zip(single, stage1, strict=True):
         finding = _open_redirect(ctx, target, probes)
         if finding is not None:
             yield finding
         if any(p.http_hit or p.reflected for p in probes):
             fetching.append((target, probes))
+        else:
+            quiet.append((target, probes))
+    # Background jobs fetch after answering: wait the grace window for their callbacks; the
+    # inputs that call back are depth-tested like synchronous ones (their verdicts wait too).
+    await _await_callbacks(ctx, [p for _, probes in quiet for p in probes])
+    later: list[tuple[Target, list[Probe]]] = []
+    guarded: list[tuple[Target, list[Probe]]] = []
+    for target, probes in quiet:
+        if any(p.http_hit for p in probes):
+            later.append((target, probes))
+        elif oob.inside_port is not None and _answers_differ(probes):
+            # No callback, but our URLs were answered differently (refused vs fetch failed):
+            # a guard sits in front of a fetcher. Probe its depth on the inside listener.
+            guarded.append((target, probes))
         elif any(p.dns_hit for p in probes):
-            yield _dns_only(target, probes)
+            dns_finding = _dns_only_verdict(ctx, target, probes)
+            if dns_finding is not None:
+                yield dns_finding
         else:
             _defer_stage1(ctx, target, probes)
     for found in [*found_in_bundles, header_targets]:
@@ -255,11 +300,88 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
     # For later checks (unsafe_consumption): every input seen fetching our URLs, as Targets
     # (target.values(url) places a URL in that input).
     ctx.state["ssrf.fetchers"] = [t for t, _ in fetching]
-    self_ref = await _self_reference(ctx) if fetching else None
-    results = await asyncio.gather(*(_stage2(ctx, t, p, self_ref) for t, p in fetching))
+    self_ref = await _self_reference(ctx) if fetching or later or guarded else None
+    results = await asyncio.gather(
+        *(_stage2(ctx, t, p, self_ref) for t, p in fetching),
+        *(_stage2(ctx, t, p, self_ref, late=True) for t, p in later),
+        *(_stage2(ctx, t, p, self_ref, guarded=True) for t, p in guarded),
+    )
     for findings in results:
         for finding in findings:
             yield finding
+
+
+async def _await_callbacks(ctx: ScanContext, probes: list[Probe]) -> None:
+    """Wait up to the grace window for HTTP callbacks of ``probes``, then re-read them."""
+    assert ctx.oob is not None
+    oob = ctx.oob
+    waiting = {p.token for p in probes if p.token and not p.http_hit}
+    end = asyncio.get_running_loop().time() + ctx.options.oob_grace
+    while waiting and (left := end - asyncio.get_running_loop().time()) > 0:
+        if not await oob.wait_for(waiting, timeout=left, protocols={"http", "https"}):
+            break
+        waiting = {t for t in waiting if not any(i.protocol != "dns" for i in oob.interactions(t))}
+    for probe in probes:
+        _observe(ctx, probe)
+
+
+def _answers_differ(probes: list[Probe]) -> bool:
+    """Our callback URLs got answers of different shapes (e.g. 400 refused vs 502 failed)."""
+    shapes = {_shape(p.exchange) for p in probes if p.exchange is not None}
+    return len(shapes) > 1 and ("no answer",) not in shapes
+
+
+def callbacks_unreachable(ctx: ScanContext, probes: list[Probe]) -> bool:
+    """True when every stage-1 callback we could offer was an internal address or a name the
+    target never resolved: silence then proves nothing about fetching."""
+    assert ctx.oob is not None
+    try:
+        public = ipaddress.ip_address(ctx.oob.advertise_host.strip("[]")).is_global
+    except ValueError:
+        public = True  # a name: the user says it is reachable
+    del probes  # the name answers the same (internal) address: a lookup changes nothing
+    return not public
+
+
+NOT_DETERMINED_FIX = (
+    "every callback firebrick could offer from here was an internal address or a name the "
+    "target cannot resolve; for full depth run the app under `firebrick scan --launch` or use "
+    "a public OOB server (--oob-server)"
+)
+
+
+def _not_determined(ctx: ScanContext, target: Target, reason: str) -> None:
+    ctx.cover(CHECK, CATEGORY, target.op, target.label, "inconclusive", reason)
+
+
+def _dns_only_verdict(ctx: ScanContext, target: Target, probes: list[Probe]) -> Finding | None:
+    """A lookup alone: a finding only when the input was not then refused. Resolve-then-refuse
+    is what good guards do; it is a coverage note."""
+    looked_up = [p for p in probes if p.dns_hit]
+    refused = [
+        p for p in looked_up if p.exchange is not None and p.exchange.status is not None
+        and 400 <= p.exchange.status < 500
+    ]  # fmt: skip
+    if not refused:
+        return _dns_only(target, probes)
+    if callbacks_unreachable(ctx, probes):
+        _not_determined(
+            ctx,
+            target,
+            "resolved our name (it answers an internal address here), then refused the URL: "
+            + NOT_DETERMINED_FIX,
+        )
+    else:
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            target.op,
+            target.label,
+            "passed",
+            f"resolved our name, then refused the URL (HTTP {refused[0].exchange.status}): "  # type: ignore[union-attr]
+            "resolve-then-refuse, no fetch",
+        )
+    return None
 
 
 # -- stage 1 ------------------------------------------------------------------------------------
@@ -335,7 +457,16 @@ async def _stage1(ctx: ScanContext, target: Target) -> list[Probe]:
         f"http://{oob.dns_name(t2)}:{oob.http_port}/{t2}",
         t2,
     )
-    return list(await asyncio.gather(_fire(ctx, target, first), _fire(ctx, target, second)))
+    probes = [first, second]
+    # Same machine: our callback is itself loopback, which guards rightly refuse as
+    # 127.0.0.1. The same listener on another loopback address passes text-based guards.
+    for base in [] if target.host_only else getattr(oob, "alt_callbacks", []):
+        t3 = oob.new_token(f"{target.op.key} {target.label} alt")
+        host = urlsplit(base).netloc
+        probes.append(
+            Probe("external", f"our callback on another address ({host})", f"{base}/{t3}", t3)
+        )
+    return list(await asyncio.gather(*(_fire(ctx, target, p) for p in probes)))
 
 
 async def _bundle(
@@ -445,7 +576,11 @@ def _defer_stage1(ctx: ScanContext, target: Target, probes: list[Probe]) -> None
         if any(p.http_hit for p in probes):
             return [_late_finding(target, next(p for p in probes if p.http_hit))]
         if any(p.dns_hit for p in probes):
-            return [_dns_only(target, probes)]
+            found = _dns_only_verdict(ctx, target, probes)
+            return [found] if found is not None else []
+        if callbacks_unreachable(ctx, probes):
+            _not_determined(ctx, target, "no fetch of our URL observed, but " + NOT_DETERMINED_FIX)
+            return []
         ctx.cover(
             CHECK, CATEGORY, target.op, target.label, "passed", "no fetch of our URL observed"
         )
@@ -600,6 +735,13 @@ def _depth_probes(
                 probes.append(
                     Probe("odd-spelling", f"{host} ({what})", oob.inside_url(t, host=host), t)
                 )
+            port6 = getattr(oob, "attached", {}).get("inside6")
+            if port6 is not None and ipaddress.ip_address(inside_host).is_loopback:
+                for host, what in IPV6_LOOPBACK:
+                    t = tok(host)
+                    probes.append(
+                        Probe("odd-spelling", f"{host} ({what})", f"http://{host}:{port6}/{t}", t)
+                    )
         if self_ref is not None and reflects:
             probes.append(
                 Probe(
@@ -617,28 +759,45 @@ def _depth_probes(
                     snippet=self_ref.snippet,
                 )
             )
-        if reflects:
+        # Metadata: proven by its content coming back, or (in the --launch sandbox) by the
+        # metadata canary seeing the token, which also works for blind fetchers.
+        canary = "metadata" in getattr(oob, "attached", {})
+        if reflects or canary:
+            t = tok("metadata")
             probes.append(
                 Probe(
                     "metadata",
                     "cloud metadata 169.254.169.254",
-                    METADATA_URL,
-                    pattern=METADATA_MARKERS,
-                )
-            )
-            # The same read through a name that resolves to the metadata address (a poisoned or
-            # attacker-owned name): proves internal reach by content where no inside listener is.
-            t = tok("dns-metadata")
-            name = oob.name_answering(t, "169.254.169.254")
-            probes.append(
-                Probe(
-                    "dns-internal",
-                    "a name whose DNS answer is 169.254.169.254 (cloud metadata)",
-                    f"http://{name}/latest/meta-data/",
+                    f"{METADATA_URL}?id={t}",
                     t,
                     pattern=METADATA_MARKERS,
                 )
             )
+            for host, what in spellings(METADATA_IP):
+                t = tok(f"metadata {host}")
+                probes.append(
+                    Probe(
+                        "odd-spelling",
+                        f"metadata as {host} ({what})",
+                        f"http://{host}/latest/meta-data/?id={t}",
+                        t,
+                        pattern=METADATA_MARKERS,
+                    )
+                )
+            # The same read through a name that resolves to the metadata address (a poisoned or
+            # attacker-owned name): proves internal reach by content where no inside listener is.
+            t = tok("dns-metadata")
+            name = oob.name_answering(t, METADATA_IP)
+            probes.append(
+                Probe(
+                    "dns-internal",
+                    "a name whose DNS answer is 169.254.169.254 (cloud metadata)",
+                    f"http://{name}/latest/meta-data/?id={t}",
+                    t,
+                    pattern=METADATA_MARKERS,
+                )
+            )
+        if reflects:
             probes.append(
                 Probe("scheme-file", "file: scheme", "file:///etc/passwd", pattern=PASSWD_MARKER)
             )
@@ -756,11 +915,29 @@ def _shape(ex: Exchange | None) -> tuple[object, ...]:
 
 
 async def _stage2(
-    ctx: ScanContext, target: Target, first: list[Probe], self_ref: SelfReference | None
+    ctx: ScanContext,
+    target: Target,
+    first: list[Probe],
+    self_ref: SelfReference | None,
+    *,
+    late: bool = False,
+    guarded: bool = False,
 ) -> list[Finding]:
+    """Depth probes. ``late``: a background job, so the answers wait for the grace window.
+    ``guarded``: stage 1 saw no callback, only differing answers."""
     reflects = any(p.reflected for p in first)
     probes = _depth_probes(ctx, target, self_ref, reflects)
     await asyncio.gather(*(_fire(ctx, target, p) for p in probes))
+    if late or guarded:
+        await _await_callbacks(ctx, [p for p in probes if p.token])
+    if guarded and not any(p.reached for p in probes if p.group in INTERNAL_GROUPS):
+        _not_determined(
+            ctx,
+            target,
+            "answers our URLs differently (a guard in front of a fetcher) and refused every "
+            "internal payload, but never fetched a callback: " + NOT_DETERMINED_FIX,
+        )
+        return []
     ok = next((p.exchange for p in first if p.http_hit and p.exchange), None)
     failed = next((p.exchange for p in probes if p.group == "diff-error"), None)
     if ok is not None and failed is not None and _shape(ok) != _shape(failed):
@@ -809,7 +986,10 @@ def _verdict(
             )
         )
 
-    literal = [p for p in worked if p.group in ("loopback", "self", "metadata")]
+    literal = [p for p in worked if p.group in ("loopback", "self")]
+    if not any(p.group in ("loopback", "self") for p in probes):
+        # Nothing tested the plain internal address: a metadata read is the plain case too.
+        literal += [p for p in worked if p.group == "metadata"]
     if literal:
         # No address validation at all (or none we could distinguish): one finding, all evidence.
         hits = worked
@@ -869,6 +1049,11 @@ def _verdict(
                 "SSRF through redirects: hops are not re-checked",
                 "validates the first URL but follows a redirect from an allowed host to an internal one.",
             ),
+            "metadata": (
+                "ssrf.internal-reach",
+                "SSRF guard forgets cloud metadata (169.254.169.254)",
+                "refuses loopback but not the link-local metadata address, where cloud credentials live.",
+            ),
         }
         groups = {p.group for p in worked}
         for group, (kind, title, why) in kinds.items():
@@ -876,6 +1061,8 @@ def _verdict(
                 continue  # a static internal name getting in already explains a rebinding hit
             hits = [p for p in worked if p.group == group]
             read = any(p.reflected for p in hits)
+            if group == "metadata" and read:
+                kind = "ssrf.internal-read"
             findings.append(
                 Finding(
                     kind=kind,

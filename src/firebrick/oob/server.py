@@ -79,6 +79,8 @@ class OOBServer:
         self.inside_port: int | None = None
         # Extra listeners attached after start (the --launch sandbox): name -> port.
         self.attached: dict[str, int] = {}
+        # Base URLs of further public callbacks (same machine: another 127/8 address).
+        self.alt_callbacks: list[str] = []
         self._replies: dict[str, Callable[[str | None], Reply]] = {}
         self.tls_fingerprint: str | None = None  # sha256 of the HTTPS certificate, hex
         self.recorded_total = 0  # interactions recorded since start, including dropped ones

@@ -23,7 +23,6 @@ import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -346,7 +345,11 @@ def listening_ports(pid: int) -> set[int]:
 
 
 async def launch_scan(
-    options: Any, config: LaunchConfig, *, path: str = "", progress: Callable[[str], None] | None = None
+    options: Any,
+    config: LaunchConfig,
+    *,
+    path: str = "",
+    progress: Callable[[str], None] | None = None,
 ) -> Any:
     """Start the sandbox, scan the app through it, tear everything down; a ScanResult."""
     from firebrick.engine import run_scan

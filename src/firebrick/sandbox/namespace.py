@@ -97,7 +97,11 @@ def _namespaces() -> list[str]:
 
 def _links() -> list[str]:
     out = ip("-o", "link", "show", check=False).stdout
-    return [p[1].strip().split("@", 1)[0] for p in (ln.split(":", 2) for ln in out.splitlines()) if len(p) >= 2]
+    return [
+        p[1].strip().split("@", 1)[0]
+        for p in (ln.split(":", 2) for ln in out.splitlines())
+        if len(p) >= 2
+    ]
 
 
 def _kill_inside(ns: str) -> None:
@@ -278,7 +282,11 @@ def create_netns() -> Namespace:
         cleanup_leftovers()
         used = _used_subnets()
         subnet = next(
-            (s for s in INTERNET.subnets(new_prefix=24) if s not in used and s.network_address.packed[2] > 0),
+            (
+                s
+                for s in INTERNET.subnets(new_prefix=24)
+                if s not in used and s.network_address.packed[2] > 0
+            ),
             None,
         )
         if subnet is None:
