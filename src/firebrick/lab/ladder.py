@@ -30,6 +30,7 @@ one: same endpoint shapes, a safe fetcher. ``EXPECTED`` is the truth table the t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import os
 import socket
@@ -300,10 +301,8 @@ def create_app() -> Flask:
 
         def later() -> None:
             time.sleep(JOB_DELAY)  # the queue's latency (a simulation, not a wait for an event)
-            try:
+            with contextlib.suppress(Refused, Failed):
                 guarded_fetch(guard, url)
-            except (Refused, Failed):
-                pass
 
         threading.Thread(target=later, daemon=True).start()
         return jsonify(status="queued"), 202
