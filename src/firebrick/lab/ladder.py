@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import contextlib
 import ipaddress
 import os
 import socket
