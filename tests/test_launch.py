@@ -91,6 +91,9 @@ def test_background_jobs_are_depth_tested(ladder: dict[str, Any]) -> None:
     assert "ssrf.external-fetch" not in _kinds(ladder, "POST /jobs/none")
     assert _kinds(ladder, "POST /jobs/ssrfguard") == set()
     assert [c["status"] for c in _coverage(ladder, "POST /jobs/ssrfguard")] == ["passed"]
+    # The allowlist turns our URL away synchronously (400): refused, never a claimed pass.
+    allow = _coverage(ladder, "GET /sync/allowlist")
+    assert [(c["status"], c["cause"]) for c in allow] == [("refused", "input_rejected")]
 
 
 @needs_sandbox

@@ -40,6 +40,7 @@ from firebrick.model import (
     Interaction,
     Location,
     Operation,
+    Outcome,
     Param,
     Severity,
 )
@@ -351,7 +352,7 @@ NOT_DETERMINED_FIX = (
 
 
 def _not_determined(ctx: ScanContext, target: Target, reason: str) -> None:
-    ctx.cover(CHECK, CATEGORY, target.op, target.label, "inconclusive", reason)
+    ctx.cover(CHECK, CATEGORY, target.op, target.label, Outcome.NOT_DETERMINED, reason)
 
 
 def _dns_only_verdict(ctx: ScanContext, target: Target, probes: list[Probe]) -> Finding | None:
@@ -581,8 +582,14 @@ def _defer_stage1(ctx: ScanContext, target: Target, probes: list[Probe]) -> None
         if callbacks_unreachable(ctx, probes):
             _not_determined(ctx, target, "no fetch of our URL observed, but " + NOT_DETERMINED_FIX)
             return []
-        ctx.cover(
-            CHECK, CATEGORY, target.op, target.label, "passed", "no fetch of our URL observed"
+        # Passed only if our URLs reached the code (not turned away for auth, CSRF, a bad body).
+        ctx.passed_if_reached(
+            CHECK,
+            CATEGORY,
+            target.op,
+            target.label,
+            [p.exchange for p in probes if p.exchange is not None],
+            reason="no fetch of our public callback URL observed",
         )
         return []
 

@@ -2,7 +2,7 @@
 
 An operation is *right* when the scan found the bypass its guard really has (every kind of
 ``ladder.expected``, nothing outside ``ladder.possible``), or, for a hardened guard, reported no
-SSRF finding on it and recorded it as passed. *Partial*: true findings, but some real bypasses
+SSRF finding on it and recorded it as passed (or refused: the guard turned our URL away). *Partial*: true findings, but some real bypasses
 unproven. *Not determined*: an honest miss (coverage says so and names the fix). Anything else is
 *wrong*: a false "passed" or a false finding.
 """
@@ -30,8 +30,9 @@ class Row:
 
     @property
     def right(self) -> bool:
-        if not self.expected:  # hardened: clean, and the scan could tell
-            return not self.found and "passed" in self.coverage
+        if not self.expected:  # hardened: clean, and no "not determined" about it
+            statuses = set(self.coverage.split(","))
+            return not self.found and bool(statuses & {"passed", "refused"})
         return self.expected <= self.found <= self.possible
 
     @property
@@ -41,7 +42,7 @@ class Row:
             return "right"
         if self.found and self.found <= self.possible and self.expected:
             return "partial"
-        undetermined = "inconclusive" in self.coverage or "not_determined" in self.coverage
+        undetermined = "not_determined" in self.coverage
         if undetermined and not self.found:
             return "not determined"
         return "WRONG"
