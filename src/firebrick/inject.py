@@ -152,7 +152,8 @@ def build(
         call = f"{gf.name}({args})" if args else gf.name
         query = f"{gf.operation_type}{'(' + decl + ')' if decl else ''} {{ {call} {gf.selection} }}"
         spec.method = "POST"
-        spec.path = gf.endpoint_path
+        # op.path is where to send it (an absolute URL when the target URL is the endpoint)
+        spec.path = op.path if "://" in op.path else gf.endpoint_path
         spec.json = {"query": query, "variables": gql_vars}
     elif op.body_content_type and "form" in op.body_content_type:
         spec.data = form

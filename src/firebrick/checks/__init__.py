@@ -17,6 +17,7 @@ from firebrick.checks import (
     data_exposure,
     dns_hygiene,
     encryption,
+    graphql,
     input_validation,
     inventory,
     llm_security,
@@ -72,6 +73,7 @@ CHECKS: list[Check] = [
         after=("authentication", "bola", "bfla", "property_authorization"),
     ),
     Check("inventory", "inventory", inventory.run),
+    Check("graphql", "inventory", graphql.run),
 ]
 
 

@@ -214,6 +214,8 @@ def operations_from_introspection(schema: dict[str, Any], endpoint: str) -> list
 async def discover_graphql(client: DiscoveryClient, hints: Iterable[str] = ()) -> GraphQLResult:
     """Find a GraphQL endpoint (hinted paths first, then the usual ones) and introspect it."""
     candidates: list[str] = []
+    if client.base_path:  # the target URL may be the endpoint itself (https://host/graphql)
+        candidates.append(client.base_path)
     for hint in hints:
         path = urlsplit(hint).path if "://" in hint else hint
         if path and path not in candidates:
@@ -239,4 +241,10 @@ async def discover_graphql(client: DiscoveryClient, hints: Iterable[str] = ()) -
         return result
     result.introspection = True
     result.operations = operations_from_introspection(schema, endpoint)
+    if client.base_path:
+        # Operation paths are relative to the target URL, and the endpoint is a path from the
+        # origin: with a target like https://host/graphql, "/graphql" would become
+        # /graphql/graphql. The absolute URL is sent as is.
+        for op in result.operations:
+            op.path = client.origin + endpoint
     return result

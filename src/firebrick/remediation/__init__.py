@@ -11,6 +11,7 @@ import re
 from importlib import resources
 
 from firebrick.model import Finding
+from firebrick.remediation import extra as _extra  # noqa: F401 - merges the YAML fix texts
 from firebrick.remediation import flask as texts
 
 # Everything after this marker is the same for every SSRF finding; the terminal report prints it
