@@ -53,7 +53,9 @@ IDE_MARKERS = re.compile(
     re.I,
 )
 TOKEN_ARGS = re.compile(r"^(token|jwt|access_?token|id_?token|auth_?token|auth|bearer)$", re.I)
-STACK = re.compile(r"Traceback \(most recent call last\)|\bat [\w$.<>]+ \([^)]*:\d+:\d+\)|\"stacktrace\"", re.I)
+STACK = re.compile(
+    r"Traceback \(most recent call last\)|\bat [\w$.<>]+ \([^)]*:\d+:\d+\)|\"stacktrace\"", re.I
+)
 QUOTE = "firebrick'\""
 CONTROL = "firebrick"
 
@@ -123,7 +125,11 @@ async def _suggestions(
     known = next((n for n in names if len(n) >= 4), None)
     guess = known[:-1] if known else "user"  # one letter short of a real field
     ex = await ep.post({"query": f"{{ {guess} }}"})
-    hints = [e.get("message", "") for e in _errors(ex) if "did you mean" in str(e.get("message", "")).lower()]
+    hints = [
+        e.get("message", "")
+        for e in _errors(ex)
+        if "did you mean" in str(e.get("message", "")).lower()
+    ]
     if hints:
         yield _finding(
             "inventory",
@@ -132,7 +138,7 @@ async def _suggestions(
             Severity.LOW,
             Confidence.CONFIRMED,
             ep.key,
-            "A misspelt field is answered with the names of real fields (\"Did you mean ...\"): "
+            'A misspelt field is answered with the names of real fields ("Did you mean ..."): '
             "with introspection off, the schema can still be recovered field by field.",
             [ex],
             str(hints[0])[:200],
@@ -192,9 +198,7 @@ async def _batching(
         ctx.passed_if_reached(CHECK, "rate_limiting", None, "batching", ex)
 
 
-async def _aliases(
-    ctx: ScanContext, ep: _Endpoint, ops: list[Operation]
-) -> AsyncIterator[Finding]:
+async def _aliases(ctx: ScanContext, ep: _Endpoint, ops: list[Operation]) -> AsyncIterator[Finding]:
     query = "{ " + " ".join(f"a{i}: __typename" for i in range(ALIASES)) + " }"
     ex = await ep.post({"query": query})
     doc = _doc(ex)
@@ -329,7 +333,14 @@ async def _token_args(
         field = op.graphql.name
         control = await _send_op(ctx, op, {param.display: "firebrick.invalid.token"})
         if _data_value(control, field) is not None and not _errors(control):
-            ctx.cover(CHECK, "authentication", op, param, "inconclusive", "a garbage token is answered with data")
+            ctx.cover(
+                CHECK,
+                "authentication",
+                op,
+                param,
+                "inconclusive",
+                "a garbage token is answered with data",
+            )
             continue
         forged = {
             "authentication.jwt-alg-none": jwt.sign({"alg": "none", "typ": "JWT"}, claims, None),
@@ -346,14 +357,18 @@ async def _token_args(
                 yield _finding(
                     "authentication",
                     kind,
-                    "JWT with alg \"none\" accepted (GraphQL argument)"
+                    'JWT with alg "none" accepted (GraphQL argument)'
                     if none
                     else "JWT signature is not verified (GraphQL argument)",
                     Severity.CRITICAL,
                     Confidence.CONFIRMED,
                     op.key,
                     f"The GraphQL argument {param.name} takes a token: one "
-                    + ("with no signature at all (alg none)" if none else "signed with a random key")
+                    + (
+                        "with no signature at all (alg none)"
+                        if none
+                        else "signed with a random key"
+                    )
                     + f" was accepted and {field} answered as {claims.get('sub') or claims.get('username') or 'its subject'}; "
                     "a garbage token was refused. Anyone can mint any identity.",
                     [ex, control],
