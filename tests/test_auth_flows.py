@@ -191,3 +191,27 @@ def test_register_needs_full_mode() -> None:
     proc = firebrick("scan", "http://127.0.0.1:9", "--no-store", "--register")
     assert proc.returncode == 3
     assert "--register creates accounts: it needs --mode full" in proc.stderr
+
+
+def test_form_app_is_django_and_fixes_say_so(form_scans: dict[str, ScanResult]) -> None:
+    result = form_scans["vulnerable"]
+    assert result.surface["facts"]["framework"]["name"] == "django"
+    f = kinds(result, "ssrf.internal-read")[0]
+    assert f.remediation.index("#### Fix") < f.remediation.index("This app is not Flask (Django)")
+    assert "Django: call the same guarded fetch()" in f.remediation
+
+
+def test_register_creates_two_identities_in_full_mode(login_labs: dict[str, ReachLab]) -> None:
+    result = scan(
+        login_labs["hardened"].url,
+        mode="full",
+        register=True,
+        login="POST /api/login",
+        checks=["bola", "authentication"],
+    )
+    assert result.surface["identities"] == ["registered-1", "registered-2"]
+    used = {e.identity for f in result.findings for e in f.evidence.exchanges} | {
+        i for i in result.surface["relogins"]
+    }
+    assert {"registered-1", "registered-2"} <= used
+    assert "-Aa1" not in json.dumps(result.to_dict())  # the generated passwords are redacted

@@ -20,6 +20,7 @@ from firebrick.checks import Check, selected
 from firebrick.context import COVERAGE_NOTES, EXCLUDED_OPERATIONS, ScanContext
 from firebrick.coverage import discovery_warning, summarize
 from firebrick.discovery import discover
+from firebrick.discovery.framework import detect_framework
 from firebrick.errors import BudgetExhausted
 from firebrick.http import ScopedClient, tls_verify
 from firebrick.judge import judge
@@ -27,6 +28,7 @@ from firebrick.model import Cause, Finding, Outcome, ScanResult, ScanStats
 from firebrick.oob.endpoint import OOBEndpoint
 from firebrick.oob.server import OOBConfig, OOBServer
 from firebrick.options import ScanOptions
+from firebrick.remediation.extra import annotate
 from firebrick.scoring import score_result, withhold_if_incomplete
 
 Progress = Callable[[str], None]
@@ -219,6 +221,11 @@ async def run_scan(
     assessed = {c.category for c in checks} & (measured | {f.category for f in findings})
     llm = any("llm" in op.tags for op in surface.operations)
     findings = judge(findings)
+    # fixes fit the stack: the Flask fix first, then one line for the framework the answers show
+    framework = detect_framework(client.exchanges)
+    if framework is not None:
+        surface.facts["framework"] = framework
+        findings = annotate(findings, framework)
     categories, score, grade, explanation = score_result(findings, assessed, llm_applicable=llm)
     planned = {c.category for c in checks} - ({"llm_security"} if not llm else set())
     summary = summarize(

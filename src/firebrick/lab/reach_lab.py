@@ -58,6 +58,7 @@ OAUTH_CLIENT = ("reports-service", "s3rvice-secret-9")
 
 def login_api(variant: str) -> Flask:
     app = Flask("reach-login-api")
+    users = dict(USERS)  # this app's accounts (registration adds to them)
     tokens: dict[str, list[Any]] = {}  # token -> [user, uses left]
     notes = {1: ("bob", "bob's note"), 2: ("alice", "alice's note")}
     app.config["logins"] = 0
@@ -75,12 +76,22 @@ def login_api(variant: str) -> Flask:
     def login() -> Any:
         body = request.get_json(silent=True) or {}
         user, password = body.get("username"), body.get("password")
-        if user not in USERS or USERS[user][0] != password:
+        if user not in users or users[user][0] != password:
             return jsonify(error="invalid credentials"), 401
         token = secrets.token_urlsafe(24)
         tokens[token] = [user, TOKEN_USES]
         app.config["logins"] += 1
         return jsonify(access_token=token, token_type="bearer")
+
+    @app.post("/api/register")
+    def register() -> Any:
+        # self-registration creates customers (the --register test's accounts)
+        body = request.get_json(silent=True) or {}
+        user, password = str(body.get("username") or ""), str(body.get("password") or "")
+        if not user or len(password) < 8 or user in users:
+            return jsonify(error="invalid registration"), 400
+        users[user] = (password, "customer")
+        return jsonify(username=user), 201
 
     @app.post("/oauth/token")
     def oauth_token() -> Any:
@@ -98,7 +109,7 @@ def login_api(variant: str) -> Flask:
         who = caller()
         if who is None:
             return jsonify(error="authentication required"), 401
-        return jsonify(username=who, role=USERS[who][1])
+        return jsonify(username=who, role=users[who][1])
 
     @app.get("/api/notes/<int:note_id>")
     def note(note_id: int) -> Any:
@@ -117,7 +128,7 @@ def login_api(variant: str) -> Flask:
         who = caller()
         if who is None:
             return jsonify(error="authentication required"), 401
-        if USERS[who][1] != "employee":
+        if users[who][1] != "employee":
             return jsonify(error="employees only"), 403
         url = str((request.get_json(silent=True) or {}).get("url", ""))
         if variant == "hardened":
@@ -154,6 +165,25 @@ def login_api(variant: str) -> Flask:
                                 }
                             },
                             "responses": {"200": {"description": "a token"}},
+                        }
+                    },
+                    "/api/register": {
+                        "post": {
+                            "operationId": "register",
+                            "requestBody": {
+                                "content": {
+                                    "application/json": {
+                                        "schema": {
+                                            "type": "object",
+                                            "properties": {
+                                                "username": {"type": "string"},
+                                                "password": {"type": "string"},
+                                            },
+                                        }
+                                    }
+                                }
+                            },
+                            "responses": {"201": {"description": "created"}},
                         }
                     },
                     "/api/me": {
