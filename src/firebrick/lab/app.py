@@ -393,6 +393,8 @@ def create_app(
         if not isinstance(data, dict) or not isinstance(data.get("query"), str):
             return jsonify(errors=[{"message": "body must be JSON with a query string"}]), 400
         variables = data.get("variables")
+        if hardened and data["query"].count(":") > 15:  # an alias limit (and a cheap one)
+            return jsonify(errors=[{"message": "too many aliases"}]), 400
         result = graphql_sync(
             schema,
             data["query"],
@@ -400,7 +402,11 @@ def create_app(
             variable_values=variables if isinstance(variables, dict) else None,
             operation_name=data.get("operationName"),
         )
-        return jsonify(result.formatted)
+        formatted = result.formatted
+        if hardened:  # no "Did you mean ...": field suggestions rebuild the schema
+            for err in formatted.get("errors") or []:
+                err["message"] = str(err.get("message", "")).split(" Did you mean")[0]
+        return jsonify(formatted)
 
     # Issue 5: input validation, data exposure, encryption, unsafe consumption, LLM endpoints.
     from firebrick.lab import llm_lab, web_lab
