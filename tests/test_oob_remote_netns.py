@@ -189,7 +189,8 @@ def _cli_args(world: World, out: Path) -> list[str]:
     return [
         sys.executable, "-m", "firebrick", "scan", f"http://{world.target_ip}:8080",
         "--oob-server", world.api_url, "--oob-ca", world.ca, "--oob-key", KEY_A,
-        "--check", "ssrf", "--rate", "200", "--max-time", "120", "--no-store", "-q",
+        "--check", "ssrf", "--check", "dns_hygiene", "--check", "unsafe_consumption",
+        "--rate", "200", "--max-time", "120", "--no-store", "-q",
         "--fail-on", "none", "-f", "json", "-o", str(out),
     ]  # fmt: skip
 
@@ -220,6 +221,22 @@ def test_blind_ssrf_is_attributed_to_the_right_scan_through_the_remote_api(
     assert report["stats"]["oob_interactions"] > 0
     # The report says what a remote OOB server cannot prove.
     assert any("remote OOB server: no inside" in w for w in report["warnings"])
+
+
+def test_checks_use_remote_redirects_behaviours_and_resolver_data(scans: dict[str, Any]) -> None:
+    """What the checks need beyond callbacks works through the API: per-token redirects (an
+    unbounded redirect chain), behaviours (a script page reflected), and per-query resolver data
+    (the target's unbound measured: random ports and ids, 0x20)."""
+    report = scans["report"]
+    kinds = {(f["kind"], f["operation"]) for f in report["findings"]}
+    assert ("unsafe_consumption.redirects-unbounded", "GET /api/image") in kinds, kinds
+    assert ("unsafe_consumption.unsanitized-content", "GET /api/image") in kinds, kinds
+    resolver = [
+        c
+        for c in report["coverage"]
+        if c["check"] == "dns_hygiene" and c["input"] == "resolver" and c["status"] == "passed"
+    ]
+    assert resolver and "source ports GREAT" in resolver[0]["reason"], report["coverage"]
 
 
 def test_a_concurrent_scan_sees_none_of_the_other_scans_interactions(
