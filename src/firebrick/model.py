@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
 
@@ -189,10 +189,17 @@ class Exchange:
         return " ".join(shlex.quote(p) for p in parts)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("body_text", None)
+        # Field by field, not asdict(): asdict deep-copies every value, body_text included,
+        # only for it to be dropped (a large share of writing a big JSON report).
+        d: dict[str, Any] = {}
+        for f in _EXCHANGE_FIELDS:
+            value = getattr(self, f)
+            d[f] = dict(value) if isinstance(value, dict) else value
         d["curl"] = self.curl
         return d
+
+
+_EXCHANGE_FIELDS = tuple(f.name for f in fields(Exchange) if f.name != "body_text")
 
 
 @dataclass
