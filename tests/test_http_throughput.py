@@ -109,3 +109,59 @@ async def test_query_encoded_and_url_sent_as_built(base: str) -> None:
     assert received == ["/count?i=http%3A%2F%2F127.0.0.1%3A9%2Fa+b&f=true"]  # on the wire
     # escapes are sent exactly as given (no re-quoting of %2F or %41)
     assert "u=http%3A%2F%2F127.0.0.1%2F%41" in raw.body_text
+
+
+def _many_ops_app(n: int) -> Flask:
+    app = Flask("many")
+    paths = {
+        f"/fetch{i}": {
+            "get": {
+                "parameters": [
+                    {"name": "url", "in": "query", "schema": {"type": "string", "format": "uri"}}
+                ],
+                "responses": {"200": {"description": "ok"}},
+            }
+        }
+        for i in range(n)
+    }
+    spec = {"openapi": "3.0.3", "info": {"title": "many", "version": "1"}, "paths": paths}
+
+    @app.before_request
+    def count() -> None:
+        received.append(request.path)  # every request, whatever its path
+
+    @app.get("/openapi.json")
+    def openapi() -> dict[str, object]:
+        return spec
+
+    @app.get("/fetch<int:i>")
+    def fetch(i: int) -> dict[str, bool]:
+        return {"ok": True}
+
+    return app
+
+
+def test_budget_reached_says_how_many_operations_were_not_tested() -> None:
+    from firebrick.engine import run_scan
+    from firebrick.options import ScanOptions
+
+    received.clear()
+    with serve(_many_ops_app(40)) as url:
+        options = ScanOptions(
+            target=url, spec=url + "/openapi.json", rate=1000, budget=25, checks=["ssrf"]
+        )
+        result = asyncio.run(run_scan(options))
+    assert not result.complete
+    assert result.stats.requests_sent == len(received) == 25  # counted == received
+    untested = result.coverage_summary.operations_untested
+    assert 0 < untested < 40
+    assert any(f"{untested} of 40 operations were not tested" in w for w in result.warnings)
+
+
+def test_concurrency_sized_from_the_rate_unless_configured() -> None:
+    from firebrick.http import concurrency_for
+
+    assert concurrency_for(10) == 8  # the default rate: the old fixed cap
+    assert concurrency_for(1000) == 50
+    assert concurrency_for(1e9) == 64
+    assert concurrency_for(1000, configured=3) == 3  # firebrick.toml / FIREBRICK_CONCURRENCY

@@ -22,7 +22,7 @@ from firebrick.coverage import discovery_warning, summarize
 from firebrick.discovery import discover
 from firebrick.discovery.framework import detect_framework
 from firebrick.errors import BudgetExhausted
-from firebrick.http import ScopedClient, tls_verify
+from firebrick.http import ScopedClient, concurrency_for, tls_verify
 from firebrick.judge import judge
 from firebrick.model import Cause, Finding, Outcome, ScanResult, ScanStats
 from firebrick.oob.endpoint import OOBEndpoint
@@ -154,7 +154,7 @@ async def run_scan(
         options.target,
         headers=options.headers,
         rate=options.rate,
-        concurrency=options.concurrency,
+        concurrency=concurrency_for(options.rate, options.concurrency),
         budget=options.budget,
         per_operation_budget=options.per_operation_budget,
         timeout=options.timeout,
@@ -243,7 +243,9 @@ async def run_scan(
     grade = withhold_if_incomplete(grade, summary, explanation)
     if not complete:
         ctx.warn(
-            "the scan did not finish: its time limit or request budget ran out; results are partial"
+            "the scan did not finish: its time limit or request budget ran out; "
+            f"{summary.operations_untested} of {summary.operations_discovered} operations were "
+            "not tested; results are partial"
         )
     return ScanResult(
         target=options.target,

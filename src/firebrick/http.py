@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import math
 import ssl
 import time
 import zlib
@@ -67,6 +68,15 @@ class RateLimiter:
     def slow_down(self) -> None:
         """After a 429: halve the rate for the rest of the scan."""
         self.interval *= 2
+
+
+def concurrency_for(rate: float, configured: int = 0) -> int:
+    """Requests in flight: as configured, else enough to keep ``rate`` up against answers that
+    take ~50 ms (rate x 0.05), at least 8 and at most 64. The rate limiter still spaces every
+    request; this only lets slow answers overlap."""
+    if configured > 0:
+        return configured
+    return max(8, min(64, math.ceil(rate * 0.05)))
 
 
 class CredentialSource(Protocol):

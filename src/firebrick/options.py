@@ -25,7 +25,7 @@ class ScanOptions:
     headers: dict[str, str] = field(default_factory=dict)
     mode: str = "safe"
     rate: float = 10.0  # requests per second to the target host
-    concurrency: int = 8  # requests in flight at once
+    concurrency: int = 0  # requests in flight at once; 0: sized from the rate (http.py)
     max_time: float = 120.0  # hard wall-clock limit of the scan, seconds
     budget: int = 2000  # requests per scan
     per_operation_budget: int = 200  # requests per operation
@@ -93,6 +93,8 @@ class ScanOptions:
             raise UsageError("--rate must be greater than 0")
         if self.max_time <= 0:
             raise UsageError("--max-time must be greater than 0")
+        if self.concurrency < 0:
+            raise UsageError("concurrency must be 0 (sized from the rate) or more")
         if self.budget < 1 or self.per_operation_budget < 1:
             raise UsageError("request budgets must be at least 1")
         if not 0 <= self.burst <= 500:
