@@ -39,7 +39,7 @@ def test_json_report_validates_against_published_schema(result: ScanResult, sche
     jsonschema.Draft202012Validator.check_schema(schema)
     doc = json.loads(to_json(result))
     jsonschema.Draft202012Validator(schema).validate(doc)
-    assert doc["schema_version"] == "2.0"
+    assert doc["schema_version"] == "2.1"
     assert doc["grade"] == result.grade and doc["score"] == result.score
     assert [f["fingerprint"] for f in doc["findings"]] == [f.fingerprint for f in result.findings]
     # Non-JSON detail values (a set here) are rendered, not fatal.

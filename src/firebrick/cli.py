@@ -208,6 +208,25 @@ def scan_options(f: Any) -> Any:
             help="safe: read-only plus POST/PUT to URL-carrying inputs; full: every method (staging only); passive: no probes [default: safe].",
         ),
         click.option(
+            "--cleanup/--no-cleanup",
+            default=None,
+            help="Delete the objects the scan created where a matching delete operation exists [default: on in full mode, off otherwise].",
+        ),
+        click.option(
+            "--include",
+            "include",
+            multiple=True,
+            metavar='"[METHOD ]PATTERN"',
+            help="Scan only matching paths (glob, or re:REGEX; repeatable); in full mode also the only way to test an operation that looks state-changing.",
+        ),
+        click.option(
+            "--exclude",
+            "exclude",
+            multiple=True,
+            metavar='"[METHOD ]PATTERN"',
+            help="Never discover, crawl or send to matching paths (glob, or re:REGEX; repeatable).",
+        ),
+        click.option(
             "--burst",
             type=int,
             default=None,
@@ -351,6 +370,9 @@ def build_options(target: str, kw: dict[str, Any]) -> ScanOptions:
         "identities": identities,
         "burst": kw.pop("burst", None),
         "login_users": [tuple(u) for u in kw.pop("login_users", ()) or ()],
+        "include": list(kw.pop("include", ()) or ()) or None,
+        "exclude": list(kw.pop("exclude", ()) or ()) or None,
+        "cleanup": kw.pop("cleanup", None),
     }
     for name in (
         "login",

@@ -24,12 +24,14 @@ from firebrick.discovery.framework import detect_framework
 from firebrick.errors import BudgetExhausted
 from firebrick.http import ScopedClient, concurrency_for, tls_verify
 from firebrick.judge import judge
-from firebrick.model import Cause, Finding, Outcome, ScanResult, ScanStats
+from firebrick.ledger import WriteLedger
+from firebrick.model import Cause, Finding, Operation, Outcome, ScanResult, ScanStats
 from firebrick.oob.endpoint import OOBEndpoint
 from firebrick.oob.server import OOBConfig, OOBServer
 from firebrick.options import ScanOptions
 from firebrick.remediation.extra import annotate
 from firebrick.scoring import score_result, withhold_if_incomplete
+from firebrick.sideeffects import SendPolicy
 
 Progress = Callable[[str], None]
 
@@ -163,6 +165,10 @@ async def run_scan(
         verify_tls=tls_verify(options.insecure, options.ca_cert),
         proxy=options.proxy,
     )
+    # What may be sent (classifier + --include/--exclude + mode) and every write that was sent.
+    policy = SendPolicy.from_options(options.mode, options.include, options.exclude)
+    ledger = WriteLedger()
+    client.policy, client.ledger = policy, ledger
     async with client:
         if own_oob:
             oob = make_oob(options, local)
@@ -182,13 +188,35 @@ async def run_scan(
                 say(f"identities: {', '.join(auth.names())}")
             say("discovering the API surface")
             surface = await discover(
-                client, spec=options.spec, crawl=options.crawl, guess_params=options.guess_params
+                client,
+                spec=options.spec,
+                crawl=options.crawl,
+                guess_params=options.guess_params,
+                link_filter=policy.link_verdict,
             )
             if options.register:
                 auth = await register_identities(auth, client, options, surface)
             if auth is not None:
                 surface.facts["identities"] = auth.names()
+            every_operation = list(surface.operations)
+            dropped = [(op, policy.operation_verdict(op)) for op in every_operation]
+            surface.operations = [op for op, why in dropped if why is None]
+            policy.approve(surface.operations)
             ctx = ScanContext(options, client, surface, oob, target_is_local=local)
+            excluded = ctx.state.setdefault(EXCLUDED_OPERATIONS, [])
+            for op, why in dropped:
+                if why is not None:  # one coverage line per operation kept out of the scan
+                    excluded.append(op.key)
+                    ctx.cover(
+                        "scope", "scope", op, None, Outcome.NOT_DETERMINED, why,
+                        cause=Cause.EXCLUDED,
+                    )  # fmt: skip
+            for link, why in surface.facts.get("links_not_followed", {}).items():
+                method, _, path = link.partition(" ")
+                ctx.cover(
+                    "scope", "scope", Operation(method, path, source="crawl"), None,
+                    Outcome.NOT_DETERMINED, why, cause=Cause.EXCLUDED,
+                )  # fmt: skip
             ctx.warnings.extend(surface.warnings)
             if (few := discovery_warning(len(surface.operations))) is not None:
                 ctx.warn(few)
@@ -204,6 +232,9 @@ async def run_scan(
             findings += await _settle_deferred(ctx, deadline, say)
             if oob is not None and options.oob_server and own_oob:
                 ctx.warnings.extend(_remote_health(oob))
+            if options.cleanup_enabled and ledger.created():
+                say(f"cleaning up {len(ledger.created())} created objects")
+                await ledger.cleanup(client, every_operation)
         finally:
             if own_oob and oob is not None:
                 await oob.stop()
@@ -213,6 +244,19 @@ async def run_scan(
             check.name, check.category, None, None, Outcome.NOT_DETERMINED, reason,
             cause=Cause.NOT_SELECTED,
         )  # fmt: skip
+    for method, path, reason in dict.fromkeys(policy.refused):  # the client's safety net
+        ctx.cover(
+            "scope", "scope", Operation(method, path), None, Outcome.NOT_DETERMINED, reason,
+            cause=Cause.EXCLUDED,
+        )  # fmt: skip
+    left = [e for e in ledger.created() if not (e.cleanup or "").startswith("deleted")]
+    if left:
+        ctx.warn(
+            f"{len(left)} objects this scan created remain on the target (see the write ledger: "
+            + ", ".join(f"{e.method} {e.path} -> {e.created}" for e in left[:3])
+            + (", ..." if len(left) > 3 else "")
+            + ")"
+        )
     # A category is assessed when one of its checks ran AND reached a verdict somewhere (a
     # finding, or a test that passed or was vulnerable): one whose tests were only refused or
     # not determined (e.g. resolver hygiene on the loopback lab) is "not assessed", never a
@@ -231,7 +275,7 @@ async def run_scan(
     summary = summarize(
         ctx.coverage,
         findings,
-        [op.key for op in surface.operations],
+        [op.key for op in every_operation],  # the excluded ones count as excluded, not untested
         client.op_answers,
         planned_categories=planned,
         assessed=assessed,
@@ -279,6 +323,7 @@ async def run_scan(
         },
         score_explanation=explanation,
         coverage_summary=summary,
+        writes=list(ledger.entries),
     )
 
 

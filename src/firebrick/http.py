@@ -24,7 +24,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -35,6 +35,10 @@ from firebrick import __version__
 from firebrick.auth.session import Session, no_cookie_jar
 from firebrick.errors import BudgetExhausted, OutOfScope, UsageError
 from firebrick.model import Exchange
+
+if TYPE_CHECKING:
+    from firebrick.ledger import WriteLedger
+    from firebrick.sideeffects import SendPolicy
 
 USER_AGENT = f"firebrick/{__version__} (API security scan)"
 EXCERPT_BYTES = 4096
@@ -137,6 +141,9 @@ class ScopedClient:
         self.by_operation: Counter[str] = Counter()
         # Every answer per operation key: coverage.py tells reached from refused operations.
         self.op_answers: dict[str, list[Exchange]] = {}
+        # Set by the engine (sideeffects.py, ledger.py): what may be sent, and the writes sent.
+        self.policy: SendPolicy | None = None
+        self.ledger: WriteLedger | None = None
         self._limiter = RateLimiter(rate)
         self._slots = asyncio.Semaphore(concurrency)
         self.concurrency = concurrency
@@ -433,6 +440,9 @@ class ScopedClient:
     async def _send(
         self, request: httpx.Request, check: str, op_key: str | None, who: str | None = None
     ) -> Exchange:
+        refused = self._refuse(request, check, op_key)
+        if refused is not None:
+            return refused
         retried = False
         while True:
             self._precheck(op_key)
@@ -447,6 +457,7 @@ class ScopedClient:
             self.exchanges.append(exchange)
             if op_key is not None:
                 self.op_answers.setdefault(op_key, []).append(exchange)
+            self._note_write(exchange, check, op_key)
             if exchange.status != 429 or retried:
                 return exchange
             # Honour 429: wait what the server asks (bounded), slow down, retry once.
@@ -528,6 +539,20 @@ class ScopedClient:
             if secret in text:
                 text = text.replace(secret, "<redacted>")
         return text
+
+    def _refuse(self, request: httpx.Request, check: str, op_key: str | None) -> Exchange | None:
+        """An unsent Exchange (error = the reason) when the send policy refuses this request."""
+        if self.policy is None:
+            return None
+        url = str(request.url)
+        reason = self.policy.request_verdict(request.method, url, check, op_key)
+        return None if reason is None else Exchange(method=request.method, url=url, error=reason)
+
+    def _note_write(self, exchange: Exchange, check: str, op_key: str | None) -> None:
+        if self.ledger is not None:
+            entry = self.ledger.record(exchange, check, op_key)
+            if entry is not None and self.policy is not None:
+                self.policy.note_write(exchange.method, exchange.url, op_key, bool(entry.created))
 
     @property
     def _secret_names(self) -> set[str]:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
 
-SCHEMA_VERSION = "2.0"  # of the JSON report; see docs/json-report.md
+SCHEMA_VERSION = "2.1"  # of the JSON report; see docs/json-report.md
 
 CATEGORIES: tuple[str, ...] = (
     "authentication",
@@ -450,6 +450,25 @@ class CategoryScore:
 
 
 @dataclass
+class WriteRecord:
+    """One request other than GET/HEAD/OPTIONS that the scan sent (the write ledger, ledger.py)."""
+
+    method: str
+    path: str  # path and query as sent
+    status: int | None
+    check: str
+    operation: str | None = None  # Operation.key
+    created: str | None = None  # id or Location of what the write created, when it told us
+    cleanup: str | None = (
+        None  # what --cleanup did about it: "deleted (204)", "delete failed (500)"
+    )
+    note: str | None = None  # e.g. "restore of role, verified by reading back"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class ScanStats:
     requests_sent: int = 0
     requests_by_check: dict[str, int] = field(default_factory=dict)
@@ -485,6 +504,7 @@ class ScanResult:
     # (listed apart: the grade is the black-box one).
     source: dict[str, Any] | None = None
     source_findings: list[Finding] = field(default_factory=list)
+    writes: list[WriteRecord] = field(default_factory=list)  # the write ledger
 
     @property
     def grade_incomplete(self) -> bool:
@@ -517,4 +537,5 @@ class ScanResult:
             else None,
             "source": self.source,
             "source_findings": [f.to_dict() for f in self.source_findings],
+            "writes": {"count": len(self.writes), "entries": [w.to_dict() for w in self.writes]},
         }

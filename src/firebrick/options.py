@@ -72,6 +72,19 @@ class ScanOptions:
     proxy: str | None = None  # every request through this (intercepting) proxy
     insecure: bool = False  # do not verify the target's TLS certificate
     ca_cert: str | None = None  # trust this CA bundle for the target (a staging host's CA)
+    # The user's scope (sideeffects.Rule): "[METHOD ]glob" or "[METHOD ]re:regex", repeatable.
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    # Delete what the scan created where a matching delete exists; None: on in full mode only.
+    cleanup: bool | None = None
+
+    @property
+    def cleanup_enabled(self) -> bool:
+        if self.cleanup is None:
+            return self.mode == "full"
+        if isinstance(self.cleanup, str):  # from FIREBRICK_CLEANUP
+            return self.cleanup.strip().lower() in ("1", "true", "yes", "on")
+        return bool(self.cleanup)
 
     def validate(self) -> None:
         """Raise UsageError with one clear line for a value a scan cannot run with."""
@@ -120,6 +133,10 @@ class ScanOptions:
             raise UsageError(f"--ca-cert {self.ca_cert}: no such file")
         if self.ca_cert is not None and self.insecure:
             raise UsageError("--ca-cert and --insecure contradict each other: choose one")
+        from firebrick.sideeffects import parse_rules  # raises UsageError for a bad rule
+
+        parse_rules(self.include, "--include")
+        parse_rules(self.exclude, "--exclude")
 
 
 def _coerce(name: str, current: Any, raw: Any) -> Any:
@@ -154,6 +171,8 @@ def load_options(overrides: dict[str, Any], config_path: Path | None = None) -> 
             key = key.replace("-", "_")
             if key not in names:
                 raise UsageError(f"{path}: unknown option {key!r} in [scan]")
+            if key in ("include", "exclude") and isinstance(value, str):
+                value = [value]
             setattr(opts, key, _coerce(key, getattr(opts, key), value))
     for name in names:
         env = os.environ.get(f"FIREBRICK_{name.upper()}")
@@ -164,7 +183,12 @@ def load_options(overrides: dict[str, Any], config_path: Path | None = None) -> 
             "identities",
             "login_users",
         ):
-            setattr(opts, name, _coerce(name, getattr(opts, name), env))
+            if name in ("include", "exclude"):  # FIREBRICK_EXCLUDE="/admin/*,POST /reset"
+                setattr(opts, name, [v for v in env.split(",") if v.strip()])
+            elif name == "cleanup":
+                setattr(opts, name, env.strip().lower() in ("1", "true", "yes", "on"))
+            else:
+                setattr(opts, name, _coerce(name, getattr(opts, name), env))
     for key, value in overrides.items():
         if value is not None:
             setattr(opts, key, _coerce(key, getattr(opts, key), value) if key in names else value)

@@ -34,6 +34,7 @@ from firebrick.model import (
     ScanStats,
     Severity,
     SourceLocation,
+    WriteRecord,
 )
 
 SCHEMA_VERSION = 1
@@ -419,6 +420,19 @@ def result_from_dict(d: dict[str, Any]) -> ScanResult:
             coverage_summary=_coverage_summary(d.get("coverage_summary")),
             source=dict(d["source"]) if isinstance(d.get("source"), dict) else None,
             source_findings=[_finding(f) for f in d.get("source_findings") or []],
+            writes=[
+                WriteRecord(
+                    method=w["method"],
+                    path=w["path"],
+                    status=w.get("status"),
+                    check=w.get("check") or "",
+                    operation=w.get("operation"),
+                    created=w.get("created"),
+                    cleanup=w.get("cleanup"),
+                    note=w.get("note"),
+                )
+                for w in (d.get("writes") or {}).get("entries") or []
+            ],
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a firebrick scan result: bad or missing field {exc}") from exc

@@ -44,6 +44,7 @@ _ADMIN = re.compile(
 _LOGIN = re.compile(
     r"(^|/)(login|log-in|signin|sign-in|authenticate|auth/token|session|sessions|token)(/|$)", re.I
 )
+_REGISTER = re.compile(r"regist|sign[-_]?up|create_?(user|account)|new_?(user|account)", re.I)
 _HEALTH = re.compile(
     r"(^|/)(health|healthz|status|ping|ready|readyz|live|livez|version|metrics)(/|$)", re.I
 )
@@ -248,6 +249,8 @@ def looks_login(op: Operation) -> bool:
         p.json_path[-1].lower() for p in op.params if p.json_path
     }
     has_password = any("pass" in n or n in ("pwd", "secret") for n in names)
+    if _REGISTER.search(text):
+        return False  # a registration creates an account: never a login probe (issue 10)
     return has_password and bool(
         _LOGIN.search(op.path) or re.search(r"log_?in|sign_?in|auth", text)
     )

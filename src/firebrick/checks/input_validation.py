@@ -267,7 +267,8 @@ async def _methods(ctx: ScanContext) -> list[Finding]:
                         path=path,
                     )
                 )
-            for method in extra[:1]:
+            # DELETE last: full mode sends a DELETE only where --include names it (issue 10)
+            for method in sorted(extra, key=lambda m: (m == "DELETE", m))[:1]:
                 w = await ctx.client.request(
                     method, concrete, check=CHECK, json={}, follow_redirects=False
                 )

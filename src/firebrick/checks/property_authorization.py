@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -47,6 +48,7 @@ from firebrick.model import (
     InputKind,
     Location,
     Operation,
+    Outcome,
     Severity,
 )
 
@@ -237,7 +239,7 @@ def _mass_assignment_surface(ctx: ScanContext) -> list[Finding]:
 
 async def _mass_assignment(ctx: ScanContext, me: Identity) -> list[Finding]:
     """Full mode: PUT/PATCH a privileged property on an object the caller can read, read it back,
-    restore it."""
+    then put the old value back and verify that by reading again."""
     findings: list[Finding] = []
     clean: list[str] = []
     reads = {op.path: op for op in plain_ops(ctx) if not has_required_inputs(op)}
@@ -263,18 +265,22 @@ async def _mass_assignment(ctx: ScanContext, me: Identity) -> list[Finding]:
         put_ex = await ctx.client.request(
             write.method, write.path, json=body, headers=me.headers, check=CHECK, op_key=write.key
         )
+        if ctx.client.ledger is not None:
+            ctx.client.ledger.annotate(
+                put_ex, f"mass-assignment probe: {name}={new!r} (was {before.get(name)!r})"
+            )
         after_ex = await send_as(ctx, CHECK, read, me)
         after = json_body(after_ex)
-        if isinstance(after, dict) and after.get(name) == new:
-            restore = {name: before.get(name)} if name in before else {name: None}
-            await ctx.client.request(
-                write.method,
-                write.path,
-                json=restore,
-                headers=me.headers,
-                check=CHECK,
-                op_key=write.key,
-            )
+        readable = carries_data(after_ex) and isinstance(after, dict)
+        applied = readable and isinstance(after, dict) and after.get(name) == new
+        accepted = put_ex.status is not None and 200 <= put_ex.status < 300
+        # Restore whenever the write was accepted and the object is not provably as it was: the
+        # probe may have broken the object (an answer that no longer reads) as well as changed it.
+        unchanged = readable and isinstance(after, dict) and after.get(name) == before.get(name)
+        restored: Restore | None = None
+        if accepted and not unchanged:
+            restored = await _restore(ctx, me, write, read, body, name, before)
+        if applied and isinstance(after, dict):
             findings.append(
                 _finding(
                     "property_authorization.mass-assignment",
@@ -284,17 +290,118 @@ async def _mass_assignment(ctx: ScanContext, me: Identity) -> list[Finding]:
                     write.key,
                     f"{write.key} accepted {name}={new!r} from {me.label} and {read.key} now returns it "
                     f"(it was {before.get(name)!r}): the view copies request fields onto the object. "
-                    "firebrick put the old value back.",
+                    + (restored.sentence if restored else ""),
                     [put_ex, after_ex],
                     f"{name}: {before.get(name)!r} -> {after.get(name)!r}",
                     input=f"json:{name}",
                     property=name,
+                    restored=restored.verified if restored else None,
+                    left_as=restored.now if restored and not restored.verified else None,
                 )
             )
-        else:
-            clean.append(write.key)
+        elif not readable and accepted:
+            # The write was taken and the object no longer reads: we cannot say "not applied".
             ctx.cover(
-                CHECK, CATEGORY, write, f"json:{name}", "passed", "privileged property not applied"
+                CHECK,
+                CATEGORY,
+                write,
+                f"json:{name}",
+                Outcome.NOT_DETERMINED,
+                f"{read.key} answered {status_line(after_ex)} after the write; "
+                + (restored.sentence if restored else ""),
             )
+        else:
+            # "not applied" is a pass only when the write reached the view (not a 401/400)
+            outcome = ctx.passed_if_reached(
+                CHECK,
+                CATEGORY,
+                write,
+                f"json:{name}",
+                put_ex,
+                reason="privileged property not applied",
+            )
+            if outcome is Outcome.PASSED:
+                clean.append(write.key)
     ctx.state["property_authorization.ma_clean"] = clean
     return findings
+
+
+_MISSING = object()
+
+
+@dataclass
+class Restore:
+    """How putting a property back went: verified by reading the object again, or not."""
+
+    obj: str  # the read operation's key
+    name: str
+    original: Any
+    now: Any
+    verified: bool
+
+    @property
+    def sentence(self) -> str:
+        if self.verified:
+            return (
+                f"firebrick put the old value back ({self.name}={self.original!r}) and verified it "
+                "by reading the object again."
+            )
+        return (
+            f"firebrick could NOT restore it: {self.obj} was left with {self.name}={self.now!r} "
+            f"(it was {self.original!r}); set it back by hand."
+        )
+
+
+async def _restore(
+    ctx: ScanContext,
+    me: Identity,
+    write: Operation,
+    read: Operation,
+    body: dict[str, Any],
+    name: str,
+    before: dict[str, Any],
+) -> Restore:
+    """Put ``before[name]`` back (the whole body first, as a PUT needs it; then the one
+    property), reading the object after each attempt; warn on the first screen if it fails."""
+    original = before.get(name, _MISSING)
+    full = {k: v for k, v in body.items() if k != name}
+    if original is not _MISSING:
+        full[name] = original
+    attempts = [full] + ([{name: original}] if original is not _MISSING else [])
+    now: Any = _MISSING
+    ledger = ctx.client.ledger
+    for attempt in attempts:
+        ex = await ctx.client.request(
+            write.method,
+            write.path,
+            json=attempt,
+            headers=me.headers,
+            check=CHECK,
+            op_key=write.key,
+        )
+        check_ex = await send_as(ctx, CHECK, read, me)
+        data = json_body(check_ex)
+        now = (
+            data.get(name, _MISSING)
+            if isinstance(data, dict)
+            else f"unreadable: {status_line(check_ex)}"
+        )
+        ok = isinstance(data, dict) and carries_data(check_ex) and now == original
+        if ledger is not None:
+            ledger.annotate(
+                ex,
+                f"restore of {name}={original!r}: "
+                + ("verified by reading back" if ok else f"FAILED, read back {name}={_show(now)}"),
+            )
+        if ok:
+            return Restore(read.key, name, _show(original), _show(now), True)
+    result = Restore(read.key, name, _show(original), _show(now), False)
+    ctx.warn(
+        f"RESTORE FAILED: {read.key} has {name}={result.now!r} after the mass-assignment probe; "
+        f"its original value was {result.original!r}. Set it back by hand."
+    )
+    return result
+
+
+def _show(value: Any) -> Any:
+    return "(absent)" if value is _MISSING else value

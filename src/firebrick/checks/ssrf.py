@@ -264,8 +264,22 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
         )
         return
     single, bundles = targets(ctx)
-    # Stage 1 for every input at once (the client enforces rate and concurrency).
-    stage1 = await asyncio.gather(*(_stage1(ctx, t) for t in single))
+    # Stage 1 for every input at once (the client enforces rate and concurrency); in safe mode
+    # the inputs of one write operation share their requests.
+    groups = _bundled_writes(ctx, single)
+    grouped = {id(t) for ts in groups.values() for t in ts}
+    alone = [t for t in single if id(t) not in grouped]
+    by_target: dict[int, list[Probe]] = {}
+    for t, pair in zip(alone, await asyncio.gather(*(_stage1(ctx, t) for t in alone)), strict=True):
+        by_target[id(t)] = pair
+    for ts, bundled in zip(
+        groups.values(),
+        await asyncio.gather(*(_stage1_bundle(ctx, ts) for ts in groups.values())),
+        strict=True,
+    ):
+        for t, pair in zip(ts, bundled, strict=True):
+            by_target[id(t)] = pair
+    stage1 = [by_target[id(t)] for t in single]
     found_in_bundles = await asyncio.gather(*(_bundle(ctx, op, params) for op, params in bundles))
     header_targets = await _header_bundles(ctx)
     fetching: list[tuple[Target, list[Probe]]] = []
@@ -439,6 +453,43 @@ def _filler(ctx: ScanContext) -> Callable[[], str]:
 
 
 async def _stage1(ctx: ScanContext, target: Target) -> list[Probe]:
+    probes = _stage1_probes(ctx, target)
+    return list(await asyncio.gather(*(_fire(ctx, target, p) for p in probes)))
+
+
+def _bundled_writes(ctx: ScanContext, single: list[Target]) -> dict[str, list[Target]]:
+    """Safe mode: a write operation's URL/host inputs share their stage-1 requests (two requests
+    per operation instead of two per input), so that probing an operation that creates objects
+    creates as few as it can. Assembled URLs (host+port+path) keep their own requests."""
+    if ctx.options.mode == "full":
+        return {}
+    groups: dict[str, list[Target]] = {}
+    for t in single:
+        if t.param is not None and t.op.method not in SAFE_METHODS and t.op.graphql is None:
+            groups.setdefault(t.op.key, []).append(t)
+    return {k: ts for k, ts in groups.items() if len(ts) > 1}
+
+
+async def _stage1_bundle(ctx: ScanContext, group: list[Target]) -> list[list[Probe]]:
+    """Stage 1 for several inputs of one operation: one request with every input's IP-literal
+    probe, one with every input's DNS-name probe (and so on for each probe kind); each probe
+    keeps its own token."""
+    rows = [_stage1_probes(ctx, t) for t in group]
+    op = group[0].op
+    for column in range(max(len(r) for r in rows)):
+        values: dict[str, object] = {}
+        for t, row in zip(group, rows, strict=True):
+            if column < len(row):
+                values.update(t.values(row[column].url))
+        exchange = await send(ctx.client, op, values, check=CHECK, url_filler=_filler(ctx))
+        for row in rows:
+            if column < len(row):
+                row[column].exchange = exchange
+                _observe(ctx, row[column])
+    return rows
+
+
+def _stage1_probes(ctx: ScanContext, target: Target) -> list[Probe]:
     oob = ctx.oob
     assert oob is not None
     t1, t2 = (
@@ -467,7 +518,7 @@ async def _stage1(ctx: ScanContext, target: Target) -> list[Probe]:
         probes.append(
             Probe("external", f"our callback on another address ({host})", f"{base}/{t3}", t3)
         )
-    return list(await asyncio.gather(*(_fire(ctx, target, p) for p in probes)))
+    return probes
 
 
 async def _bundle(

@@ -8,6 +8,7 @@ payloads; every request goes through the Fetcher (the scan's ScopedClient).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -90,6 +91,7 @@ async def discover(
     guess_params: bool = True,
     max_pages: int = 30,
     max_requests: int = DEFAULT_MAX_REQUESTS,
+    link_filter: Callable[[str], str | None] | None = None,
 ) -> Surface:
     """Find the target's operations and facts.
 
@@ -97,7 +99,9 @@ async def discover(
     not a valid OpenAPI 2.0/3.0/3.1 document. Without a spec, the usual locations are probed.
     ``crawl``: follow same-origin links and probe a few common API paths (at most ``max_pages``
     pages). ``guess_params``: declare common URL-carrying query names on GET endpoints found
-    without a spec. ``max_requests`` caps everything discovery sends.
+    without a spec. ``max_requests`` caps everything discovery sends. ``link_filter`` (the scan's
+    SendPolicy.link_verdict) says which crawled links must not be followed; they are listed in
+    ``facts["links_not_followed"]``.
     Raises TargetUnreachable when the target does not answer at all.
     """
     client = DiscoveryClient(fetcher, max_requests)
@@ -141,7 +145,9 @@ async def discover(
             [root] if root is not None else [],
             max_pages=max_pages,
             reserve=_GRAPHQL_RESERVE,
+            link_filter=link_filter,
         )
+        surface.facts["links_not_followed"] = result.not_followed
         hints += result.graphql_hints
         found_ops = [
             op for op in result.operations if not known_to_spec(op) and op.path != spec_path

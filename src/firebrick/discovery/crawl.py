@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
@@ -340,6 +340,8 @@ class CrawlResult:
     # statuses of the pages fetched, by URL (without query), for warnings
     fetched: dict[str, int | None] = field(default_factory=dict)
     graphql_hints: list[str] = field(default_factory=list)  # paths that mention graphql
+    # Links the send policy refused (sideeffects.SendPolicy.link_verdict): "GET /path" -> reason
+    not_followed: dict[str, str] = field(default_factory=dict)
 
 
 def _shape(path: str) -> str:
@@ -406,11 +408,14 @@ async def crawl_site(
     reserve: int = 0,
     probe_paths: Iterable[str] = COMMON_API_PATHS,
     skip_paths: Iterable[str] = (),
+    link_filter: Callable[[str], str | None] | None = None,
 ) -> CrawlResult:
     """Breadth-first same-origin crawl from pages already fetched, plus a few common API paths.
 
     ``reserve`` requests of the client's cap are left for later steps (GraphQL). ``skip_paths``
     are paths already known (e.g. from a spec) that need no operation of their own.
+    ``link_filter`` says why a link must not be followed (it looks state-changing, or the user
+    excluded it); such links are neither fetched nor operations, only listed in ``not_followed``.
     """
     result = CrawlResult()
     book = _OpBook()
@@ -435,7 +440,12 @@ async def crawl_site(
             result.graphql_hints.append(path)
         if _STATIC_EXT.search(path):
             return
-        if _UNSAFE_LINK.search(path):
+        why = link_filter(url) if link_filter is not None else None
+        if why is None and link_filter is None and _UNSAFE_LINK.search(path):
+            why = "skipped: looks state-changing"
+        if why is not None:
+            shown = path + (f"?{parts.query}" if parts.query else "")
+            result.not_followed.setdefault(f"GET {shown}", why)
             return  # neither fetched nor an operation: checks would hit it too
         if path not in skip:
             book.add("GET", path, _query_params(parts.query))

@@ -112,17 +112,31 @@ def _header(result: ScanResult) -> RenderableType:
         ("Started", result.started_at),
         ("Duration", _fmt_duration(stats.duration_s)),
         ("Requests sent", str(stats.requests_sent)),
+        ("Writes sent", _writes_line(result)),
         ("Operations", f"{stats.operations} ({stats.inputs_tested} inputs tested)"),
         ("OOB interactions", str(stats.oob_interactions)),
     ]
     for label, value in rows:
         grid.add_row(label, Text(value))
+    for warning in result.warnings:  # a change the scan could not undo belongs on the first screen
+        if warning.startswith("RESTORE FAILED"):
+            grid.add_row("Restore failed", Text(warning, style="bold red"))
     if not result.complete:
         grid.add_row(
             "Status",
             Text("INCOMPLETE: the time limit or budget cut the scan short", style="bold red"),
         )
     return Panel(grid, title=f"firebrick {result.tool_version}", title_align="left")
+
+
+def _writes_line(result: ScanResult) -> str:
+    """The write ledger's count for the first screen: POST/PUT/PATCH/DELETE sent, objects created."""
+    created = [w for w in result.writes if w.created and w.check != "cleanup"]
+    deleted = [w for w in created if (w.cleanup or "").startswith("deleted")]
+    line = f"{len(result.writes)} (requests other than GET/HEAD/OPTIONS)"
+    if created:
+        line += f"; {len(created)} objects created, {len(deleted)} deleted by cleanup"
+    return line
 
 
 def _grade_block(result: ScanResult) -> RenderableType:
@@ -352,6 +366,23 @@ def _coverage(result: ScanResult) -> RenderableType:
     return Group(*lines)
 
 
+def _ledger(result: ScanResult) -> RenderableType:
+    """The write ledger: every request other than GET/HEAD/OPTIONS the scan sent."""
+    table = Table(title=f"Write ledger ({len(result.writes)})", title_justify="left")
+    for name in ("method", "path", "status", "check", "created", "cleanup / note"):
+        table.add_column(name, overflow="fold")
+    for w in result.writes:
+        table.add_row(
+            Text(w.method),
+            Text(w.path),
+            Text(str(w.status) if w.status is not None else "no answer"),
+            Text(w.check),
+            Text(w.created or ""),
+            Text("; ".join(x for x in (w.cleanup, w.note) if x)),
+        )
+    return table
+
+
 def print_report(
     result: ScanResult, console: Console, explain: bool = False, compact: bool = False
 ) -> None:
@@ -397,6 +428,8 @@ def print_report(
     else:
         console.print(Text("No warnings."))
     console.print(_coverage(result))
+    if result.writes:
+        console.print(_ledger(result))
 
     if explain:
         console.print(Rule("Score explanation", align="left"))
