@@ -123,7 +123,7 @@ def test_snippets_are_printable_and_self_contained() -> None:
     for name in ("safe_fetch_stdlib", "safe_fetch_ssrfguard"):
         text = source(name)
         assert "firebrick" not in text.replace("firebrick lab", "")  # copyable into any app
-    assert 100 <= len(source("safe_fetch_stdlib").splitlines()) <= 200
+    assert 100 <= len(source("safe_fetch_stdlib").splitlines()) <= 240
 
 
 # ---- fetch behaviour against real loopback servers ----
@@ -171,8 +171,9 @@ def servers() -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture
-def lab_internet() -> Iterator[None]:
+def lab_internet(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     sf.ALLOW_EXTRA.append(ip_network("127.100.0.0/16"))
+    monkeypatch.setattr(sf, "ALLOWED_PORTS", None)  # the test servers sit on ephemeral ports
     yield
     sf.ALLOW_EXTRA.remove(ip_network("127.100.0.0/16"))
 
@@ -250,3 +251,117 @@ def test_ssrfguard_fetch_refuses_inside_and_redirects_inside(servers: tuple[str,
     ):
         with pytest.raises(SSRFGuardError):
             sg.guarded_fetch(url, policy=policy)
+
+
+# ---- policy: ports, host lists, deny wins over allow (both snippets), on an address corpus ----
+
+# Private networks a team might allow-list for one internal service; each contains (or wraps)
+# addresses that must stay denied whatever the allow-list says.
+ALLOWED_PRIVATE = ["169.254.0.0/16", "10.0.0.0/8", "0.0.0.0/8", "fd00::/8", "100.64.0.0/10"]
+STILL_DENIED = [
+    "169.254.169.254",
+    "::ffff:169.254.169.254",
+    "::ffff:a9fe:a9fe",
+    "64:ff9b::a9fe:a9fe",
+    "169.254.170.2",
+    "100.100.100.200",
+    "fd00:ec2::254",
+    "0.0.0.0",
+    "::",
+    "::ffff:0.0.0.0",
+]
+NOW_ALLOWED = ["169.254.1.1", "10.1.2.3", "0.0.0.1", "fd00::1", "100.64.0.1", "8.8.8.8"]
+
+
+@pytest.fixture
+def private_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sf, "ALLOW_EXTRA", [ip_network(n) for n in ALLOWED_PRIVATE])
+
+
+@pytest.mark.parametrize("address", STILL_DENIED)
+def test_stdlib_deny_wins_over_allow(address: str, private_allowed: None) -> None:
+    assert sf.is_blocked(address)
+
+
+@pytest.mark.parametrize("address", NOW_ALLOWED)
+def test_stdlib_allow_list_still_allows_the_rest(address: str, private_allowed: None) -> None:
+    assert not sf.is_blocked(address)
+
+
+@pytest.mark.parametrize("address", STILL_DENIED)
+def test_ssrfguard_deny_wins_over_allow(address: str) -> None:
+    policy = sg.make_policy(allowed_networks=ALLOWED_PRIVATE)
+    assert not policy.permits_address(address)
+
+
+@pytest.mark.parametrize("address", NOW_ALLOWED)
+def test_ssrfguard_allow_list_still_allows_the_rest(address: str) -> None:
+    assert sg.make_policy(allowed_networks=ALLOWED_PRIVATE).permits_address(address)
+
+
+def test_deny_wins_is_a_fix_not_the_library_default() -> None:
+    """Without the cut, ssrfguard's allowed_networks would let metadata through."""
+    from ssrfguard import Policy
+
+    assert Policy(allowed_networks=(ip_network("169.254.0.0/16"),)).permits_address(
+        "169.254.169.254"
+    )
+
+
+def test_corpus_measured_both_snippets_agree(private_allowed: None) -> None:
+    """Deny-wins measured over the whole corpus: both snippets give the same answer for every
+    address, and every address of BLOCKED outside the allowed networks stays blocked."""
+    policy = sg.make_policy(allowed_networks=ALLOWED_PRIVATE)
+    corpus = BLOCKED + ALLOWED + STILL_DENIED + NOW_ALLOWED
+    disagree = [a for a in corpus if sf.is_blocked(a) == policy.permits_address(a)]
+    assert disagree == []
+    nets = [ip_network(n) for n in ALLOWED_PRIVATE]
+
+    def inside_allowed(a: str) -> bool:
+        from ipaddress import ip_address
+
+        ip = ip_address(a)
+        return any(ip.version == n.version and ip in n for n in nets)
+
+    leaked = [a for a in BLOCKED if not sf.is_blocked(a) and not inside_allowed(a)]
+    assert leaked == []
+
+
+@pytest.mark.parametrize("port", [22, 6379, 8080, 81])
+def test_stdlib_port_policy_defaults_to_80_and_443(port: int) -> None:
+    assert frozenset({80, 443}) == sf.ALLOWED_PORTS
+    with pytest.raises(sf.BlockedURL, match=f"port {port}"):
+        sf.safe_fetch(f"http://8.8.8.8:{port}/")  # refused before any lookup or connection
+
+
+def test_stdlib_port_policy_is_checked_on_redirect_hops(
+    servers: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outside, _ = servers
+    monkeypatch.setattr(sf, "ALLOW_EXTRA", [ip_network("127.100.0.0/16")])
+    port = int(outside.rsplit(":", 1)[1])
+    monkeypatch.setattr(sf, "ALLOWED_PORTS", frozenset({port}))
+    assert sf.safe_fetch(f"{outside}/ok").status == 200
+    with pytest.raises(sf.BlockedURL, match="port 6379"):
+        sf.safe_fetch(f"{outside}/redirect?to=http://127.100.0.1:6379/")
+
+
+def test_stdlib_host_lists_deny_wins(
+    servers: tuple[str, str], lab_internet: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outside, _ = servers
+    port = outside.rsplit(":", 1)[1]
+    monkeypatch.setattr(sf, "ALLOW_HOSTS", {"127.100.0.1", ".example.com"})
+    assert sf.safe_fetch(f"{outside}/listed").status == 200
+    for url in (f"http://127.100.0.2:{port}/", "http://example.org/", "http://evil.com/"):
+        with pytest.raises(sf.BlockedURL, match="not allowed"):
+            sf.safe_fetch(url)
+    # The deny list wins over an allow rule that covers the same host.
+    monkeypatch.setattr(sf, "DENY_HOSTS", {"127.100.0.1", "internal.example.com"})
+    for url in (
+        f"{outside}/listed",
+        "http://internal.example.com/",
+        "http://INTERNAL.example.com./",
+    ):
+        with pytest.raises(sf.BlockedURL, match="not allowed"):
+            sf.safe_fetch(url)

@@ -210,6 +210,7 @@ def create_app(
     internet = ipaddress.ip_network(internet_cidr)
     if internet not in sf.ALLOW_EXTRA:  # the lab internet is "public" for both guards
         sf.ALLOW_EXTRA.append(internet)
+    sf.ALLOWED_PORTS = None  # lab services sit on ephemeral ports
     # Lab only: allow the lab internet and any port (services sit on ephemeral ports).
     guarded = _make_guarded(
         sg.make_policy(allowed_networks=[internet], allowed_ports=range(1, 65536))

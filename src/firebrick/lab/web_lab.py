@@ -295,6 +295,7 @@ class TLSLab:
     thread: threading.Thread
     tmpdir: str
     allow_extra_before: list[Any] | None = None  # create_app widens a process-wide allowlist
+    ports_before: Any = None  # ... and the stdlib fetcher's port policy
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -303,6 +304,7 @@ class TLSLab:
             from firebrick.remediation.snippets import safe_fetch_stdlib as sf
 
             sf.ALLOW_EXTRA[:] = self.allow_extra_before
+            sf.ALLOWED_PORTS = self.ports_before
         for name in os.listdir(self.tmpdir):
             os.unlink(os.path.join(self.tmpdir, name))
         os.rmdir(self.tmpdir)
@@ -447,7 +449,7 @@ def serve_tls(variant: str, host: str = "127.0.0.1") -> TLSLab:
     from firebrick.lab.app import create_app
     from firebrick.remediation.snippets import safe_fetch_stdlib as sf
 
-    before = list(sf.ALLOW_EXTRA)
+    before, ports_before = list(sf.ALLOW_EXTRA), sf.ALLOWED_PORTS
     tmp = tempfile.mkdtemp(prefix="firebrick-lab-tls-")
     cert_path, key_path, ca_path = _cert(tmp, variant == "hardened")
     app = create_app(variant)
@@ -469,7 +471,14 @@ def serve_tls(variant: str, host: str = "127.0.0.1") -> TLSLab:
     thread = threading.Thread(target=server.serve_forever, name=f"lab-tls-{port}", daemon=True)
     thread.start()
     return TLSLab(
-        f"https://{host}:{port}", f"http://{host}:{port}", ca_path, server, thread, tmp, before
+        f"https://{host}:{port}",
+        f"http://{host}:{port}",
+        ca_path,
+        server,
+        thread,
+        tmp,
+        before,
+        ports_before,
     )
 
 

@@ -3,7 +3,8 @@
 ssrfguard resolves once, validates every answer and connects to the address it validated, and it
 re-checks every redirect hop. Its shipped table misses two things, closed here: IPv4-translated
 addresses (::ffff:0:a.b.c.d, RFC 2765: ::ffff:0:7f00:1 is 127.0.0.1 behind SIIT) and the Azure
-wire server 168.63.129.16, which sits in public space.
+wire server 168.63.129.16, which sits in public space. Its allowed_networks override the deny
+table; here a deny rule always wins: ALWAYS_DENIED is cut out of every allowed network.
 """
 
 from __future__ import annotations
@@ -28,6 +29,29 @@ EXTRA_BLOCKS = (
     Block(ip_network("168.63.129.16/32"), "Azure wire server", "Azure", Reach.DENIED),
 )
 DENY_TABLE = AddressTable(DEFAULT_DENIED.blocks + EXTRA_BLOCKS)
+# Never allowed, whatever allowed_networks says: cloud metadata and the unspecified addresses.
+ALWAYS_DENIED = tuple(
+    ip_network(n)
+    for n in (
+        "169.254.169.254/32", "169.254.170.2/32", "100.100.100.200/32", "192.0.0.192/32",
+        "168.63.129.16/32", "fd00:ec2::254/128", "0.0.0.0/32", "::/128",
+    )
+)  # fmt: skip
+Net = IPv4Network | IPv6Network
+
+
+def _minus(net: Net, denied: Iterable[Net]) -> list[Net]:
+    """``net`` without the denied networks (split into the pieces that remain)."""
+    parts = [net]
+    for cut in denied:
+        kept: list[Net] = []
+        for part in parts:
+            if part.version != cut.version or not part.overlaps(cut):
+                kept.append(part)
+            elif not part.subnet_of(cut):  # type: ignore[arg-type]
+                kept.extend(part.address_exclude(cut))  # type: ignore[arg-type]
+        parts = kept
+    return parts
 
 
 def make_policy(
@@ -36,10 +60,11 @@ def make_policy(
     allowed_ports: Iterable[int] = (80, 443),
     max_redirects: int = 3,
 ) -> Policy:
-    """The policy: ssrfguard's defaults plus the two deny rows above."""
+    """The policy: ssrfguard's defaults plus the two deny rows above; deny wins over allow."""
+    allowed = [p for n in allowed_networks for p in _minus(ip_network(n), ALWAYS_DENIED)]
     return Policy(
         denied_networks=DENY_TABLE,
-        allowed_networks=tuple(ip_network(n) for n in allowed_networks),
+        allowed_networks=tuple(allowed),
         allowed_ports=frozenset(allowed_ports),
         max_redirects=max_redirects,
     )

@@ -2,7 +2,9 @@
 
 Resolve the host once, refuse it if ANY answer is not a public address, then connect to the
 address that was checked (never to the name again: DNS rebinding), with redirects re-validated
-hop by hop, a timeout and a size cap. Copy this file into a Flask app and call ``safe_fetch``.
+hop by hop, a timeout and a size cap. Ports 80/443 only by default; optional host allow- and
+deny-lists. A deny rule always wins over an allow rule. Copy this file into a Flask app and call
+``safe_fetch``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ ALLOWED_SCHEMES = frozenset({"http", "https"})
 MAX_REDIRECTS = 3
 TIMEOUT = 3.0  # seconds, per connect and per read
 MAX_BYTES = 1 << 20  # 1 MiB
+ALLOWED_PORTS: frozenset[int] | None = frozenset({80, 443})  # None: any port
+# Host names: "api.example.com" exactly, ".example.com" for it and every name below it.
+ALLOW_HOSTS: set[str] = set()  # non-empty: only these hosts (and still only public addresses)
+DENY_HOSTS: set[str] = set()  # never these hosts, even when ALLOW_HOSTS lists them
 # Networks to allow although the classifier refuses them (e.g. one internal service you trust).
 # Empty in production; a test lab may append to it.
 ALLOW_EXTRA: list[Net] = []
@@ -44,6 +50,15 @@ _DENY_V6 = [
     )
 ]  # fmt: skip
 _TEREDO = _N("2001::/32")
+# Refused even when ALLOW_EXTRA covers them (deny wins): cloud metadata and the unspecified
+# addresses, never a legitimate destination. Append your own.
+DENY_EXTRA: list[Net] = [
+    _N(n)
+    for n in (
+        "169.254.169.254/32", "169.254.170.2/32", "100.100.100.200/32", "192.0.0.192/32",
+        "168.63.129.16/32", "fd00:ec2::254/128", "0.0.0.0/32", "::/128",
+    )
+]  # fmt: skip
 
 
 class BlockedURL(ValueError):
@@ -76,9 +91,19 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | Non
     return None
 
 
+def _denied(ip: IP) -> bool:
+    """In DENY_EXTRA, directly or wrapped in an IPv6 form that carries an IPv4 address."""
+    if any(ip.version == net.version and ip in net for net in DENY_EXTRA):
+        return True
+    inner = _embedded_v4(ip) if isinstance(ip, ipaddress.IPv6Address) and int(ip) > 1 else None
+    return inner is not None and any(_denied(v4) for v4 in inner)
+
+
 def is_blocked(ip: IP | str) -> bool:
     """True when a fetcher must not connect to ``ip``: a complete non-global classifier."""
     ip = ipaddress.ip_address(ip) if isinstance(ip, str) else ip
+    if _denied(ip):  # before any allow rule: deny always wins
+        return True
     if any(ip.version == net.version and ip in net for net in ALLOW_EXTRA):
         return False
     if isinstance(ip, ipaddress.IPv6Address):
@@ -121,6 +146,11 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._ctx.wrap_socket(sock, server_hostname=self._server_name)
 
 
+def _host_in(name: str, rules: set[str]) -> bool:
+    rules = {r.lower() for r in rules}
+    return any(name == r.lstrip(".") or (r.startswith(".") and name.endswith(r)) for r in rules)
+
+
 def _check_url(url: str) -> tuple[str, str, int, str]:
     """Validate scheme and authority; return (scheme, ascii host, port, path?query)."""
     if any(c in url for c in "\\\t\r\n ") or not url.isprintable():
@@ -138,6 +168,11 @@ def _check_url(url: str) -> tuple[str, str, int, str]:
             host = host.encode("idna").decode("ascii")
     except (ValueError, UnicodeError) as exc:
         raise BlockedURL(f"bad host or port: {exc}") from exc
+    if ALLOWED_PORTS is not None and port not in ALLOWED_PORTS:
+        raise BlockedURL(f"port {port} not allowed")
+    name = host.lower().rstrip(".")
+    if _host_in(name, DENY_HOSTS) or (ALLOW_HOSTS and not _host_in(name, ALLOW_HOSTS)):
+        raise BlockedURL(f"host {name} not allowed")
     target = parts.path or "/"
     return scheme, host, port, target + (f"?{parts.query}" if parts.query else "")
 
