@@ -42,7 +42,7 @@ def _scan(args: list[str]) -> tuple[dict[str, object], float, str]:
             "-q", "-f", "json", "-o", str(out), "--rate", "200", "--max-time", "300",
         ]  # fmt: skip
         t0 = time.monotonic()
-        subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         took = time.monotonic() - t0
         shown = " ".join(f'"{a}"' if " " in a else a for a in cmd[1:])
         return json.loads(out.read_text()), took, f"python {shown}"
@@ -56,6 +56,7 @@ def same_machine() -> tuple[dict[str, object], float, str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "firebrick.lab.ladder", "--port", "0"],
         stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # the app's request log
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
