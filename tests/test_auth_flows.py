@@ -24,7 +24,9 @@ TWO_USERS = [("bob", "bob", "bob-pass-1"), ("alice", "alice", "alice-pass-2")]
 
 
 def scan(url: str, **kw: Any) -> ScanResult:
-    opts = ScanOptions(target=url, rate=300, max_time=90, **kw)
+    # the OOB server on the lab's "public internet" (127.100.0.0/16): the hardened fetchers
+    # reach it, so a refused internal payload is a proven "passed"
+    opts = ScanOptions(target=url, rate=300, max_time=90, oob_listen="127.100.0.1", **kw)
     return asyncio.run(run_scan(opts))
 
 
@@ -95,11 +97,11 @@ def test_two_logins_give_cross_identity_bola(login_scans: dict[str, ScanResult])
 def test_login_api_hardened_twin_has_no_ssrf(login_scans: dict[str, ScanResult]) -> None:
     assert not kinds(login_scans["hardened"], "ssrf.")
     cov = [
-        c
+        c.status
         for c in login_scans["hardened"].coverage
         if c.check == "ssrf" and c.operation == "POST /api/staff/preview"
     ]
-    assert cov and all(c.status != "failed" for c in cov)
+    assert cov == ["passed"]  # reached as alice, fetched our URL, refused every internal one
 
 
 def test_login_secrets_are_redacted(login_scans: dict[str, ScanResult]) -> None:
@@ -129,9 +131,13 @@ def test_form_app_csrf_and_onclick_reach_both_ssrf_inputs(
 def test_form_app_hardened_twin_has_no_ssrf(form_scans: dict[str, ScanResult]) -> None:
     result = form_scans["hardened"]
     assert not kinds(result, "ssrf.")
-    # the probes reached the guarded code (not refused by CSRF or the login)
-    ops = {c.operation for c in result.coverage if c.check == "ssrf"}
-    assert {"POST /tools/preview", "POST /api/webhook-test"} <= ops
+    # the probes reached the guarded code (not refused by CSRF or the login) and it held
+    status = {
+        c.operation: c.status
+        for c in result.coverage
+        if c.check == "ssrf" and c.input in ("form:url", "json:url")
+    }
+    assert status == {"POST /tools/preview": "passed", "POST /api/webhook-test": "passed"}
 
 
 def test_oauth2_client_credentials(login_labs: dict[str, ReachLab]) -> None:

@@ -33,7 +33,11 @@ def graphql_scans() -> Iterator[dict[str, ScanResult]]:
     try:
         yield {
             v: asyncio.run(
-                run_scan(ScanOptions(target=lab.url + "/graphql", rate=300, max_time=90))
+                run_scan(
+                    ScanOptions(
+                        target=lab.url + "/graphql", rate=300, max_time=90, oob_listen="127.100.0.1"
+                    )
+                )
             )
             for v, lab in labs.items()
         }
@@ -78,6 +82,12 @@ def test_hardened_graphql_twin_is_clean(graphql_scans: dict[str, ScanResult]) ->
     }
     assert ("GRAPHQL /graphql query.user", "graphql:name") in passed
     assert ("GRAPHQL /graphql query.me", "graphql:token") in passed
+    ssrf = [
+        c.status
+        for c in result.coverage
+        if c.check == "ssrf" and c.operation == "GRAPHQL /graphql query.preview"
+    ]
+    assert ssrf == ["passed"]
 
 
 def test_graphql_fixes_are_written(graphql_scans: dict[str, ScanResult]) -> None:

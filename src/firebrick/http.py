@@ -278,9 +278,9 @@ class ScopedClient:
             await self._sweeps[memo_key].wait()
         who = self._op_identity.get(memo_key, self.default_identity)
         exchange = await self._request_as(who, memo_key, method, url, **kwargs)
-        if exchange.status not in (401, 403) or memo_key in self._op_identity:
+        if exchange.status not in (401, 403):
             return exchange
-        if memo_key in self._sweeps:  # a sweep started while we were sending: use its answer
+        if memo_key in self._sweeps:  # a sweep started (or ended) while we were sending
             await self._sweeps[memo_key].wait()
             better = self._op_identity.get(memo_key, who)
             if better == who:

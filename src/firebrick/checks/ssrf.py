@@ -756,7 +756,9 @@ async def _self_reference(ctx: ScanContext) -> SelfReference | None:
         ex = await ctx.client.request("GET", path, check=CHECK, follow_redirects=False)
         body = ex.body_text
         # A plain run of text: it must survive being re-encoded (HTML-escaped, JSON-quoted).
-        runs = re.findall(r"[A-Za-z0-9 ,.:;_/-]{32,}", body)
+        # Words, not a token: a CSRF token or session id is in every page of the session, so
+        # it would "come back" from any fetch (Django forms carry a 32+ character token).
+        runs = [r for r in re.findall(r"[A-Za-z0-9 ,.:;_/-]{32,}", body) if " " in r.strip()]
         if ex.status == 200 and runs:
             run = max(runs, key=len)
             return SelfReference(path, run[:48], port)

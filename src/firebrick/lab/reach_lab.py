@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
+import http.client
+import ipaddress
 import json
 import secrets
+import socket
 import sqlite3
 import traceback
 import urllib.request
@@ -34,7 +38,9 @@ from flask import Flask, Response, jsonify, redirect, request
 from firebrick.lab.canaries import Served, serve
 
 TOKEN_USES = 12  # a login token works for this many requests, then answers 401
-_ALLOWED_FETCH_HOST = "partner.example.com"  # the hardened fetchers' allowlist (never resolved)
+# The lab's stand-in for the public internet (as in lab/app.py): the hardened fetchers reach it
+# and nothing else. Tests run the OOB server on 127.100.0.1.
+LAB_INTERNET = ipaddress.ip_network("127.100.0.0/16")
 
 
 def _fetch(url: str) -> str:
@@ -44,11 +50,34 @@ def _fetch(url: str) -> str:
 
 
 def _guarded_fetch(url: str) -> tuple[int, str]:
-    """The hardened twin: https to one partner host only, refused before any lookup."""
+    """The hardened twin: http to the lab's "public internet" only. The name is resolved once,
+    every answer must be inside LAB_INTERNET, and the connection goes to the address that was
+    checked (no second lookup: rebinding cannot slip through); redirects are not followed."""
     parts = urlsplit(url)
-    if parts.scheme != "https" or (parts.hostname or "") != _ALLOWED_FETCH_HOST:
-        return 400, "only https://partner.example.com is allowed"
-    return 502, "partner unreachable from the lab"
+    if parts.scheme != "http" or not parts.hostname:
+        return 400, "only http URLs are allowed"
+    try:
+        port = parts.port or 80
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (OSError, ValueError):
+        return 400, "cannot resolve the host"
+    addresses = {str(info[4][0]) for info in infos}
+    if not addresses or not all(ipaddress.ip_address(a) in LAB_INTERNET for a in addresses):
+        return 400, "address not allowed"
+    conn = http.client.HTTPConnection(sorted(addresses)[0], port, timeout=3)
+    try:
+        path = parts.path or "/"
+        conn.request(
+            "GET", path + (f"?{parts.query}" if parts.query else ""), headers={"Host": parts.netloc}
+        )
+        resp = conn.getresponse()
+        if 300 <= resp.status < 400:
+            return 502, "redirects are not followed"
+        return 200, resp.read(4096).decode("utf-8", "replace")
+    except OSError as exc:
+        return 502, f"fetch failed: {type(exc).__name__}"
+    finally:
+        conn.close()
 
 
 # -- login-only API ----------------------------------------------------------------------------
@@ -133,7 +162,11 @@ def login_api(variant: str) -> Flask:
         url = str((request.get_json(silent=True) or {}).get("url", ""))
         if variant == "hardened":
             status, text = _guarded_fetch(url)
-            return jsonify(error=text), status
+            return (
+                (jsonify(url=url, body=text), 200)
+                if status == 200
+                else (jsonify(error=text), status)
+            )
         try:
             return jsonify(url=url, body=_fetch(url))
         except Exception as exc:  # the lab reports fetch errors like many apps do
@@ -302,7 +335,7 @@ def form_app(variant: str) -> Flask:
         if request.method == "POST":
             url = request.form.get("url", "")
             if variant == "hardened":
-                result = f"<p>{_guarded_fetch(url)[1]}</p>"
+                result = f"<pre>{html.escape(_guarded_fetch(url)[1])}</pre>"
             else:
                 try:
                     result = f"<pre>{_fetch(url)}</pre>"
@@ -322,7 +355,9 @@ def form_app(variant: str) -> Flask:
         url = str((request.get_json(silent=True) or {}).get("url", ""))
         if variant == "hardened":
             status, text = _guarded_fetch(url)
-            return jsonify(error=text), status
+            if status == 200:
+                return jsonify(delivered=True, answer=text)
+            return jsonify(delivered=False, error=text), status
         try:
             return jsonify(delivered=True, answer=_fetch(url))
         except Exception as exc:
