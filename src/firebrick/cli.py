@@ -347,6 +347,9 @@ def build_options(target: str, kw: dict[str, Any]) -> ScanOptions:
     identities: dict[str, dict[str, str]] = {}
     for name, raw in kw.pop("identities", ()) or ():
         identities.setdefault(name, {}).update([parse_header(raw)])
+    from firebrick.credentials import validate as validate_credentials
+
+    validate_credentials(headers, identities)  # empty or malformed credentials: exit 3
     inside = kw.pop("oob_inside", None)
     overrides: dict[str, Any] = {
         "target": target,

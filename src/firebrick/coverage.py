@@ -64,6 +64,7 @@ def summarize(
     assessed: Iterable[str],
     excluded: Iterable[str] = (),
     has_credentials: bool = False,
+    credentials_refused: Iterable[str] = (),
     spec_given: bool = False,
 ) -> CoverageSummary:
     """The coverage numbers of one scan and whether they are enough for a grade.
@@ -73,7 +74,10 @@ def summarize(
     """
     findings = list(findings)
     excluded_set = set(excluded) & set(operations)
-    judged_ops = {c.operation for c in coverage if c.operation and c.outcome.is_verdict}
+    # A finding proves its operation was reached. A "passed" item does not on its own: the
+    # authentication check passes an operation *because* it refused us; reach is then read from
+    # the answers the operation gave (ScopedClient.op_answers).
+    judged_ops = {c.operation for c in coverage if c.operation and c.outcome.value == "vulnerable"}
     judged_ops |= {f.operation for f in findings if f.operation}
     refused: Counter[str] = Counter()
     reached_n = untested = 0
@@ -89,7 +93,17 @@ def summarize(
             untested += 1
 
     outcomes = Counter(c.outcome.value for c in coverage if c.planned)
-    inputs = {(c.operation, c.input) for c in coverage if c.input and c.outcome.is_verdict}
+    reached_ops = {
+        key
+        for key in operations
+        if key in judged_ops or _operation_state(answers.get(key, ())) == "reached"
+    }
+    # an input counts as tested when its test reached a verdict on an operation that answered
+    inputs = {
+        (c.operation, c.input)
+        for c in coverage
+        if c.input and c.outcome.is_verdict and (c.operation is None or c.operation in reached_ops)
+    }
 
     finding_cats = Counter(f.category for f in findings)
     assessed_set = set(assessed)
@@ -115,6 +129,13 @@ def summarize(
         categories=cats,
     )
     _judge(summary, assessed_set & set(planned_set), len(planned_set), has_credentials, spec_given)
+    refused_creds = list(credentials_refused)
+    if refused_creds:
+        summary.hints.insert(
+            0,
+            f"the credentials given with {', '.join(refused_creds)} were refused where anonymous "
+            "requests are refused too: renew or correct them",
+        )
     return summary
 
 

@@ -19,6 +19,8 @@ from firebrick.auth.manager import register_identities, start_auth
 from firebrick.checks import Check, selected
 from firebrick.context import COVERAGE_NOTES, EXCLUDED_OPERATIONS, ScanContext
 from firebrick.coverage import discovery_warning, summarize
+from firebrick.credentials import REFUSED_STATE
+from firebrick.credentials import check_at_start as check_credentials
 from firebrick.discovery import discover
 from firebrick.discovery.framework import detect_framework
 from firebrick.errors import BudgetExhausted
@@ -227,6 +229,8 @@ async def run_scan(
                     f"the OOB callback address {oob.advertise_host} is not public: a remote target "
                     "cannot call it back; pass --oob-advertise with an address the target can reach"
                 )
+            if checks and (options.headers or options.identities):
+                await check_credentials(ctx, say)  # refused credentials: say so at once
             say(f"found {len(surface.operations)} operations; running {len(checks)} checks")
             findings, complete = await _run_checks(ctx, checks, deadline, say)
             findings += await _settle_deferred(ctx, deadline, say)
@@ -281,6 +285,7 @@ async def run_scan(
         assessed=assessed,
         excluded=ctx.state.get(EXCLUDED_OPERATIONS, ()),
         has_credentials=bool(options.headers or options.identities),
+        credentials_refused=ctx.state.get(REFUSED_STATE, []),
         spec_given=bool(options.spec),
     )
     summary.notes.extend(ctx.state.get(COVERAGE_NOTES, []))

@@ -121,3 +121,10 @@ def judge_many(probes: list[Exchange], baseline: Exchange | None = None) -> Verd
             if v.outcome is wanted:
                 return v
     return verdicts[0]
+
+
+def blocking_refusal(ex: Exchange | None, expected: frozenset[Cause] = frozenset()) -> Cause | None:
+    """The refusal cause that kept a probe from the code under test, ignoring the ``expected``
+    ones (for a malformed-body test, 400 *is* the answer of the code under test)."""
+    cause = refusal(ex)
+    return None if cause is None or cause in expected else cause

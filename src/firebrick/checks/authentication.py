@@ -43,7 +43,17 @@ from firebrick.checks.authz_common import (
     status_line,
 )
 from firebrick.context import ScanContext
-from firebrick.model import Confidence, Evidence, Exchange, Finding, Location, Operation, Severity
+from firebrick.model import (
+    Cause,
+    Confidence,
+    Evidence,
+    Exchange,
+    Finding,
+    Location,
+    Operation,
+    Severity,
+)
+from firebrick.reach import blocking_refusal
 
 CHECK = "authentication"
 CATEGORY = "authentication"
@@ -51,7 +61,7 @@ MAX_UNAUTH_OPS = 12  # GETs without credentials
 MAX_BYPASS_OPS = 8  # refused operations tried with HEAD (OPTIONS on the first MAX_OPTIONS_OPS)
 MAX_OPTIONS_OPS = 3
 MAX_JWT_OPS = 3  # secured operations a forged token is tried on (stops at the first that accepts)
-MAX_TOKENS = 2
+MAX_TOKENS = 6  # tokens the JWT tests run on; the coverage names the ones left out
 LOGIN_ATTEMPTS = 2  # wrong-password POSTs per login operation (documented limit: 4 in total)
 MAX_LOGIN_OPS = 2
 OWASP = "https://owasp.org/API-Security/editions/2023/en/0xa2-broken-authentication/"
@@ -131,6 +141,16 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
 
     async def jwt_all() -> list[Finding]:
         found = await asyncio.gather(*(_jwt_tests(ctx, t, jwt_ops) for t in tokens[:MAX_TOKENS]))
+        for t in tokens[MAX_TOKENS:]:
+            ctx.cover(
+                CHECK,
+                CATEGORY,
+                None,
+                f"jwt ({t.source})",
+                "skipped",
+                f"not tested: only the first {MAX_TOKENS} tokens found are tested",
+            )
+        _note_tokens(ctx, tokens, bool(jwt_ops))
         return [f for group in found for f in group]
 
     # Independent sub-tests run together: the scan's pace, not round trips, should bound us.
@@ -257,7 +277,8 @@ async def _spec_text(ctx: ScanContext) -> str:
 
 
 async def _tokens(ctx: ScanContext) -> list[jwtlib.Token]:
-    """JWTs from the user's headers and identities (issued by the target) and the spec."""
+    """Every JWT found: the user's headers and identities (issued by the target), the answers the
+    scan has seen so far (login answers, bodies, Set-Cookie headers) and the spec's examples."""
     found: dict[str, jwtlib.Token] = {}
     for who in identities(ctx):
         for name, value in (who.headers or {}).items():
@@ -265,9 +286,40 @@ async def _tokens(ctx: ScanContext) -> list[jwtlib.Token]:
                 tok.trusted_origin = True
                 tok.extra["identity"] = who
                 found.setdefault(tok.raw, tok)
+    for ex in list(ctx.client.exchanges):
+        if ex.status is None:
+            continue
+        where = f"{ex.method} {urlsplit(ex.url).path}"
+        for name, value in ex.response_headers.items():
+            if name.lower() == "set-cookie":
+                cookie = value.split("=", 1)[0].strip()
+                for tok in jwtlib.find_tokens(value, f"cookie {cookie} set by {where}"):
+                    tok.trusted_origin = True  # the target issued it
+                    found.setdefault(tok.raw, tok)
+        if "eyJ" in ex.body_text:
+            for tok in jwtlib.find_tokens(ex.body_text[:200_000], f"the answer of {where}"):
+                found.setdefault(tok.raw, tok)
     for tok in jwtlib.find_tokens(await _spec_text(ctx), "an example in the OpenAPI document"):
         found.setdefault(tok.raw, tok)
     return sorted(found.values(), key=lambda t: not t.trusted_origin)
+
+
+def _note_tokens(ctx: ScanContext, tokens: list[jwtlib.Token], testable: bool) -> None:
+    """The first-screen coverage line that names every token the JWT tests ran on."""
+    if not tokens:
+        ctx.note("JWT tests: no token found (user headers, answers, cookies, spec examples)")
+        return
+    if not testable:
+        ctx.note(
+            f"JWT tests not run on {len(tokens)} token(s) found: no operation refused anonymous "
+            "requests, so acceptance of a forged token cannot be told"
+        )
+        return
+    tested = [f"{t.source} ({t.alg})" for t in tokens[:MAX_TOKENS]]
+    line = f"JWT tests ran on {len(tested)} token(s): " + "; ".join(tested)
+    if len(tokens) > MAX_TOKENS:
+        line += f"; {len(tokens) - MAX_TOKENS} more not tested"
+    ctx.note(line)
 
 
 async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]) -> list[Finding]:
@@ -314,6 +366,12 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
     ]
     if expired_raw is not None and expired_raw != token.raw:
         variants.append(("expired", expired_raw))
+    forged = None
+    if secret is not None and not token.trusted_origin:
+        # An example token signed with a common secret: does the target accept what it signs?
+        claims = {**token.claims, "exp": int(time.time()) + 3600}
+        forged = jwtlib.sign(token.header, claims, secret)
+        variants.append(("signed with the cracked secret", forged))
     results = dict(
         zip(
             (raw for _, raw in variants),
@@ -365,6 +423,9 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
                 details={"source": token.source},
             )
         )
+    if forged is not None and results[forged][0] is not None:
+        base_op, base_ex = results[forged]
+        token.trusted_origin = True  # the target accepts what the secret signs: it is its key
     # weak secret: cracked offline; proven when the target accepts what that secret signs
     if secret is not None and token.trusted_origin:
         proof = [base_ex] if base_ex is not None else []
@@ -406,14 +467,19 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
             )
     if token.trusted_origin:
         findings += _claim_hygiene(token, base_op, base_ex)
-    ctx.cover(
-        CHECK,
-        CATEGORY,
-        None,
-        f"jwt ({token.source})",
-        "failed" if findings else "passed",
-        f"alg none, bad signature, {len(jwtlib.common_secrets())} common secrets, expiry, claims",
-    )
+    # Say exactly what was tried on this token, and what the secret search found.
+    tried = ", ".join(label for label, _ in variants)
+    if secret is None:
+        cracked = f"none of {len(jwtlib.common_secrets())} common secrets verifies it"
+    elif token.trusted_origin:
+        cracked = f"secret {secret!r} verifies it"
+    else:
+        cracked = f"secret {secret!r} verifies it offline, but the target refused tokens it signs"
+    reason = f"{token.alg} token; sent: {tried} to {len(ops)} operation(s); {cracked}"
+    # The operations were chosen because they refused anonymous requests: the token check is
+    # the code under test, and a refusal of every forged variant is that code holding.
+    status = "failed" if findings else "passed"
+    ctx.cover(CHECK, CATEGORY, None, f"jwt ({token.source})", status, reason)
     return findings
 
 
@@ -567,6 +633,11 @@ async def _login(ctx: ScanContext) -> list[Finding]:
                     payloads_worked=[unknown, known],
                 )
             )
+        elif (
+            blocked := blocking_refusal(ex_known, frozenset({Cause.AUTH, Cause.INPUT_REJECTED}))
+        ) is not None:
+            # CSRF, a missing route or a rate limit answered, not the credential check
+            ctx.refused(CHECK, CATEGORY, op, "login", blocked, f"answered {ex_known.status}")
         else:
             ctx.cover(
                 CHECK,

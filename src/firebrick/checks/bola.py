@@ -6,8 +6,12 @@
   object that is not the caller's (not in the caller's own list, or another owner field);
 - cross identity: with two identities (--identity A ..., --identity B ...), B reads A's object.
 
-The caller's own objects come from the parent collection (GET /orders for /orders/{id}) when the
-API has one; the starting id otherwise comes from the spec's example.
+Object ids need not be integers: a path parameter of any name (``/notes/{title}``,
+``/users/{username}``, UUIDs) is an object id. The caller's own ids come from the parent
+collection (GET /orders for /orders/{id}) when the API has one, else from values seen in that
+identity's own answers (the field named like the parameter, or ``id``), else from the spec's
+example. Names cannot be guessed by counting: for them the adjacent test says so and the
+cross-identity test (two identities) is the verdict. When BOLA cannot run, coverage says why.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ from firebrick.checks.authz_common import (
     items_of,
     json_body,
     plain_ops,
+    pool,
     remember,
     send_as,
     status_line,
 )
 from firebrick.context import ScanContext
 from firebrick.model import (
+    Cause,
     Confidence,
     Evidence,
     Exchange,
@@ -40,10 +46,11 @@ from firebrick.model import (
     Param,
     Severity,
 )
+from firebrick.reach import refusal
 
 CHECK = "bola"
 CATEGORY = "bola"
-MAX_OPS = 4  # object operations probed
+MAX_OPS = 6  # object operations probed
 OWNER_FIELDS = (
     "owner",
     "owner_id",
@@ -66,13 +73,32 @@ OWASP = "https://owasp.org/API-Security/editions/2023/en/0xa1-broken-object-leve
 
 
 def id_param(op: Operation) -> Param | None:
-    for p in op.params:
-        if (
-            p.location in (Location.PATH, Location.QUERY)
-            and _ID_NAME.search(p.name)
-            and not p.guessed
-        ):
+    """The input that names the object: an id-like query/path input first, else any declared
+    path parameter (names, titles, usernames, UUIDs are object ids too)."""
+    declared = [p for p in op.params if not p.guessed]
+    for p in declared:
+        if p.location in (Location.PATH, Location.QUERY) and _ID_NAME.search(p.name):
             return p
+    return next((p for p in declared if p.location is Location.PATH), None)
+
+
+def _fields(p: Param) -> list[str]:
+    """The object fields that may carry this input's value: its own name, then ``id``."""
+    out = [p.name]
+    base = re.sub(r"(_id|Id)$", "", p.name)
+    if base and base != p.name:
+        out.append(base)
+    out.append("id")
+    return list(dict.fromkeys(out))
+
+
+def _scalar(value: Any) -> str | int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and 0 < len(value) <= 200 and "/" not in value:
+        return value
     return None
 
 
@@ -99,14 +125,49 @@ def _parent(ctx: ScanContext, op: Operation, p: Param) -> Operation | None:
     )
 
 
-def _ids(data: Any) -> list[int]:
-    out = []
+def _ids(data: Any, p: Param) -> list[Any]:
+    """Ids in a collection answer: per item, the field named like the input, else ``id``."""
+    fields = _fields(p)
+    out: list[Any] = []
     for item in items_of(data) or []:
         if isinstance(item, dict):
-            value = _int_like(item.get("id"))
-            if value is not None:
-                out.append(value)
+            lowered = {str(k).lower(): v for k, v in item.items()}
+            for f in fields:
+                value = _scalar(lowered.get(f.lower()))
+                if value is not None:
+                    out.append(value)
+                    break
     return out
+
+
+def _seen_ids(ctx: ScanContext, me: Identity, p: Param) -> list[Any]:
+    """Ids this identity has seen in its own answers (any check's), by the input's name."""
+    fields = {f.lower() for f in _fields(p)}
+    fields.discard("id")  # a bare "id" in an arbitrary answer names some other object
+    out: list[Any] = []
+    for seen in pool(ctx):
+        if seen.identity != me.label or not carries_data(seen.exchange):
+            continue
+        data = json_body(seen.exchange)
+        for item in [*(items_of(data) or []), data]:
+            if isinstance(item, dict):
+                for k, v in item.items():
+                    value = _scalar(v)
+                    if str(k).lower() in fields and value is not None and value not in out:
+                        out.append(value)
+    return out
+
+
+def _same_object(ex: Exchange, other: Exchange, obj_id: Any, p: Param) -> bool:
+    if ex.body_text == other.body_text:
+        return True
+    data = json_body(ex)
+    if not isinstance(data, dict):
+        return False
+    lowered = {str(k).lower(): v for k, v in data.items()}
+    return any(
+        str(lowered.get(f.lower())) == str(obj_id) for f in _fields(p) if f.lower() in lowered
+    )
 
 
 def _owner(data: Any) -> dict[str, Any]:
@@ -150,11 +211,19 @@ def _finding(
 
 
 async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
-    targets = [(op, p) for op in plain_ops(ctx) if (p := id_param(op)) is not None][:MAX_OPS]
+    found = [(op, p) for op in plain_ops(ctx) if (p := id_param(op)) is not None]
+    # integer-named ids first (the adjacent test can count them), then names
+    found.sort(key=lambda t: 0 if _ID_NAME.search(t[1].name) else 1)
+    targets = found[:MAX_OPS]
     who = identities(ctx)
+    if not targets:
+        why = "no object operation found (no GET with a path parameter or an id-like input)"
+        ctx.cover(CHECK, CATEGORY, None, None, "skipped", why)
+        ctx.note(f"BOLA not run: {why}")
+        return
     primary = who[0] if who else ANONYMOUS
     results = await asyncio.gather(*(_adjacent(ctx, op, p, primary) for op, p in targets))
-    owned: dict[str, tuple[int, Exchange, bool]] = {}
+    owned: dict[str, tuple[Any, Exchange, bool]] = {}
     for (op, _p), (findings, own) in zip(targets, results, strict=True):
         for f in findings:
             yield f
@@ -163,48 +232,65 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
     if len(who) >= 2:
         for f in await _cross(ctx, targets, owned, who[0], who[1]):
             yield f
-    elif targets:
-        ctx.cover(
-            CHECK,
-            CATEGORY,
-            None,
-            "cross-identity",
-            "skipped",
-            'give two identities (--identity NAME "Header: value", twice) to test this',
+    else:
+        why = 'give two identities (--identity NAME "Header: value", twice) to test this'
+        ctx.cover(CHECK, CATEGORY, None, "cross-identity", "skipped", why)
+        ctx.note(
+            f"BOLA cross-identity not run on {len(targets)} object operation(s): "
+            f"{len(who)} identity given, two needed (--identity NAME 'Header: value', twice)"
         )
 
 
 async def _adjacent(
     ctx: ScanContext, op: Operation, p: Param, me: Identity
-) -> tuple[list[Finding], tuple[int, Exchange, bool] | None]:
+) -> tuple[list[Finding], tuple[Any, Exchange, bool] | None]:
     """Probe id±1 from an id the caller can read; returns findings and (that id, its answer,
     whether it is known to be the caller's own)."""
-    own: list[int] = []
+    own: list[Any] = []
     parent = _parent(ctx, op, p)
     if parent is not None and not me.anonymous:
         lst = await send_as(ctx, CHECK, parent, me)
         remember(ctx, parent, lst, me)
-        own = _ids(json_body(lst)) if carries_data(lst) else []
-    base = own[0] if own else _int_like(_example(p))
-    if base is None:
-        base = 1 if (p.schema or {}).get("type") == "integer" else None
-    if base is None:
+        own = _ids(json_body(lst), p) if carries_data(lst) else []
+    if not own and not me.anonymous:
+        own = _seen_ids(ctx, me, p)
+    start: Any = own[0] if own else _scalar(_example(p))
+    if start is None and (p.schema or {}).get("type") == "integer":
+        start = 1
+    if start is None:
         ctx.cover(
-            CHECK, CATEGORY, op, p, "skipped", "ids are not sequential integers (or no example id)"
+            CHECK,
+            CATEGORY,
+            op,
+            p,
+            "skipped",
+            f"no id of {me.label} seen (no collection, no answer naming one, no example id)",
         )
         return [], None
-    first = await send_as(ctx, CHECK, op, me, {p.display: base})
+    first = await send_as(ctx, CHECK, op, me, {p.display: start})
     remember(ctx, op, first, me)
     if not carries_data(first):
+        cause = refusal(first)
+        why = f"id {start} is not readable as {me.label} ({first.status})"
+        if cause is not None and cause is not Cause.ROUTE_ABSENT:
+            ctx.refused(CHECK, CATEGORY, op, p, cause, why)
+        else:
+            ctx.cover(CHECK, CATEGORY, op, p, "inconclusive", why)
+        return [], None
+    mine_known = bool(own)
+    base = _int_like(start)
+    if base is None:
+        # Names, titles, UUIDs: a neighbour cannot be guessed; cross-identity decides.
         ctx.cover(
             CHECK,
             CATEGORY,
             op,
             p,
             "inconclusive",
-            f"id {base} is not readable as {me.label} ({first.status})",
+            f"ids are names, not numbers ({str(start)[:40]!r}): neighbours cannot be guessed; "
+            "the cross-identity test (two identities) covers them",
         )
-        return [], None
+        return [], (start, first, mine_known)
     neighbours = [i for i in (base + 1, base - 1) if i >= 0 and i not in own]
     answers = await asyncio.gather(
         *(send_as(ctx, CHECK, op, me, {p.display: i}) for i in neighbours)
@@ -273,7 +359,7 @@ async def _adjacent(
 async def _cross(
     ctx: ScanContext,
     targets: list[tuple[Operation, Param]],
-    owned: dict[str, tuple[int, Exchange, bool]],
+    owned: dict[str, tuple[Any, Exchange, bool]],
     a: Identity,
     b: Identity,
 ) -> list[Finding]:
@@ -291,22 +377,17 @@ async def _cross(
         obj_id, a_ex, proven = owned[op.key]
         b_ex = await send_as(ctx, CHECK, op, b, {p.display: obj_id})
         remember(ctx, op, b_ex, b)
-        same = carries_data(b_ex) and (
-            b_ex.body_text == a_ex.body_text
-            or _int_like(
-                (json_body(b_ex) or {}).get("id") if isinstance(json_body(b_ex), dict) else None
-            )
-            == obj_id
-        )
+        same = carries_data(b_ex) and _same_object(b_ex, a_ex, obj_id, p)
         if not same:
-            ctx.cover(
-                CHECK,
-                CATEGORY,
-                op,
-                p,
-                "passed",
-                f"{b.label} cannot read {a.label}'s object {obj_id} ({b_ex.status})",
-            )
+            why = f"{b.label} cannot read {a.label}'s object {obj_id} ({b_ex.status})"
+            if b_ex.status is None:
+                ctx.cover(CHECK, CATEGORY, op, p, "error", f"{why}: {b_ex.error or 'no answer'}")
+            elif b_ex.status == 401 or refusal(b_ex) is Cause.CSRF:
+                # 401: B's credentials themselves were refused, not B's access to A's object.
+                cause = refusal(b_ex) or Cause.AUTH
+                ctx.refused(CHECK, CATEGORY, op, p, cause, f"{why}: {b.label} not authenticated")
+            else:
+                ctx.cover(CHECK, CATEGORY, op, p, "passed", why)
             return None
         how = f"from {a.label}'s own list" if proven else f"{a.label} can read it"
         return _finding(

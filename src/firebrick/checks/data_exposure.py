@@ -36,7 +36,9 @@ def callable_gets(ctx: ScanContext) -> list[Operation]:
     for op in ctx.surface.operations:
         if op.method != "GET" or op.graphql is not None:
             continue
-        if any(p.kinds & {InputKind.URL, InputKind.HOST} for p in op.params):
+        # guessed inputs (discovery's url/callback names on crawled and bundle routes) are
+        # not sent by a plain GET, so they do not make an operation the SSRF check's alone
+        if any(p.kinds & {InputKind.URL, InputKind.HOST} and not p.guessed for p in op.params):
             continue
         if any(
             p.required
@@ -216,9 +218,10 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
             op=op.key if op else None,
             ex=ex,
         )
-        ctx.cover(
-            CHECK, CATEGORY, op, None, "failed" if found else "passed", "response body scanned"
-        )
+        if found:
+            ctx.cover(CHECK, CATEGORY, op, None, "failed", "response body scanned")
+        else:  # a 401 page scanned clean says nothing about the data behind it
+            ctx.passed_if_reached(CHECK, CATEGORY, op, None, ex, None, "response body scanned")
         for f in found:
             yield f
     text, _spec_ex = await _spec_text(ctx)

@@ -27,6 +27,7 @@ from firebrick.checks.patterns import DB_ERRORS, TRACES
 from firebrick.context import ScanContext
 from firebrick.inject import build, placeholder, send
 from firebrick.model import (
+    Cause,
     Confidence,
     Evidence,
     Exchange,
@@ -37,6 +38,7 @@ from firebrick.model import (
     Param,
     Severity,
 )
+from firebrick.reach import blocking_refusal
 
 CHECK = "input_validation"
 CATEGORY = "input_validation"
@@ -418,14 +420,12 @@ async def _injection(ctx: ScanContext) -> list[Finding]:
         trace = _trace_in(quote) or _trace_in(tmpl)
         if trace and not _trace_in(ok) and not findings_for(findings, op):
             findings.append(_traceback_finding(op, p.display, trace[0], trace[1]))
-        ctx.cover(
-            CHECK,
-            CATEGORY,
-            op,
-            p,
-            "failed" if findings_for(findings, op) else "passed",
-            "quote and template marker",
-        )
+        if findings_for(findings, op):
+            ctx.cover(CHECK, CATEGORY, op, p, "failed", "quote and template marker")
+        else:  # passed only when the probes reached the code (reach.judge_many)
+            ctx.passed_if_reached(
+                CHECK, CATEGORY, op, p, [quote, tmpl], ok, "quote and template marker"
+            )
 
     # The plain answer to compare with: data_exposure's baseline GET (same placeholders).
     baselines = {op.key: ex for op, ex in await baseline(ctx, CHECK) if op is not None}
@@ -516,14 +516,16 @@ async def _malformed_json(ctx: ScanContext) -> list[Finding]:
                         ),
                     )
                 )
-        ctx.cover(
-            CHECK,
-            CATEGORY,
-            op,
-            "body",
-            "failed" if findings_for(findings, op) else "passed",
-            f"malformed JSON answered {ex.status}",
-        )
+        # 400/422 is the right answer to a malformed body; any other refusal kept it away.
+        blocked = blocking_refusal(ex, frozenset({Cause.INPUT_REJECTED}))
+        if findings_for(findings, op):
+            ctx.cover(CHECK, CATEGORY, op, "body", "failed", f"malformed JSON answered {ex.status}")
+        elif blocked is not None:
+            ctx.refused(CHECK, CATEGORY, op, "body", blocked, f"answered {ex.status}")
+        elif ex.status is None:
+            ctx.cover(CHECK, CATEGORY, op, "body", "error", ex.error or "no answer")
+        else:
+            ctx.cover(CHECK, CATEGORY, op, "body", "passed", f"malformed JSON answered {ex.status}")
 
     await asyncio.gather(*(one(op) for op in ops[:MAX_JSON_OPS]))
     return findings

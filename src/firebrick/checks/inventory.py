@@ -31,7 +31,8 @@ from firebrick.checks.authz_common import (
     status_line,
 )
 from firebrick.context import ScanContext
-from firebrick.model import Confidence, Exchange, Finding, Operation, Severity
+from firebrick.model import Cause, Confidence, Exchange, Finding, Operation, Severity
+from firebrick.reach import refusal
 
 CHECK = "inventory"
 CATEGORY = "inventory"
@@ -171,6 +172,10 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
                 [ex],
                 status_line(ex),
             )
+        elif (blocked := refusal(ex)) in (Cause.AUTH, Cause.CSRF, Cause.RATE_LIMITED):
+            # a retired route answers 404/410; a 401 hides whether it is still live
+            assert blocked is not None
+            ctx.refused(CHECK, CATEGORY, op, None, blocked, f"deprecated and answering {ex.status}")
         else:
             ctx.cover(CHECK, CATEGORY, op, None, "passed", f"deprecated and answering {ex.status}")
     for finding in _undocumented(ctx):

@@ -48,6 +48,7 @@ from firebrick.model import (
     Operation,
     Severity,
 )
+from firebrick.reach import refusal
 
 CHECK = "rate_limiting"
 CATEGORY = "rate_limiting"
@@ -325,7 +326,12 @@ async def _burst(ctx: ScanContext) -> Finding | None:
         return None
     ok = [e for e in sent if e.status is not None and e.status < 400]
     if len(ok) < len(sent) // 2:
-        ctx.cover(CHECK, CATEGORY, op, "burst", "inconclusive", "most burst requests failed")
+        causes = [c for e in sent if (c := refusal(e)) is not None]
+        if causes and len(causes) * 2 >= len(sent):
+            cause = max(set(causes), key=causes.count)
+            ctx.refused(CHECK, CATEGORY, op, "burst", cause, "most burst requests were refused")
+        else:
+            ctx.cover(CHECK, CATEGORY, op, "burst", "inconclusive", "most burst requests failed")
         return None
     rate = len(sent) / took if took > 0 else float("inf")
     return _finding(

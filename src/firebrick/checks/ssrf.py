@@ -548,14 +548,13 @@ async def _bundle(
             param.kinds.add(InputKind.URL)
             found.append((Target(op, param.display, param=param), [probe]))
     tokens = {p.token for p in probes.values() if p.token and not (p.http_hit or p.reflected)}
-    ctx.cover(
-        CHECK,
-        CATEGORY,
-        op,
-        f"{len(params)} guessed query parameters",
-        "passed" if not found else "failed",
-        "one request, one token per parameter",
-    )
+    label = f"{len(params)} guessed query parameters"
+    if found:
+        ctx.cover(CHECK, CATEGORY, op, label, "failed", "one request, one token per parameter")
+    else:  # passed only if the bundle reached the code (not refused by auth, CSRF, 404, ...)
+        ctx.passed_if_reached(
+            CHECK, CATEGORY, op, label, exchange, None, "one request, one token per parameter"
+        )
     ctx.defer(tokens, partial(_late, op, probes))
     return found
 

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from firebrick.discovery.bundles import bundle_operations
 from firebrick.discovery.crawl import DiscoveryClient, crawl_site
+from firebrick.discovery.docs_ui import follow_docs_ui
 from firebrick.discovery.graphql import discover_graphql
 from firebrick.discovery.openapi import (
     LoadedSpec,
@@ -123,6 +125,9 @@ async def discover(
         loaded = await fetch_spec(client, spec, strict=True)
     if loaded is None:
         loaded = await probe_spec(client)
+    if loaded is None and root is not None:
+        # Swagger UI / ReDoc pages (also at redirecting paths) name or embed the document.
+        loaded = await follow_docs_ui(client, [root])
 
     spec_ops: list[Operation] = []
     if loaded is not None:
@@ -139,6 +144,12 @@ async def discover(
 
     found_ops: list[Operation] = []
     hints: list[str] = [op.path for op in spec_ops if "graphql" in op.path.lower()]
+    if crawl and root is not None:
+        # A single-page app names its API only in the scripts its page loads.
+        bundled = [op for op in await bundle_operations(client, [root]) if not known_to_spec(op)]
+        found_ops += bundled
+        if bundled:
+            surface.facts["bundle_routes"] = len(bundled)
     if crawl:
         result = await crawl_site(
             client,
@@ -149,8 +160,11 @@ async def discover(
         )
         surface.facts["links_not_followed"] = result.not_followed
         hints += result.graphql_hints
-        found_ops = [
-            op for op in result.operations if not known_to_spec(op) and op.path != spec_path
+        have = {op.key for op in found_ops}
+        found_ops += [
+            op
+            for op in result.operations
+            if not known_to_spec(op) and op.path != spec_path and op.key not in have
         ]
 
     gql = await discover_graphql(client, hints)

@@ -1,0 +1,461 @@
+"""Lab shapes for truthful verdicts (issue 9): what real apps look like when a scanner's grade
+goes wrong. Each shape is a small Flask app with a VULNERABLE variant and its HARDENED twin.
+
+====================  ============================================  ===========================
+shape                 vulnerable                                    hardened
+====================  ============================================  ===========================
+token-wall            every route needs a bearer token (401         same wall; /api/settings
+                      without); /api/settings leaks an AWS key      has no secret
+                      behind the wall
+spa                   one HTML page; the API is named only in its   same page and bundle;
+                      JS bundle; GET /api/config leaks an AWS key   /api/config has no secret
+swagger-redirect      the spec only behind Swagger UI at /api-docs  same docs (url: config);
+                      (301 -> /api-docs/, swagger-ui-init.js with   /api/config has no secret
+                      the document embedded); /api/config leaks
+                      an AWS key
+string-ids            notes and profiles addressed by title and     owner only, else 404
+                      username; any identity reads any note
+likely-sql            GET /api/products/search?q= splices q into    parameterized query
+                      SQL: a quote gives a sqlite error (the only
+                      finding: high / likely)
+====================  ============================================  ===========================
+
+Every variant sends security headers and a Server header without a version, so the twins differ
+only by the shape's flaw. Tokens are lab-only constants (TOKENS).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask, Response, jsonify, redirect, request
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+SHAPES = ("token-wall", "spa", "swagger-redirect", "string-ids", "likely-sql")
+TOKENS = {"alice": "lab-truth-alice-7c1e", "bob": "lab-truth-bob-52d9"}
+LEAKED_AWS_KEY = "AKIAIOSFODNN7TRUTHLB"  # lab-only, the AWS documentation's example shape
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    # an advertised limit: the twins differ by their flaw, not by rate limiting
+    "RateLimit-Limit": "1000",
+    "RateLimit-Remaining": "999",
+    "RateLimit-Reset": "60",
+}
+
+
+class _Handler(WSGIRequestHandler):
+    """A quiet request handler whose Server header carries no version (werkzeug writes it)."""
+
+    def version_string(self) -> str:
+        return "lab"
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        pass
+
+
+def _headers(app: Flask) -> None:
+    @app.after_request
+    def add(resp: Response) -> Response:
+        for k, v in HEADERS.items():
+            resp.headers.setdefault(k, v)
+        return resp
+
+
+def _caller() -> str | None:
+    auth = request.headers.get("Authorization", "")
+    token = auth.removeprefix("Bearer ").strip()
+    return next((u for u, t in TOKENS.items() if t == token), None)
+
+
+def _spec(title: str, paths: dict[str, Any], secured: bool = False) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {"title": title, "version": "1.0"},
+        "paths": paths,
+    }
+    if secured:
+        doc["components"] = {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}
+        doc["security"] = [{"bearer": []}]
+    return doc
+
+
+def _get(summary: str, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {"200": {"description": "ok"}}}
+    if params:
+        op["parameters"] = params
+    return {"get": op}
+
+
+def _path_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+# -- token-wall ------------------------------------------------------------------------------
+def token_wall(hardened: bool) -> Flask:
+    app = Flask(f"truth-token-wall-{'hardened' if hardened else 'vulnerable'}")
+    _headers(app)
+    paths = {
+        "/api/account": _get("the caller's account"),
+        "/api/orders": _get("the caller's orders"),
+        "/api/invoices": _get("the caller's invoices"),
+        "/api/settings": _get("settings"),
+        "/api/messages": _get("messages"),
+        "/api/catalog": _get("catalog"),
+    }
+
+    @app.get("/openapi.json")
+    def spec() -> Any:
+        return jsonify(_spec("Token wall", paths, secured=True))
+
+    @app.before_request
+    def wall() -> Any:
+        # routes that do not exist answer 404 (Flask runs before_request for them too)
+        if request.url_rule is None or request.path == "/openapi.json":
+            return None
+        if _caller() is None:
+            resp = jsonify(error="authentication required")
+            resp.status_code = 401
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="lab"'
+            return resp
+        return None
+
+    @app.get("/")
+    def root() -> Any:
+        return jsonify(api="token wall", docs="/openapi.json")
+
+    @app.get("/api/account")
+    def account() -> Any:
+        return jsonify(username=_caller(), plan="basic")
+
+    @app.get("/api/settings")
+    def settings() -> Any:
+        out: dict[str, Any] = {"currency": "EUR", "region": "eu-west-1"}
+        if not hardened:  # the flaw, visible only to a scan that gets past the wall
+            out["aws_access_key_id"] = LEAKED_AWS_KEY
+        return jsonify(out)
+
+    for path in [p for p in paths if p not in ("/api/account", "/api/settings")]:
+        name = path.rsplit("/", 1)[-1]
+        app.add_url_rule(path, name, lambda name=name: jsonify(items=[], kind=name))
+    return app
+
+
+# -- spa ------------------------------------------------------------------------------------------
+SPA_BUNDLE = """
+(function(){"use strict";const api=axios.create({baseURL:"/api"});
+function loadNotes(){return fetch("/api/notes").then(r=>r.json())}
+function saveNote(n){return fetch("/api/notes",{method:"POST",body:JSON.stringify(n)})}
+function note(id){return fetch(`/api/notes/${id}`)}
+function profile(){return api.get("/profile")}
+function config(){return fetch("/api/config")}
+function search(q){return fetch("/api/search?q="+encodeURIComponent(q))}
+const ASSET="/static/css/app.css";window.App={loadNotes,saveNote,note,profile,config,search}})();
+"""
+SPA_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Notes</title>
+<link rel="stylesheet" href="/static/css/app.css"></head>
+<body><div id="root"></div><script src="/static/js/main.4f2a9c.js"></script></body></html>"""
+
+
+def spa(hardened: bool) -> Flask:
+    app = Flask(f"truth-spa-{'hardened' if hardened else 'vulnerable'}")
+    _headers(app)
+    notes: list[dict[str, Any]] = [{"id": 1, "title": "welcome", "body": "hello"}]
+
+    @app.get("/")
+    def page() -> Any:
+        return Response(SPA_PAGE, mimetype="text/html")
+
+    @app.get("/static/js/main.4f2a9c.js")
+    def bundle() -> Any:
+        return Response(SPA_BUNDLE, mimetype="application/javascript")
+
+    @app.get("/static/css/app.css")
+    def css() -> Any:
+        return Response("body{margin:0}", mimetype="text/css")
+
+    @app.get("/api/notes")
+    def list_notes() -> Any:
+        return jsonify(notes=notes)
+
+    @app.get("/api/notes/<int:note_id>")
+    def one_note(note_id: int) -> Any:
+        found = [n for n in notes if n["id"] == note_id]
+        return (jsonify(found[0]), 200) if found else (jsonify(error="not found"), 404)
+
+    @app.get("/api/profile")
+    def profile() -> Any:
+        if _caller() is None:  # a private page: both twins ask for a session
+            return jsonify(error="authentication required"), 401
+        return jsonify(name=_caller(), theme="dark")
+
+    @app.get("/api/config")
+    def config() -> Any:
+        out: dict[str, Any] = {"region": "eu-west-1", "features": ["notes"]}
+        if not hardened:
+            out["aws_access_key_id"] = LEAKED_AWS_KEY
+        return jsonify(out)
+
+    @app.get("/api/search")
+    def search() -> Any:
+        q = request.args.get("q", "")
+        return jsonify(results=[n for n in notes if q and q in n["title"]])
+
+    return app
+
+
+# -- swagger-redirect --------------------------------------------------------------------------
+SWAGGER_PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8">
+<title>Swagger UI</title><link rel="stylesheet" type="text/css" href="./swagger-ui.css">
+</head><body><div id="swagger-ui"></div>
+<script src="./swagger-ui-bundle.js"></script><script src="./swagger-ui-standalone-preset.js">
+</script><script src="./swagger-ui-init.js"></script></body></html>"""
+
+
+def _docs_paths() -> dict[str, Any]:
+    return {
+        "/api/items": _get("items"),
+        "/api/items/{item_id}": _get("one item", [_path_param("item_id")]),
+        "/api/config": _get("configuration"),
+        "/api/status": _get("status"),
+        "/api/tags": _get("tags"),
+    }
+
+
+def swagger_redirect(hardened: bool) -> Flask:
+    app = Flask(f"truth-swagger-{'hardened' if hardened else 'vulnerable'}")
+    app.url_map.strict_slashes = True  # /api-docs -> 308/301 /api-docs/ as Express does
+    _headers(app)
+    doc = _spec("Docs behind Swagger UI", _docs_paths())
+
+    @app.get("/")
+    def root() -> Any:
+        return Response("<html><body><h1>Items service</h1></body></html>", mimetype="text/html")
+
+    @app.get("/api-docs")
+    def docs_redirect() -> Any:
+        return redirect("/api-docs/", code=301)
+
+    @app.get("/api-docs/")
+    def docs() -> Any:
+        return Response(SWAGGER_PAGE, mimetype="text/html")
+
+    @app.get("/api-docs/swagger-ui-init.js")
+    def init() -> Any:
+        if hardened:  # the other common shape: the page names the document's URL
+            body = (
+                'window.onload=function(){const ui=SwaggerUIBundle({url: "/api-docs/swagger.json",'
+                'dom_id:"#swagger-ui",presets:[SwaggerUIBundle.presets.apis]});window.ui=ui}'
+            )
+        else:  # swagger-ui-express: the document embedded in the init script
+            options = {"swaggerDoc": doc, "customOptions": {}}
+            body = (
+                "window.onload = function() {\n  var url = window.location.search.match(/url=([^&]+)/);\n"
+                f"  var options = {json.dumps(options)};\n"
+                "  var ui = SwaggerUIBundle(Object.assign({dom_id: '#swagger-ui'}, options));\n}"
+            )
+        return Response(body, mimetype="application/javascript")
+
+    @app.get("/api-docs/swagger.json")
+    def spec_json() -> Any:
+        return jsonify(doc)
+
+    @app.get("/api/items")
+    def items() -> Any:
+        return jsonify(items=[{"item_id": "a1", "name": "lamp"}])
+
+    @app.get("/api/items/<item_id>")
+    def item(item_id: str) -> Any:
+        if item_id != "a1":
+            return jsonify(error="not found"), 404
+        return jsonify(item_id="a1", name="lamp")
+
+    @app.get("/api/config")
+    def config() -> Any:
+        out: dict[str, Any] = {"currency": "EUR"}
+        if not hardened:
+            out["aws_access_key_id"] = LEAKED_AWS_KEY
+        return jsonify(out)
+
+    @app.get("/api/status")
+    def status() -> Any:
+        return jsonify(ok=True, items=1)
+
+    @app.get("/api/tags")
+    def tags() -> Any:
+        return jsonify(tags=["home", "office"])
+
+    return app
+
+
+# -- string-ids -----------------------------------------------------------------------------------
+NOTES = {
+    "alice-groceries": ("alice", "eggs, milk, the spare key code 4821"),
+    "alice-diary": ("alice", "dear diary"),
+    "bob-travel-plans": ("bob", "flight on friday, passport in the drawer"),
+}
+PROFILES = {
+    "alice": {"username": "alice", "email": "alice@example.com", "phone": "+44 20 7946 0001"},
+    "bob": {"username": "bob", "email": "bob@example.com", "phone": "+44 20 7946 0002"},
+}
+
+
+def string_ids(hardened: bool) -> Flask:
+    app = Flask(f"truth-string-ids-{'hardened' if hardened else 'vulnerable'}")
+    _headers(app)
+    paths = {
+        "/api/notes": _get("the caller's notes"),
+        "/api/notes/{title}": _get("a note by title", [_path_param("title")]),
+        "/api/users/{username}": _get("a profile", [_path_param("username")]),
+        "/api/me": _get("the caller"),
+        "/api/status": _get("status"),
+    }
+
+    @app.get("/openapi.json")
+    def spec() -> Any:
+        return jsonify(_spec("Notes by title", paths, secured=True))
+
+    @app.get("/api/status")
+    def status() -> Any:
+        return jsonify(ok=True)
+
+    def need() -> str | None:
+        return _caller()
+
+    @app.get("/api/me")
+    def me() -> Any:
+        user = need()
+        if user is None:
+            return jsonify(error="authentication required"), 401
+        return jsonify(PROFILES[user])
+
+    @app.get("/api/notes")
+    def notes() -> Any:
+        user = need()
+        if user is None:
+            return jsonify(error="authentication required"), 401
+        mine = [{"title": t, "body": b} for t, (o, b) in NOTES.items() if o == user]
+        return jsonify(notes=mine)
+
+    @app.get("/api/notes/<title>")
+    def note(title: str) -> Any:
+        user = need()
+        if user is None:
+            return jsonify(error="authentication required"), 401
+        found = NOTES.get(title)
+        if found is None or (hardened and found[0] != user):
+            return jsonify(error="not found"), 404
+        return jsonify(title=title, body=found[1], owner=found[0])
+
+    @app.get("/api/users/<username>")
+    def profile(username: str) -> Any:
+        user = need()
+        if user is None:
+            return jsonify(error="authentication required"), 401
+        if username not in PROFILES or (hardened and username != user):
+            return jsonify(error="not found"), 404
+        return jsonify(PROFILES[username])
+
+    return app
+
+
+# -- likely-sql -----------------------------------------------------------------------------------
+def likely_sql(hardened: bool) -> Flask:
+    app = Flask(f"truth-likely-sql-{'hardened' if hardened else 'vulnerable'}")
+    _headers(app)
+    lock = threading.Lock()
+    db = sqlite3.connect(":memory:", check_same_thread=False)
+    db.executescript(
+        "CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, price REAL);"
+        "INSERT INTO products (name, price) VALUES ('lamp', 20.0), ('desk', 150.0);"
+    )
+    paths = {
+        "/api/products": _get("products"),
+        "/api/products/search": _get(
+            "search",
+            [{"name": "q", "in": "query", "required": True, "schema": {"type": "string"}}],
+        ),
+        "/api/categories": _get("categories"),
+        "/api/status": _get("status"),
+        "/api/about": _get("about"),
+    }
+
+    @app.get("/openapi.json")
+    def spec() -> Any:
+        return jsonify(_spec("Shop", paths))
+
+    @app.get("/api/products")
+    def products() -> Any:
+        with lock:
+            rows = db.execute("SELECT id, name, price FROM products").fetchall()
+        return jsonify(products=[{"id": r[0], "name": r[1], "price": r[2]} for r in rows])
+
+    @app.get("/api/products/search")
+    def search() -> Any:
+        q = request.args.get("q", "")
+        try:
+            with lock:
+                if hardened:
+                    rows = db.execute(
+                        "SELECT id, name FROM products WHERE name LIKE ?", (f"%{q}%",)
+                    ).fetchall()
+                else:  # the flaw: q spliced into SQL text
+                    rows = db.execute(
+                        f"SELECT id, name FROM products WHERE name LIKE '%{q}%'"
+                    ).fetchall()
+        except sqlite3.Error as exc:
+            return jsonify(error=f"sqlite3.OperationalError: {exc}"), 500
+        return jsonify(results=[{"id": r[0], "name": r[1]} for r in rows])
+
+    @app.get("/api/categories")
+    def categories() -> Any:
+        return jsonify(categories=["furniture", "lighting"])
+
+    @app.get("/api/status")
+    def status() -> Any:
+        return jsonify(ok=True)
+
+    @app.get("/api/about")
+    def about() -> Any:
+        return jsonify(name="shop", version="1")
+
+    return app
+
+
+FACTORIES = {
+    "token-wall": token_wall,
+    "spa": spa,
+    "swagger-redirect": swagger_redirect,
+    "string-ids": string_ids,
+    "likely-sql": likely_sql,
+}
+
+
+def create_app(shape: str, hardened: bool = False) -> Flask:
+    if shape not in FACTORIES:
+        raise ValueError(f"unknown shape {shape!r}: one of {', '.join(SHAPES)}")
+    return FACTORIES[shape](hardened)
+
+
+@contextmanager
+def serve(shape: str, hardened: bool = False) -> Iterator[str]:
+    """Serve a shape on 127.0.0.1 (a free port, threaded) for a ``with`` block; its base URL."""
+    server = make_server(
+        "127.0.0.1", 0, create_app(shape, hardened), threaded=True, request_handler=_Handler
+    )
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
