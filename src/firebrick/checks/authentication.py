@@ -286,6 +286,8 @@ async def _tokens(ctx: ScanContext) -> list[jwtlib.Token]:
                 tok.trusted_origin = True
                 tok.extra["identity"] = who
                 found.setdefault(tok.raw, tok)
+    for tok in jwtlib.find_tokens(await _spec_text(ctx), "an example in the OpenAPI document"):
+        found.setdefault(tok.raw, tok)
     for ex in list(ctx.client.exchanges):
         if ex.status is None:
             continue
@@ -299,8 +301,6 @@ async def _tokens(ctx: ScanContext) -> list[jwtlib.Token]:
         if "eyJ" in ex.body_text:
             for tok in jwtlib.find_tokens(ex.body_text[:200_000], f"the answer of {where}"):
                 found.setdefault(tok.raw, tok)
-    for tok in jwtlib.find_tokens(await _spec_text(ctx), "an example in the OpenAPI document"):
-        found.setdefault(tok.raw, tok)
     return sorted(found.values(), key=lambda t: not t.trusted_origin)
 
 

@@ -303,6 +303,13 @@ async def _burst(ctx: ScanContext) -> Finding | None:
     took = time.monotonic() - started
     limited = [e for e in sent if e.status == 429]
     advertised = [e for e in sent if limit_headers(e)]
+    walled = [refusal(e) for e in sent if e.status != 429]
+    if walled and all(c is not None for c in walled) and not limited:
+        # every answer was a refusal (401, CSRF, 404): the burst measured the wall, not the API
+        cause = walled[0]
+        assert cause is not None
+        ctx.refused(CHECK, CATEGORY, op, "burst", cause, f"{len(sent)} burst requests refused")
+        return None
     if limited:
         ctx.cover(
             CHECK,

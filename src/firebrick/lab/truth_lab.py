@@ -18,6 +18,11 @@ string-ids            notes and profiles addressed by title and     owner only, 
 likely-sql            GET /api/products/search?q= splices q into    parameterized query
                       SQL: a quote gives a sqlite error (the only
                       finding: high / likely)
+jwt-example           the spec's example JWT is signed with         a random signing key: the
+                      "secret", and so are the server's tokens      example is only text (the
+                                                                    published token itself is
+                                                                    still data_exposure's
+                                                                    secret-in-spec, in both)
 ====================  ============================================  ===========================
 
 Every variant sends security headers and a Server header without a version, so the twins differ
@@ -27,8 +32,10 @@ only by the shape's flaw. Tokens are lab-only constants (TOKENS).
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -36,7 +43,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, redirect, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-SHAPES = ("token-wall", "spa", "swagger-redirect", "string-ids", "likely-sql")
+SHAPES = ("token-wall", "spa", "swagger-redirect", "string-ids", "likely-sql", "jwt-example")
 TOKENS = {"alice": "lab-truth-alice-7c1e", "bob": "lab-truth-bob-52d9"}
 LEAKED_AWS_KEY = "AKIAIOSFODNN7TRUTHLB"  # lab-only, the AWS documentation's example shape
 HEADERS = {
@@ -88,10 +95,14 @@ def _spec(title: str, paths: dict[str, Any], secured: bool = False) -> dict[str,
     return doc
 
 
-def _get(summary: str, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _get(
+    summary: str, params: list[dict[str, Any]] | None = None, public: bool = False
+) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": {"200": {"description": "ok"}}}
     if params:
         op["parameters"] = params
+    if public:
+        op["security"] = []  # overrides the document's global security
     return {"get": op}
 
 
@@ -316,7 +327,7 @@ def string_ids(hardened: bool) -> Flask:
         "/api/notes/{title}": _get("a note by title", [_path_param("title")]),
         "/api/users/{username}": _get("a profile", [_path_param("username")]),
         "/api/me": _get("the caller"),
-        "/api/status": _get("status"),
+        "/api/status": _get("status", public=True),
     }
 
     @app.get("/openapi.json")
@@ -430,12 +441,87 @@ def likely_sql(hardened: bool) -> Flask:
     return app
 
 
+# -- jwt-example -----------------------------------------------------------------------------------
+JWT_EXAMPLE_SECRET = "secret"  # in firebrick's bundled list: the spec example is signed with it
+
+
+def jwt_example(hardened: bool) -> Flask:
+    """The spec's own example token is signed with a common secret. Vulnerable: the server
+    signs and verifies with that same secret. Hardened: a random key (the example is just text)."""
+    from firebrick.checks import jwt as jwtlib
+
+    app = Flask(f"truth-jwt-example-{'hardened' if hardened else 'vulnerable'}")
+    _headers(app)
+    key = secrets.token_hex(32) if hardened else JWT_EXAMPLE_SECRET
+    example = jwtlib.sign(
+        {"alg": "HS256", "typ": "JWT"},
+        {"sub": "alice", "iat": 1700000000, "exp": 1700003600},
+        JWT_EXAMPLE_SECRET,
+    )
+    bearer = {
+        "name": "Authorization",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "example": f"Bearer {example}",
+    }
+    paths = {
+        "/api/me": _get("the caller", [bearer]),
+        "/api/orders": _get("orders", [bearer]),
+        "/api/status": _get("status", public=True),
+        "/api/products": _get("products", public=True),
+        "/api/about": _get("about", public=True),
+    }
+
+    @app.get("/openapi.json")
+    def spec() -> Any:
+        return jsonify(_spec("Token example", paths, secured=True))
+
+    def verified() -> dict[str, Any] | None:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        parsed = jwtlib.parse(token)
+        if parsed is None or parsed.alg != "HS256" or not jwtlib.verify_hmac(parsed, key):
+            return None
+        exp = parsed.claims.get("exp")
+        if not isinstance(exp, (int, float)) or exp < time.time():
+            return None
+        return parsed.claims
+
+    @app.get("/api/me")
+    def me() -> Any:
+        claims = verified()
+        if claims is None:
+            return jsonify(error="authentication required"), 401
+        return jsonify(user=claims.get("sub"), plan="basic")
+
+    @app.get("/api/orders")
+    def orders() -> Any:
+        if verified() is None:
+            return jsonify(error="authentication required"), 401
+        return jsonify(orders=[{"order_no": "A-1", "total": 12.5}])
+
+    @app.get("/api/status")
+    def status() -> Any:
+        return jsonify(ok=True)
+
+    @app.get("/api/products")
+    def products() -> Any:
+        return jsonify(products=["lamp", "desk"])
+
+    @app.get("/api/about")
+    def about() -> Any:
+        return jsonify(name="shop")
+
+    return app
+
+
 FACTORIES = {
     "token-wall": token_wall,
     "spa": spa,
     "swagger-redirect": swagger_redirect,
     "string-ids": string_ids,
     "likely-sql": likely_sql,
+    "jwt-example": jwt_example,
 }
 
 
