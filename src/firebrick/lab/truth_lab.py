@@ -545,3 +545,34 @@ def serve(shape: str, hardened: bool = False) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=5)
         server.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m firebrick.lab.truth_lab SHAPE [--hardened] [--port N]``: serve one shape on
+    127.0.0.1 until interrupted (prints its URL first)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m firebrick.lab.truth_lab")
+    parser.add_argument("shape", choices=SHAPES)
+    parser.add_argument("--hardened", action="store_true")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = make_server(
+        "127.0.0.1",
+        args.port,
+        create_app(args.shape, args.hardened),
+        threaded=True,
+        request_handler=_Handler,
+    )
+    print(f"serving {args.shape} on http://127.0.0.1:{server.server_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
