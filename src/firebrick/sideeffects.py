@@ -117,6 +117,9 @@ def _match_words(ws: list[str]) -> str | None:
     return None
 
 
+_STATIC_ASSET = re.compile(r"\.(m?js|css|map|png|jpe?g|gif|svg|ico|woff2?|ttf)$", re.I)
+
+
 def classify(
     method: str,
     path: str,
@@ -131,6 +134,8 @@ def classify(
     ``query`` is a crawled link's query string: ``/game?action=reset`` is a reset."""
     if method.upper() == "DELETE":
         return "DELETE method"
+    if method.upper() in ("GET", "HEAD") and _STATIC_ASSET.search(path):
+        return None  # a script or stylesheet (swagger-ui-init.js, app.reset.css) changes nothing
     sources = [
         ("path", words(path)),
         ("operationId", words(operation_id or "")),
