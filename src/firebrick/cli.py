@@ -1012,9 +1012,11 @@ _register_report_commands()
 def _register_code_command() -> None:
     from firebrick.cli_code import code
     from firebrick.cli_mcp import mcp
+    from firebrick.cli_serve import serve
 
     main_group.add_command(code, "code")
     main_group.add_command(mcp, "mcp")
+    main_group.add_command(serve, "serve")
 
 
 _register_code_command()

@@ -34,6 +34,7 @@ from firebrick.options import ScanOptions
 from firebrick.remediation.extra import annotate
 from firebrick.scoring import score_result, withhold_if_incomplete
 from firebrick.sideeffects import SendPolicy
+from firebrick.target_policy import PolicyResolver, TargetPolicy
 
 Progress = Callable[[str], None]
 
@@ -141,6 +142,7 @@ async def run_scan(
     *,
     oob: OOBEndpoint | None = None,
     progress: Progress | None = None,
+    target_policy: TargetPolicy | None = None,
 ) -> ScanResult:
     """Scan options.target. Pass a started OOBServer to share it (the demo does); else one is
     started and stopped here when a selected check needs it."""
@@ -165,6 +167,8 @@ async def run_scan(
         max_response_bytes=options.max_response_bytes,
         deadline=deadline,
         verify_tls=tls_verify(options.insecure, options.ca_cert),
+        # A service scanning for others pins every connection to addresses its policy allows.
+        resolver=PolicyResolver(target_policy) if target_policy is not None else None,
         proxy=options.proxy,
     )
     # What may be sent (classifier + --include/--exclude + mode) and every write that was sent.

@@ -127,6 +127,7 @@ class ScopedClient:
         extra_origins: list[str] | None = None,
         verify_tls: bool | ssl.SSLContext = False,  # staging hosts often have self-signed certs
         proxy: str | None = None,  # an intercepting proxy (Burp, ZAP) every request goes through
+        resolver: Any = None,  # an aiohttp resolver, e.g. target_policy.PolicyResolver (serve)
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.scope = {origin_of(self.base_url)} | {origin_of(o) for o in extra_origins or []}
@@ -150,6 +151,7 @@ class ScopedClient:
         self.timeout = timeout
         self.verify_tls = verify_tls
         self.proxy = proxy  # only an explicit --proxy; environment proxies are never used
+        self.resolver = resolver
         # Identities (firebrick.auth): one cookie jar + CSRF state per identity, None = the scan's
         # own session; credentials come from a CredentialSource set by the engine.
         self.sessions: dict[str | None, Session] = {None: Session()}
@@ -180,6 +182,7 @@ class ScopedClient:
                 limit_per_host=0,
                 ssl=self.verify_tls,  # True: the default verification; False: none
                 ttl_dns_cache=10,
+                resolver=self.resolver,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,

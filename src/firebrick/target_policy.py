@@ -14,6 +14,9 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from aiohttp import ThreadedResolver
+from aiohttp.abc import AbstractResolver, ResolveResult
+
 from firebrick.errors import UsageError
 from firebrick.remediation.snippets.safe_fetch_stdlib import is_blocked
 
@@ -68,3 +71,30 @@ class TargetPolicy:
                     "with --allow-network CIDR)"
                 )
         return addresses
+
+
+class PolicyResolver(AbstractResolver):
+    """An aiohttp resolver that refuses addresses the policy does not allow, at connect time.
+
+    aiohttp connects to exactly the addresses its resolver returns, so the check and the
+    connection use the same answer: a name that rebinds between two lookups cannot slip through,
+    and redirects are new connections that go through here again. (Literal IP hosts never reach
+    a resolver: ``TargetPolicy.check`` covers them before the scan starts.)
+    """
+
+    def __init__(self, policy: TargetPolicy) -> None:
+        self.policy = policy
+        self._inner: AbstractResolver = ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        infos = await self._inner.resolve(host, port, family)
+        for info in infos:
+            address = str(info["host"])
+            if not self.policy.allowed(address):
+                raise OSError(f"{host} resolves to {address}: refused by the target policy")
+        return list(infos)
+
+    async def close(self) -> None:
+        await self._inner.close()
