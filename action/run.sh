@@ -61,10 +61,11 @@ with open(sys.argv[1], encoding="utf-8") as fh:
 score = r.get("score")
 print(f"score={'' if score is None else round(score)}")
 print(f"grade={r.get('grade') or ''}")
+print(f"grade_status={r.get('grade_status') or ''}")
 print(f"findings={len(r.get('findings') or [])}")
 PY
   else
-    printf 'score=\ngrade=\nfindings=\n' >> "$GITHUB_OUTPUT"
+    printf 'score=\ngrade=\ngrade_status=\nfindings=\n' >> "$GITHUB_OUTPUT"
   fi
   [ -s "$sarif" ] && echo "sarif=$sarif" >> "$GITHUB_OUTPUT"
   [ -s "$json" ] && echo "json=$json" >> "$GITHUB_OUTPUT"

@@ -59,7 +59,7 @@ def test_action_yml_is_a_composite_action_with_the_documented_interface():
     assert spec["runs"]["using"] == "composite"
     assert {"url", "spec", "headers", "fail-below", "fail-on", "args"} <= set(spec["inputs"])
     assert spec["inputs"]["url"]["required"] is True
-    assert {"score", "grade", "findings"} <= set(spec["outputs"])
+    assert {"score", "grade", "grade_status", "findings"} <= set(spec["outputs"])
     steps = spec["runs"]["steps"]
     assert all(s.get("shell") == "bash" for s in steps if "run" in s)  # composite requires it
     assert '"$GITHUB_ACTION_PATH/.."' in steps[0]["run"]
@@ -164,7 +164,12 @@ def test_run_sh_when_the_scan_produced_nothing(tmp_path):
         {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "INPUT_URL": "nota url"}, tmp_path
     )
     assert code == 3
-    assert _outputs(tmp_path / "github_output") == {"score": "", "grade": "", "findings": ""}
+    assert _outputs(tmp_path / "github_output") == {
+        "score": "",
+        "grade": "",
+        "grade_status": "",
+        "findings": "",
+    }
     assert "produced no report (exit code 3)" in (tmp_path / "step_summary").read_text()
 
 

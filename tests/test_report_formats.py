@@ -384,6 +384,28 @@ def test_markdown_summary_table_and_top_findings():
     assert "critical (confirmed)" in rows[0] and "`GET /fetch`" in rows[0]
     assert "`query:url`" in rows[0] and "metadata canary" in rows[0]
     assert f"{len(result.findings) - 10} more in the full report." in md
+    # coverage first: what was reached, before the categories
+    cov = next(i for i, ln in enumerate(lines) if ln.startswith("> Coverage: 5 operations"))
+    assert cov < lines.index("| Category | Score | Findings |")
+    assert "> JWT tests ran on 1 token: the spec example of POST /login  " in lines
+
+
+def test_incomplete_grade_in_markdown_sarif_and_html():
+    result = make_result(grade=None)
+    assert result.coverage_summary is not None
+    result.coverage_summary.graded = False
+    result.coverage_summary.reasons = ["no operation was reached (5 of 5 refused)"]
+    result.coverage_summary.hints = ["5 operation(s) answered 401/403: give credentials"]
+    md = markdown.render(result)
+    assert md.splitlines()[0] == "## firebrick: grade incomplete (58/100, partial)"
+    assert any(ln.startswith("> To fix: 5 operation") for ln in md.splitlines())
+    props = sarif.build(result)["runs"][0]["properties"]
+    assert props["gradeStatus"] == "incomplete" and props["grade"] is None
+    assert props["coverage"]["graded"] is False
+    assert props["coverage"]["operations_discovered"] == 5
+    assert "Grade incomplete: no operation was reached (5 of 5 refused)" in props["coverageLines"]
+    doc = html.render(result)
+    assert "Grade <b>incomplete</b>" in doc and "partial: not a grade" in doc
 
 
 def test_markdown_is_link_free_and_escapes():

@@ -144,7 +144,9 @@ class ScanContext:
     def exclude(self, op: Operation | str) -> None:
         """Mark an operation as kept out of the scan on purpose (counted as excluded)."""
         key = op if isinstance(op, str) else op.key
-        self.state.setdefault(EXCLUDED_OPERATIONS, set()).add(key)
+        excluded = self.state.setdefault(EXCLUDED_OPERATIONS, [])
+        if key not in excluded:
+            excluded.append(key)
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:
