@@ -24,6 +24,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from sys import intern
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
@@ -147,6 +148,7 @@ class ScopedClient:
         self.ledger: WriteLedger | None = None
         self._limiter = RateLimiter(rate)
         self._slots = asyncio.Semaphore(concurrency)
+        self._admission = asyncio.Semaphore(max(16, 2 * concurrency))  # see _request_once
         self.concurrency = concurrency
         self.timeout = timeout
         self.verify_tls = verify_tls
@@ -362,6 +364,31 @@ class ScopedClient:
         follow_redirects: bool,
         use_user_headers: bool,
     ) -> Exchange:
+        # Admission before anything is built: a check that queues thousands of probes at once
+        # holds thousands of waiting coroutines, not thousands of built requests (peak memory).
+        # Nothing inside waits on another request (logins happen in _request_as, outside).
+        async with self._admission:
+            return await self._build_and_send(
+                who, creds, method, url, params, headers, json, data, content, check, op_key,
+                follow_redirects, use_user_headers,
+            )  # fmt: skip
+
+    async def _build_and_send(
+        self,
+        who: str | None,
+        creds: dict[str, str],
+        method: str,
+        url: str,
+        params: dict[str, Any] | list[tuple[str, Any]] | None,
+        headers: dict[str, str] | None,
+        json: Any,
+        data: dict[str, Any] | None,
+        content: bytes | str | None,
+        check: str,
+        op_key: str | None,
+        follow_redirects: bool,
+        use_user_headers: bool,
+    ) -> Exchange:
         url = self.url_for(url)
         if not self.in_scope(url) and not (check == "auth" and origin_of(url) in self.auth_origins):
             raise OutOfScope(f"refusing to send to {url}: outside the scan's scope")
@@ -475,8 +502,8 @@ class ScopedClient:
         session = self.session(who)
         session.apply(request)  # this identity's cookies
         secrets = self._secret_names  # per call: user headers may change during a scan
-        recorded = {
-            k: ("<redacted>" if k in secrets else self._redact(v))
+        recorded = {  # names interned: thousands of exchanges share one copy of each
+            intern(k): ("<redacted>" if k in secrets else self._redact(v))
             for k, v in request.headers.items()
         }
         content = request.content
@@ -512,7 +539,7 @@ class ScopedClient:
                 raw = b"".join(chunks)
                 headers: dict[str, str] = {}
                 for k, v in response.headers.items():
-                    k = k.lower()
+                    k = intern(k.lower())
                     headers[k] = f"{headers[k]}, {v}" if k in headers else v  # as httpx joined
                 exchange.status = response.status
                 exchange.response_headers = headers
