@@ -18,6 +18,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from firebrick.lab.runner import ready_timeout
 from firebrick.model import Interaction
 from firebrick.oob import TOKEN_RE, OOBConfig, OOBServer, new_token
 from firebrick.oob.server import serve_forever
@@ -313,12 +314,12 @@ async def test_serve_forever_reports_interactions_until_cancelled() -> None:
 
     config = OOBConfig(https_port=None, dns_port=None)
     task = asyncio.create_task(serve_forever(config, on_interaction, on_ready=ready.set_result))
-    srv = await asyncio.wait_for(ready, timeout=5)
+    srv = await asyncio.wait_for(ready, timeout=ready_timeout())
     token = new_token()  # issued elsewhere: the standalone server still attributes it
     async with httpx.AsyncClient() as client:
         response = await client.get(srv.http_url(token))
     assert response.status_code == 200 and srv.canary(token) in response.text
-    await asyncio.wait_for(got_one.wait(), timeout=5)
+    await asyncio.wait_for(got_one.wait(), timeout=ready_timeout())
     assert seen[0].token == token
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -185,15 +185,30 @@ def scan_options(f: Any) -> Any:
         click.option(
             "--no-oob", is_flag=True, help="Do not start the OOB server (blind SSRF goes unseen)."
         ),
+        click.option(
+            "--max-operations",
+            type=int,
+            default=None,
+            help="Operations tested; a larger API is sampled and the report says how many were left out [default: 500].",
+        ),
+        click.option(
+            "--max-spec-bytes",
+            type=int,
+            default=None,
+            help="Largest OpenAPI document read, bytes [default: 33554432 = 32 MiB].",
+        ),
         click.option("--budget", type=int, default=None, help="Requests per scan [default: 2000]."),
         click.option(
-            "--timeout", type=float, default=None, help="Seconds per request [default: 10]."
+            "--timeout",
+            type=float,
+            default=None,
+            help="Seconds per request, whole answer included [default: 10].",
         ),
         click.option(
             "--max-time",
             type=float,
             default=None,
-            help="Hard limit on the whole scan, seconds [default: 120].",
+            help="Hard limit on the whole scan, discovery included, seconds (+2 s to stop) [default: 120].",
         ),
         click.option(
             "--rate",
@@ -360,6 +375,8 @@ def build_options(target: str, kw: dict[str, Any]) -> ScanOptions:
         "max_time": kw.pop("max_time", None),
         "timeout": kw.pop("timeout", None),
         "budget": kw.pop("budget", None),
+        "max_spec_bytes": kw.pop("max_spec_bytes", None),
+        "max_operations": kw.pop("max_operations", None),
         "oob_listen": kw.pop("oob_listen", None),
         "oob_http_port": kw.pop("oob_http_port", None),
         "oob_https_port": kw.pop("oob_https_port", None),
@@ -417,19 +434,11 @@ def emit(
     """Write each format to its file or to stdout. The terminal report is rendered only when
     something asks for it: text on stdout, or every format in a file and no -q (--explain-score
     asks for it too); `-q -f json -o FILE` renders nothing else."""
-    from firebrick.report import FORMATS, render
+    from firebrick.report import render
 
     junit_floor = Severity(fail_on) if fail_on and fail_on != "none" else Severity.MEDIUM
 
-    if len(outputs) > len(formats):
-        # An --output without its own --format: take the format from the file's suffix.
-        formats = formats + tuple(_format_for(o) for o in outputs[len(formats) :])
-    to_stdout = [f for i, f in enumerate(formats) if i >= len(outputs)]
-    if len(to_stdout) > 1:
-        raise UsageError("only one --format can go to standard output: give the others an --output")
-    for fmt in formats:
-        if fmt not in FORMATS:
-            raise UsageError(f"unknown format {fmt!r}: choose from {', '.join(sorted(FORMATS))}")
+    formats, to_stdout = plan_outputs(formats, outputs)
     for fmt, path in zip(formats, outputs, strict=False):
         data = render(result, fmt, fail_on=junit_floor)
         try:
@@ -450,6 +459,51 @@ def emit(
         from firebrick.report.terminal import print_report
 
         print_report(result, Console(), explain=explain, compact=compact)
+
+
+def plan_outputs(
+    formats: tuple[str, ...], outputs: tuple[str, ...]
+) -> tuple[tuple[str, ...], list[str]]:
+    """Pair formats with outputs; UsageError for an unknown format or two on stdout."""
+    from firebrick.report import FORMATS
+
+    if len(outputs) > len(formats):
+        # An --output without its own --format: take the format from the file's suffix.
+        formats = formats + tuple(_format_for(o) for o in outputs[len(formats) :])
+    to_stdout = [f for i, f in enumerate(formats) if i >= len(outputs)]
+    if len(to_stdout) > 1:
+        raise UsageError("only one --format can go to standard output: give the others an --output")
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r}: choose from {', '.join(sorted(FORMATS))}")
+    return formats, to_stdout
+
+
+def check_outputs(out: Output, store: bool) -> None:
+    """Before the first request: every format known, every output file and the store writable
+    (a scan whose report cannot be written is work thrown away)."""
+    plan_outputs(out.formats or ("text",), out.outputs)
+    for path in out.outputs:
+        _check_writable(Path(path), "cannot write the report to")
+    if store and out.store_path:
+        _check_writable(Path(out.store_path), "cannot use the history store", create_dirs=True)
+
+
+def _check_writable(path: Path, what: str, *, create_dirs: bool = False) -> None:
+    if path.is_dir():
+        raise UsageError(f"{what} {path}: it is a directory")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"{what} {path}: permission denied")
+        return
+    parent = path.parent
+    if create_dirs:  # the store makes its directories: the nearest existing one must be writable
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{what} {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path}: directory {parent} is not writable")
 
 
 def _format_for(path: str) -> str:
@@ -510,8 +564,14 @@ def run_with_progress(coro_factory: Any, quiet: bool) -> ScanResult:
         elif not quiet:
             err.print(f"[dim]· {escape(message)}[/]", markup=True, highlight=False)
 
+    from firebrick.interrupt import INTERRUPT
+
+    INTERRUPT.install()  # first SIGINT/SIGTERM: partial report, exit 2; second: exit at once
     with status_cm:
-        return asyncio.run(coro_factory(progress))
+        result: ScanResult = asyncio.run(coro_factory(progress))
+    if result.interrupted:
+        err.print("interrupted: writing the partial report", highlight=False)
+    return result
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -561,6 +621,7 @@ def run_and_report(
     """Run a scan with progress, write its reports, store it, and exit with the gate's code."""
     if out.baseline:  # a bad baseline is a usage error before the scan, not after it
         _load_baseline(out.baseline, out.store_path)
+    check_outputs(out, (store_by_default or bool(out.store_path)) and not out.no_store)
     result = run_with_progress(start, out.quiet)
     fail_on = out.fail_on or default_fail_on
     emit(

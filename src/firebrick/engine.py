@@ -6,12 +6,14 @@ It owns the time budget and the lifecycle of the scoped client and the per-scan 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import ipaddress
 import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from firebrick import __version__
@@ -25,12 +27,14 @@ from firebrick.discovery import discover
 from firebrick.discovery.framework import detect_framework
 from firebrick.errors import BudgetExhausted
 from firebrick.http import ScopedClient, concurrency_for, tls_verify
+from firebrick.interrupt import INTERRUPT
 from firebrick.judge import judge
 from firebrick.ledger import WriteLedger
-from firebrick.model import Cause, Finding, Operation, Outcome, ScanResult, ScanStats
+from firebrick.model import Cause, Finding, Operation, Outcome, ScanResult, ScanStats, Surface
 from firebrick.oob.endpoint import OOBEndpoint
 from firebrick.oob.server import OOBConfig, OOBServer
 from firebrick.options import ScanOptions
+from firebrick.redact import redact_result
 from firebrick.remediation.extra import annotate
 from firebrick.scoring import score_result, withhold_if_incomplete
 from firebrick.sideeffects import SendPolicy
@@ -137,21 +141,33 @@ async def attach_alt_loopback(oob: OOBServer) -> None:
     oob.alt_callbacks = [f"http://{ALT_LOOPBACK}:{port}"]
 
 
+# A scan stops within --max-time plus this grace (docs/cli.md): what is running is cancelled at
+# the deadline, and cancellation, the OOB server's shutdown, judging and scoring fit in it.
+GRACE_S = 2.0
+
+
 async def run_scan(
     options: ScanOptions,
     *,
     oob: OOBEndpoint | None = None,
     progress: Progress | None = None,
     target_policy: TargetPolicy | None = None,
+    stop: asyncio.Event | None = None,
 ) -> ScanResult:
     """Scan options.target. Pass a started OOBServer to share it (the demo does); else one is
-    started and stopped here when a selected check needs it."""
+    started and stopped here when a selected check needs it.
+
+    ``--max-time`` is a hard wall around everything (discovery included): at the deadline, or
+    when ``stop`` is set (SIGINT/SIGTERM, see firebrick.interrupt), what is running is cancelled
+    and a partial result, marked incomplete, is returned.
+    """
     options.validate()
     # logins add their identities: never mutate the caller's options
     options = dataclasses.replace(options, identities=dict(options.identities))
     say = progress or (lambda _msg: None)
     started_at, t0 = _now(), time.monotonic()
     deadline = t0 + options.max_time
+    stop = stop if stop is not None else INTERRUPT.watch()
     local = target_is_local(options.target)
     checks, skipped = selected(options.checks, options.mode)
     own_oob = oob is None and any(c.needs_oob for c in checks)
@@ -175,77 +191,112 @@ async def run_scan(
     policy = SendPolicy.from_options(options.mode, options.include, options.exclude)
     ledger = WriteLedger()
     client.policy, client.ledger = policy, ledger
-    async with client:
+    ctx = ScanContext(
+        options, client, Surface(base_url=client.base_url), oob, target_is_local=local
+    )
+    findings: list[Finding] = []
+    state: dict[str, Any] = {"complete": True, "auth": None}
+    every_operation: list[Operation] = []
+
+    async def body() -> None:
         if own_oob:
-            oob = make_oob(options, local)
+            endpoint = make_oob(options, local)
             say(
                 "registering with the remote OOB server"
                 if options.oob_server
                 else "starting the out-of-band server"
             )
-            await oob.start()
+            await endpoint.start()
+            ctx.oob = endpoint
             if options.oob_server:  # callbacks must be visible when the check reads them
-                client.after_send.append(oob.settle)
-            if local and isinstance(oob, OOBServer):
-                await attach_alt_loopback(oob)
-        try:
-            auth = await start_auth(client, options)
-            if auth is not None:
-                say(f"identities: {', '.join(auth.names())}")
-            say("discovering the API surface")
-            surface = await discover(
-                client,
-                spec=options.spec,
-                crawl=options.crawl,
-                guess_params=options.guess_params,
-                link_filter=policy.link_verdict,
-            )
-            if options.register:
-                auth = await register_identities(auth, client, options, surface)
-            if auth is not None:
-                surface.facts["identities"] = auth.names()
-            every_operation = list(surface.operations)
-            dropped = [(op, policy.operation_verdict(op)) for op in every_operation]
-            surface.operations = [op for op, why in dropped if why is None]
-            policy.approve(surface.operations)
-            ctx = ScanContext(options, client, surface, oob, target_is_local=local)
-            excluded = ctx.state.setdefault(EXCLUDED_OPERATIONS, [])
-            for op, why in dropped:
-                if why is not None:  # one coverage line per operation kept out of the scan
-                    excluded.append(op.key)
-                    ctx.cover(
-                        "scope", "scope", op, None, Outcome.NOT_DETERMINED, why,
-                        cause=Cause.EXCLUDED,
-                    )  # fmt: skip
-            for link, why in surface.facts.get("links_not_followed", {}).items():
-                method, _, path = link.partition(" ")
+                client.after_send.append(endpoint.settle)
+            if local and isinstance(endpoint, OOBServer):
+                await attach_alt_loopback(endpoint)
+        oob = ctx.oob
+        auth = await start_auth(client, options)
+        state["auth"] = auth
+        if auth is not None:
+            say(f"identities: {', '.join(auth.names())}")
+        say("discovering the API surface")
+        surface = await discover(
+            client,
+            spec=options.spec,
+            crawl=options.crawl,
+            guess_params=options.guess_params,
+            link_filter=policy.link_verdict,
+            max_spec_bytes=options.max_spec_bytes,
+            max_operations=options.max_operations,
+        )
+        if options.register:
+            auth = await register_identities(auth, client, options, surface)
+            state["auth"] = auth
+        if auth is not None:
+            surface.facts["identities"] = auth.names()
+        every_operation[:] = surface.operations
+        dropped = [(op, policy.operation_verdict(op)) for op in every_operation]
+        surface.operations = [op for op, why in dropped if why is None]
+        policy.approve(surface.operations)
+        ctx.surface = surface
+        excluded = ctx.state.setdefault(EXCLUDED_OPERATIONS, [])
+        for op, why in dropped:
+            if why is not None:  # one coverage line per operation kept out of the scan
+                excluded.append(op.key)
                 ctx.cover(
-                    "scope", "scope", Operation(method, path, source="crawl"), None,
-                    Outcome.NOT_DETERMINED, why, cause=Cause.EXCLUDED,
+                    "scope", "scope", op, None, Outcome.NOT_DETERMINED, why,
+                    cause=Cause.EXCLUDED,
                 )  # fmt: skip
-            ctx.warnings.extend(surface.warnings)
-            if (few := discovery_warning(len(surface.operations))) is not None:
-                ctx.warn(few)
-            if oob is not None and options.oob_server and own_oob:
-                ctx.warnings.extend(_remote_notes(oob))
-            elif oob is not None and not _is_global(oob.advertise_host) and not local:
-                ctx.warn(
-                    f"the OOB callback address {oob.advertise_host} is not public: a remote target "
-                    "cannot call it back; pass --oob-advertise with an address the target can reach"
-                )
-            if checks and (options.headers or options.identities):
-                await check_credentials(ctx, say)  # refused credentials: say so at once
-            say(f"found {len(surface.operations)} operations; running {len(checks)} checks")
-            findings, complete = await _run_checks(ctx, checks, deadline, say)
-            findings += await _settle_deferred(ctx, deadline, say)
-            if oob is not None and options.oob_server and own_oob:
-                ctx.warnings.extend(_remote_health(oob))
-            if options.cleanup_enabled and ledger.created():
-                say(f"cleaning up {len(ledger.created())} created objects")
-                await ledger.cleanup(client, every_operation)
+        for link, why in surface.facts.get("links_not_followed", {}).items():
+            method, _, path = link.partition(" ")
+            ctx.cover(
+                "scope", "scope", Operation(method, path, source="crawl"), None,
+                Outcome.NOT_DETERMINED, why, cause=Cause.EXCLUDED,
+            )  # fmt: skip
+        ctx.warnings.extend(surface.warnings)
+        if (few := discovery_warning(len(surface.operations))) is not None:
+            ctx.warn(few)
+        if oob is not None and options.oob_server and own_oob:
+            ctx.warnings.extend(_remote_notes(oob))
+        elif oob is not None and not _is_global(oob.advertise_host) and not local:
+            ctx.warn(
+                f"the OOB callback address {oob.advertise_host} is not public: a remote target "
+                "cannot call it back; pass --oob-advertise with an address the target can reach"
+            )
+        if checks and (options.headers or options.identities):
+            await check_credentials(ctx, say)  # refused credentials: say so at once
+        say(f"found {len(surface.operations)} operations; running {len(checks)} checks")
+        if not await _run_checks(ctx, checks, findings, say):
+            state["complete"] = False
+        findings.extend(await _settle_deferred(ctx, deadline, say))
+        if oob is not None and options.oob_server and own_oob:
+            ctx.warnings.extend(_remote_health(oob))
+        if options.cleanup_enabled and ledger.created():
+            say(f"cleaning up {len(ledger.created())} created objects")
+            await ledger.cleanup(client, every_operation)
+
+    interrupted = False
+    async with client:
+        try:
+            task = asyncio.create_task(body())
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait(
+                {task, stopper},
+                timeout=max(deadline - time.monotonic(), 0.0),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            stopper.cancel()
+            if not task.done():  # the wall (or the user) ends the scan here
+                interrupted = stop.is_set()
+                state["complete"] = False
+                task.cancel()
+                await asyncio.wait({task}, timeout=GRACE_S / 2)
+            elif not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]  # unreachable target, bad spec
         finally:
-            if own_oob and oob is not None:
-                await oob.stop()
+            if own_oob and ctx.oob is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ctx.oob.stop(), timeout=GRACE_S / 2)
+    surface, oob, auth, complete = ctx.surface, ctx.oob, state["auth"], state["complete"]
+    every_operation = every_operation or list(surface.operations)
 
     for check, reason in skipped:
         ctx.cover(
@@ -272,7 +323,7 @@ async def run_scan(
     measured = {c.category for c in ctx.coverage if c.outcome.is_verdict}
     assessed = {c.category for c in checks} & (measured | {f.category for f in findings})
     llm = any("llm" in op.tags for op in surface.operations)
-    findings = judge(findings)
+    findings = judge(list(findings))
     # fixes fit the stack: the Flask fix first, then one line for the framework the answers show
     framework = detect_framework(client.exchanges)
     if framework is not None:
@@ -294,13 +345,15 @@ async def run_scan(
     )
     summary.notes.extend(ctx.state.get(COVERAGE_NOTES, []))
     grade = withhold_if_incomplete(grade, summary, explanation)
-    if not complete:
+    if interrupted:
+        ctx.warn("the scan was interrupted (SIGINT/SIGTERM): results are partial")
+    elif not complete:
         ctx.warn(
             "the scan did not finish: its time limit or request budget ran out; "
             f"{summary.operations_untested} of {summary.operations_discovered} operations were "
             "not tested; results are partial"
         )
-    return ScanResult(
+    result = ScanResult(
         target=options.target,
         started_at=started_at,
         finished_at=_now(),
@@ -321,6 +374,7 @@ async def run_scan(
             inputs_tested=summary.inputs_tested,
         ),
         complete=complete,
+        interrupted=interrupted,
         surface={
             "spec": surface.spec_url,
             "spec_version": surface.spec_version,
@@ -334,12 +388,19 @@ async def run_scan(
         coverage_summary=summary,
         writes=list(ledger.entries),
     )
+    # Whatever the user gave as a secret never leaves the scan, reflected by the target or not.
+    # client.secrets: passwords and tokens the login flows used or obtained (firebrick.auth).
+    return redact_result(result, options.secrets() + sorted(client.secrets))
 
 
 async def _run_checks(
-    ctx: ScanContext, checks: list[Check], deadline: float, say: Progress
-) -> tuple[list[Finding], bool]:
-    findings: list[Finding] = []
+    ctx: ScanContext, checks: list[Check], findings: list[Finding], say: Progress
+) -> bool:
+    """Run the checks (dependants after what they read); True when none was cut short.
+
+    One check's exception is an ``error`` coverage entry for that check, not the end of the scan.
+    The deadline is the caller's wall (run_scan cancels this coroutine, and so every check).
+    """
     complete = True
     finished = {c.name: asyncio.Event() for c in checks}
 
@@ -355,23 +416,22 @@ async def _run_checks(
         except BudgetExhausted as exc:
             complete = False
             ctx.warn(f"check {check.name} stopped early: {exc}")
+        except Exception as exc:  # a bug or a hostile answer: this check errs, the scan goes on
+            why = f"{type(exc).__name__}: {exc}"[:300]
+            ctx.cover(check.name, check.category, None, None, Outcome.ERROR, why)
+            ctx.warn(f"check {check.name} failed ({why}); its results are partial")
         finally:
             finished[check.name].set()
 
     tasks = [asyncio.create_task(one(c)) for c in checks]
-    if not tasks:  # passive mode, or every check deselected
-        return findings, complete
-    remaining = deadline - time.monotonic()
-    done, pending = await asyncio.wait(tasks, timeout=max(remaining, 0.01))
-    for task in pending:  # the hard wall-clock limit: cancel what is still running
-        complete = False
-        task.cancel()
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
-    for task in done:
-        if task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]  # a bug in a check must not pass silently
-    return findings, complete
+    try:
+        if tasks:  # none: passive mode, or every check deselected
+            await asyncio.gather(*tasks)
+    finally:  # cancelled by the wall: cancel the checks too, and wait until they are gone
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return complete
 
 
 async def _settle_deferred(ctx: ScanContext, deadline: float, say: Progress) -> list[Finding]:

@@ -17,6 +17,7 @@ created lazily, on the first send, inside the running event loop.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json as jsonlib
 import math
 import ssl
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import brotli
 import httpx
 from yarl import URL
 
@@ -45,6 +47,9 @@ USER_AGENT = f"firebrick/{__version__} (API security scan)"
 EXCERPT_BYTES = 4096
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 10.0  # seconds we are willing to wait on one 429
+# A body cap other than the scan's for one request (a spec document): request(max_bytes=...).
+_BODY_CAP: contextvars.ContextVar[int | None] = contextvars.ContextVar("body_cap", default=None)
+MAX_INTERVAL = 2.0  # slowing down after 429s never goes below one request per this many seconds
 
 
 def origin_of(url: str) -> tuple[str, str, int]:
@@ -71,8 +76,9 @@ class RateLimiter:
             await asyncio.sleep(slot - now)  # the rate limit itself, not a wait for an event
 
     def slow_down(self) -> None:
-        """After a 429: halve the rate for the rest of the scan."""
-        self.interval *= 2
+        """After a 429: halve the rate for the rest of the scan (down to a floor: a target that
+        answers 429 to everything must not stretch the scan past its deadline)."""
+        self.interval = min(self.interval * 2, max(MAX_INTERVAL, self.interval))
 
 
 def concurrency_for(rate: float, configured: int = 0) -> int:
@@ -169,7 +175,8 @@ class ScopedClient:
         self._client = httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(timeout),
-            headers={"User-Agent": USER_AGENT},
+            # exactly the encodings _decode_content undoes (httpx would add zstd when installed)
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate, br"},
             trust_env=False,  # never route the scan through an environment proxy by surprise
             cookies=no_cookie_jar(),
         )
@@ -218,7 +225,10 @@ class ScopedClient:
         return url
 
     def in_scope(self, url: str) -> bool:
-        return origin_of(url) in self.scope
+        try:
+            return origin_of(url) in self.scope
+        except ValueError:  # e.g. a port out of range in a hostile link
+            return False
 
     @property
     def time_left(self) -> float:
@@ -249,6 +259,7 @@ class ScopedClient:
         use_user_headers: bool = True,
         identity: str | None = None,
         apply_credentials: bool = True,
+        max_bytes: int | None = None,  # this answer's body cap (a spec document), else the scan's
     ) -> Exchange:
         """Send one request (plus in-scope redirects); never raises for HTTP or network errors.
 
@@ -274,6 +285,12 @@ class ScopedClient:
             use_user_headers=use_user_headers,
             apply_credentials=apply_credentials,
         )
+        if max_bytes is not None:  # for this request only (its redirects and re-logins too)
+            token = _BODY_CAP.set(max_bytes)
+            try:
+                return await self.request(method, url, identity=identity, **kwargs)
+            finally:
+                _BODY_CAP.reset(token)
         auto = identity is None and use_user_headers and self.credentials is not None
         memo_key = op_key or urlsplit(self.url_for(url)).path
         if not auto:
@@ -415,9 +432,13 @@ class ScopedClient:
             send_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         elif content is not None:
             body = content.encode() if isinstance(content, str) else content
-        request = self._client.build_request(
-            method.upper(), url, params=params, headers=send_headers, content=body
-        )
+        try:
+            request = self._client.build_request(
+                method.upper(), url, params=params, headers=send_headers, content=body
+            )
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError, ValueError) as exc:
+            # a hostile link (NUL byte, bad IDNA, ...) is an unanswered exchange, never a crash
+            return Exchange(method=method.upper(), url=url, error=f"{type(exc).__name__}: {exc}")
         for _ in range(MAX_REDIRECTS + 1):
             exchange = await self._send(request, check, op_key, who)
             if not follow_redirects or exchange.status not in (301, 302, 303, 307, 308):
@@ -438,12 +459,15 @@ class ScopedClient:
                 if keep_body
                 else {k: v for k, v in send_headers.items() if k.lower() != "cookie"}
             )
-            request = self._client.build_request(
-                request.method if keep_body else "GET",
-                target,
-                headers=hop_headers,
-                content=request.content if keep_body else None,
-            )
+            try:
+                request = self._client.build_request(
+                    request.method if keep_body else "GET",
+                    target,
+                    headers=hop_headers,
+                    content=request.content if keep_body else None,
+                )
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError, ValueError):
+                return exchange  # an unusable Location: the 3xx is the answer
         return exchange
 
     def _precheck(self, op_key: str | None) -> None:
@@ -478,6 +502,8 @@ class ScopedClient:
             self._precheck(op_key)
             async with self._slots:
                 await self._limiter.wait()
+                if self.time_left <= 0:  # the rate limit's wait ran into the deadline
+                    raise BudgetExhausted("the scan's time limit (--max-time) is reached")
                 # Counted here, when it is sent: a request still queued behind the rate limit
                 # or the concurrency cap when the budget or the time runs out was never sent.
                 self._charge(check, op_key)
@@ -516,27 +542,26 @@ class ScopedClient:
         )
         cookie_response: httpx.Response | None = None
         started = time.monotonic()
-        cap = self.max_response_bytes
+        cap = _BODY_CAP.get() or self.max_response_bytes
+        # --timeout bounds the whole exchange (connect, headers, body), not just inactivity: a
+        # body dripped a byte a second never resets it. Nor does any request outlive the deadline.
+        limit = max(0.001, min(self.timeout, self.time_left))
+        chunks: list[bytes] = []
+        size = 0
         try:
-            async with self._sender().request(
-                request.method,
-                URL(exchange.url, encoded=True),  # exactly the URL httpx built, not re-quoted
-                headers=[
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
-                ],
-                data=content or None,
-                allow_redirects=False,
-                proxy=self.proxy,
-            ) as response:
-                chunks: list[bytes] = []
-                size = 0
-                while size < cap:
-                    chunk = await response.content.read(cap - size)
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-                    size += len(chunk)
-                raw = b"".join(chunks)
+            async with (
+                asyncio.timeout(limit),
+                self._sender().request(
+                    request.method,
+                    URL(exchange.url, encoded=True),  # exactly the URL httpx built, not re-quoted
+                    headers=[
+                        (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+                    ],
+                    data=content or None,
+                    allow_redirects=False,
+                    proxy=self.proxy,
+                ) as response,
+            ):
                 headers: dict[str, str] = {}
                 for k, v in response.headers.items():
                     k = intern(k.lower())
@@ -549,6 +574,24 @@ class ScopedClient:
                 cookie_response = httpx.Response(
                     response.status, headers=list(response.raw_headers), request=request
                 )
+                try:
+                    while size < cap:
+                        chunk = await response.content.read(cap - size)
+                        if not chunk:
+                            break
+                        chunks.append(chunk)
+                        size += len(chunk)
+                finally:
+                    exchange.response_size = size
+        except TimeoutError:
+            # what arrived (status, headers, part of the body) is kept; the exchange says it was cut
+            exchange.error = f"TotalTimeout: no complete answer within {limit:.1f}s (--timeout)"
+        except (aiohttp.ClientError, ValueError, OSError, UnicodeError) as exc:
+            # a hostile answer (huge or malformed headers, bad encodings) is a failed exchange
+            exchange.status = None
+            exchange.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if exchange.status is not None:
+            raw = b"".join(chunks)
             # Decode ourselves: we read raw bytes to keep the cap exact, so undo content-encoding.
             raw = _decode_content(raw, headers.get("content-encoding", ""), cap)
             try:
@@ -557,10 +600,8 @@ class ScopedClient:
                 text = raw.decode("utf-8", "replace")
             exchange.body_text = text
             exchange.response_excerpt = self._redact(text[:EXCERPT_BYTES])
-            session.absorb(cookie_response, text)
-        except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
-            exchange.status = None
-            exchange.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if cookie_response is not None:
+                session.absorb(cookie_response, text)
         exchange.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
         return exchange
 
@@ -610,7 +651,7 @@ def _retry_after(value: str | None) -> float:
 
 
 def _decode_content(raw: bytes, encoding: str, limit: int) -> bytes:
-    """Undo gzip/deflate, never producing more than ``limit`` bytes (a decompression bomb is a
+    """Undo gzip/deflate/br, never producing more than ``limit`` bytes (a decompression bomb is a
     few KiB on the wire)."""
     encoding = encoding.strip().lower()
     try:
@@ -618,6 +659,8 @@ def _decode_content(raw: bytes, encoding: str, limit: int) -> bytes:
             return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, limit)
         if encoding == "deflate":
             return zlib.decompressobj().decompress(raw, limit)
-    except zlib.error:
+        if encoding == "br":
+            return brotli.Decompressor().process(raw, output_buffer_limit=limit)[:limit]
+    except (zlib.error, brotli.error):
         return raw
     return raw

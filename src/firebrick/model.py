@@ -496,6 +496,7 @@ class ScanResult:
     warnings: list[str] = field(default_factory=list)
     stats: ScanStats = field(default_factory=ScanStats)
     complete: bool = True  # False when the time limit or budget cut the scan short
+    interrupted: bool = False  # stopped by SIGINT/SIGTERM (then also not complete)
     surface: dict[str, Any] = field(default_factory=dict)  # summary for reports
     score_explanation: list[str] = field(default_factory=list)
     # What the scan reached; None only for results stored before coverage was summarised.
@@ -520,6 +521,7 @@ class ScanResult:
             "finished_at": self.finished_at,
             "mode": self.mode,
             "complete": self.complete,
+            "interrupted": self.interrupted,
             "score": self.score,
             "grade": self.grade,
             "categories": [c.to_dict() for c in self.categories],

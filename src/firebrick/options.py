@@ -6,16 +6,21 @@ working directory (``[scan]`` table), ``FIREBRICK_*`` environment variables, and
 
 from __future__ import annotations
 
+import base64
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from firebrick.errors import UsageError
 
 MODES = ("safe", "full", "passive")
+# -H values under these names are not credentials: they are not redacted from reports.
+NOT_SECRET_HEADERS = frozenset({"accept", "accept-language", "content-type", "user-agent"})
 
 
 @dataclass
@@ -31,6 +36,12 @@ class ScanOptions:
     per_operation_budget: int = 200  # requests per operation
     timeout: float = 10.0  # per request, seconds
     max_response_bytes: int = 1_048_576  # bytes of a response body kept
+    max_spec_bytes: int = (
+        33_554_432  # 32 MiB: an OpenAPI document (file or served) larger is refused
+    )
+    max_operations: int = (
+        500  # operations tested; beyond it a sample is taken and the rest reported
+    )
     crawl: bool = True
     guess_params: bool = True
     # OOB server
@@ -86,8 +97,40 @@ class ScanOptions:
             return self.cleanup.strip().lower() in ("1", "true", "yes", "on")
         return bool(self.cleanup)
 
+    # Secret values besides -H/--identity/URL userinfo (login passwords, tokens they yield):
+    # redacted from every output like those (firebrick.redact).
+    extra_secrets: list[str] = field(default_factory=list)
+
+    def secrets(self) -> list[str]:
+        """Every value the user gave us as a secret, for redaction."""
+        values = [v for k, v in self.headers.items() if k.lower() not in NOT_SECRET_HEADERS]
+        for headers in self.identities.values():
+            values += [v for k, v in headers.items() if k.lower() not in NOT_SECRET_HEADERS]
+        values += [p for _name, _user, p in self.login_users]
+        values += [v for v in (self.password, self.oauth2_client_secret, self.oob_key) if v]
+        return [v for v in values + self.extra_secrets if v and not v.startswith("env:")]
+
+    def absorb_userinfo(self) -> None:
+        """``http://user:pw@host`` -> target ``http://host`` and an Authorization header (Basic),
+        unless one was given: the credentials are sent, counted and redacted like ``-H``."""
+        try:
+            parts = urlsplit(self.target)
+        except ValueError:
+            return
+        if "@" not in parts.netloc:
+            return
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        user, password = unquote(user), unquote(password)
+        self.target = urlunsplit(parts._replace(netloc=hostport))
+        if not any(k.lower() == "authorization" for k in self.headers):
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            self.headers["Authorization"] = f"Basic {token}"
+        self.extra_secrets += [v for v in (f"{user}:{password}", password) if v]
+
     def validate(self) -> None:
         """Raise UsageError with one clear line for a value a scan cannot run with."""
+        self.absorb_userinfo()
         try:
             parts = urlsplit(self.target)
         except ValueError as exc:
@@ -102,10 +145,33 @@ class ScanOptions:
             raise UsageError(f"invalid port in target URL {self.target!r}") from None
         if self.mode not in MODES:
             raise UsageError(f"invalid mode {self.mode!r}: choose one of {', '.join(MODES)}")
-        if self.rate <= 0:
-            raise UsageError("--rate must be greater than 0")
-        if self.max_time <= 0:
-            raise UsageError("--max-time must be greater than 0")
+        # `not x > 0` also refuses nan; inf is refused by isfinite
+        if not (self.rate > 0 and math.isfinite(self.rate)):
+            raise UsageError(f"--rate must be a number greater than 0, got {self.rate}")
+        if not (self.max_time > 0 and math.isfinite(self.max_time)):
+            raise UsageError(
+                f"--max-time must be a number of seconds greater than 0, got {self.max_time}"
+            )
+        if not (self.timeout > 0 and math.isfinite(self.timeout)):
+            raise UsageError(
+                f"--timeout must be a number of seconds greater than 0, got {self.timeout}"
+            )
+        if self.max_spec_bytes < 1 or self.max_operations < 1 or self.max_response_bytes < 1:
+            raise UsageError("size and operation limits must be at least 1")
+        for name, value in [
+            *self.headers.items(),
+            *(kv for h in self.identities.values() for kv in h.items()),
+        ]:
+            check_header(name, value)
+        if self.checks:
+            from firebrick.checks import CHECKS  # late: the registry imports every check
+
+            known = {c.name for c in CHECKS} | {c.category for c in CHECKS}
+            unknown = [c for c in self.checks if c not in known]
+            if unknown:
+                raise UsageError(
+                    f"unknown check {unknown[0]!r}: choose from {', '.join(sorted(known))}"
+                )
         if self.concurrency < 0:
             raise UsageError("concurrency must be 0 (sized from the rate) or more")
         if self.budget < 1 or self.per_operation_budget < 1:
@@ -200,4 +266,25 @@ def parse_header(raw: str) -> tuple[str, str]:
     name, sep, value = raw.partition(":")
     if not sep or not name.strip() or any(c in name for c in " \t\r\n"):
         raise UsageError(f'invalid header {raw!r}: expected "Name: value"')
-    return name.strip(), value.strip()
+    name, value = name.strip(), value.strip()
+    check_header(name, value)
+    return name, value
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 field-name
+
+
+def check_header(name: str, value: str) -> None:
+    """UsageError for a header that cannot be sent as given. The value is never echoed: it is
+    usually a credential."""
+    if not _TOKEN.match(name):
+        raise UsageError(f"invalid header name {name!r}: only letters, digits and !#$%&'*+-.^_`|~")
+    if any(c in value for c in "\r\n\0"):
+        raise UsageError(f"invalid value for header {name}: it contains a line break or NUL")
+    if not value.isascii():
+        raise UsageError(
+            f"invalid value for header {name}: only ASCII characters can be sent in a header "
+            "(percent- or base64-encode the value)"
+        )
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+        raise UsageError(f"invalid value for header {name}: it contains a control character")

@@ -415,6 +415,7 @@ def result_from_dict(d: dict[str, Any]) -> ScanResult:
                 inputs_tested=int(stats.get("inputs_tested") or 0),
             ),
             complete=bool(d.get("complete", True)),
+            interrupted=bool(d.get("interrupted", False)),
             surface=dict(d.get("surface") or {}),
             score_explanation=list(d.get("score_explanation") or []),
             coverage_summary=_coverage_summary(d.get("coverage_summary")),

@@ -6,7 +6,6 @@ responses they saw (ctx.state["authz.responses"]) that later checks read instead
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from firebrick.context import ScanContext
 from firebrick.inject import build
 from firebrick.model import Confidence, Evidence, Exchange, Finding, Location, Operation, Severity
+from firebrick.safejson import safe_json_loads
 
 POOL = "authz.responses"
 # Header names that carry credentials: stripped for anonymous requests.
@@ -163,10 +163,7 @@ def json_body(exchange: Exchange | None) -> Any:
     text = exchange.body_text.lstrip()
     if "json" not in ctype and not text.startswith(("{", "[")):
         return None
-    try:
-        return json.loads(exchange.body_text)
-    except ValueError:
-        return None
+    return safe_json_loads(exchange.body_text)
 
 
 def carries_data(exchange: Exchange | None) -> bool:

@@ -23,6 +23,7 @@ from firebrick.checks import patterns
 from firebrick.context import ScanContext
 from firebrick.inject import send
 from firebrick.model import Confidence, Evidence, Exchange, Finding, InputKind, Operation, Severity
+from firebrick.safejson import safe_json_loads
 
 CHECK = "data_exposure"
 CATEGORY = "data_exposure"
@@ -178,14 +179,14 @@ async def _spec_text(ctx: ScanContext) -> tuple[str, Exchange | None]:
 
 def _examples(spec_text: str) -> str:
     """Only the example values of the document: descriptions and names are not data."""
-    try:
-        doc = json.loads(spec_text)
-    except ValueError:
-        try:
-            import yaml  # type: ignore[import-untyped]
+    doc = safe_json_loads(spec_text)
+    if doc is None:
+        from firebrick.discovery.openapi import parse_document  # alias and size budgets
+        from firebrick.errors import SpecError
 
-            doc = yaml.safe_load(spec_text)
-        except Exception:
+        try:
+            doc = parse_document(spec_text, "spec")
+        except SpecError:
             return spec_text
     found: list[str] = []
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -35,6 +34,7 @@ from firebrick.model import (
     Severity,
 )
 from firebrick.reach import refusal
+from firebrick.safejson import safe_json_loads
 
 CHECK = "llm_security"
 CATEGORY = "llm_security"
@@ -83,9 +83,8 @@ def _body(op: Operation, prompt: str) -> dict[str, Any]:
 
 
 def _reply(ex: Exchange) -> tuple[str, dict[str, Any] | None]:
-    try:
-        data = json.loads(ex.body_text)
-    except ValueError:
+    data = safe_json_loads(ex.body_text)
+    if data is None:
         return ex.body_text[:4000], None
     if not isinstance(data, dict):
         return "", None

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import re
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -44,6 +43,7 @@ from firebrick.model import (
     Param,
     Severity,
 )
+from firebrick.safejson import safe_json_loads
 
 CHECK = "ssrf"
 CATEGORY = "ssrf"
@@ -428,9 +428,8 @@ def _readable(body: str) -> str:
     inside a JSON string, where quotes and newlines are escaped."""
     if not body.lstrip().startswith(("{", "[")):
         return body
-    try:
-        doc = json.loads(body)
-    except ValueError:
+    doc = safe_json_loads(body)
+    if doc is None:
         return body
     texts: list[str] = []
     stack = [doc]
@@ -709,7 +708,9 @@ def _open_redirect(ctx: ScanContext, target: Target, probes: list[Probe]) -> Fin
         if not dest or probe.token is None:
             continue
         absolute = urljoin(ex.url, dest)
-        if probe.token in absolute and urlsplit(absolute).netloc != urlsplit(ex.url).netloc:
+        # The redirect must go to OUR host: a redirect to a fixed host that merely carries our
+        # URL in its query (a login page's ?next=) is no open redirect.
+        if probe.token in absolute and _same_host(absolute, probe.url):
             how = f"{ex.status} Location: {location}" if location else f"meta refresh to {dest}"
             return Finding(
                 kind="open-redirect",
@@ -727,6 +728,13 @@ def _open_redirect(ctx: ScanContext, target: Target, probes: list[Probe]) -> Fin
                 evidence=Evidence(summary=how, exchanges=[ex], payloads_worked=[probe.text]),
             )
     return None
+
+
+def _same_host(url: str, payload: str) -> bool:
+    try:
+        return (urlsplit(url).hostname or "") == (urlsplit(payload).hostname or "-")
+    except ValueError:
+        return False
 
 
 # -- stage 2 ------------------------------------------------------------------------------------
@@ -964,12 +972,9 @@ def _shape(ex: Exchange | None) -> tuple[object, ...]:
     if ex is None or ex.status is None:
         return ("no answer",)
     kind: object = ex.response_headers.get("content-type", "").split(";")[0]
-    try:
-        body = json.loads(ex.body_text)
-        if isinstance(body, dict):
-            kind = tuple(sorted(body))
-    except ValueError:
-        pass
+    body = safe_json_loads(ex.body_text)
+    if isinstance(body, dict):
+        kind = tuple(sorted(body))
     return (ex.status, kind)
 
 

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 from firebrick.discovery.bundles import bundle_operations
 from firebrick.discovery.crawl import DiscoveryClient, crawl_site
 from firebrick.discovery.docs_ui import follow_docs_ui
-from firebrick.discovery.graphql import discover_graphql
+from firebrick.discovery.graphql import GraphQLResult, discover_graphql
 from firebrick.discovery.openapi import (
+    DEFAULT_MAX_SPEC_BYTES,
     LoadedSpec,
     fetch_spec,
     operations_from_spec,
@@ -25,12 +26,14 @@ from firebrick.discovery.openapi import (
 from firebrick.discovery.params import GUESSED_PARAM_NAMES, classify_all
 from firebrick.errors import TargetUnreachable
 from firebrick.model import Exchange, Location, Operation, Param, Surface
+from firebrick.offload import offload
 
 __all__ = ["DEFAULT_MAX_REQUESTS", "Fetcher", "discover"]
 
 # Whole no-spec discovery stays under this many requests (root, spec probes, common paths,
 # crawl, GraphQL detection and introspection).
 DEFAULT_MAX_REQUESTS = 40
+DEFAULT_MAX_OPERATIONS = 500  # ScanOptions.max_operations
 _GRAPHQL_RESERVE = 5  # requests kept back from the crawl for GraphQL detection + introspection
 
 
@@ -76,6 +79,28 @@ def _auth_warning(exchanges: list[Exchange]) -> str | None:
     return None
 
 
+def sample_operations(ops: list[Operation], keep: int) -> list[Operation]:
+    """At most ``keep`` operations, spread over the whole surface: every distinct first path
+    segment (resource) gets its share, then evenly spaced picks fill the rest; order is kept."""
+    if len(ops) <= keep:
+        return list(ops)
+    chosen: set[int] = set()
+    firsts: dict[str, int] = {}
+    for i, op in enumerate(ops):
+        head = op.path.strip("/").split("/", 1)[0]
+        firsts.setdefault(f"{op.method} {head}", i)
+    for i in list(firsts.values())[:keep]:
+        chosen.add(i)
+    step = len(ops) / max(1, keep - len(chosen)) if keep > len(chosen) else 0
+    pos = 0.0
+    while len(chosen) < keep and step:
+        chosen.add(int(pos) % len(ops))
+        pos += step
+        if pos >= len(ops):  # wrapped: take the first not yet chosen
+            pos = next((j for j in range(len(ops)) if j not in chosen), 0) + 0.5
+    return [op for i, op in enumerate(ops) if i in chosen]
+
+
 def _add_guessed(op: Operation) -> None:
     have = {p.name.lower() for p in op.params if p.location is Location.QUERY}
     for name in GUESSED_PARAM_NAMES:
@@ -94,6 +119,8 @@ async def discover(
     max_pages: int = 30,
     max_requests: int = DEFAULT_MAX_REQUESTS,
     link_filter: Callable[[str], str | None] | None = None,
+    max_spec_bytes: int = DEFAULT_MAX_SPEC_BYTES,
+    max_operations: int = DEFAULT_MAX_OPERATIONS,
 ) -> Surface:
     """Find the target's operations and facts.
 
@@ -104,6 +131,8 @@ async def discover(
     without a spec. ``max_requests`` caps everything discovery sends. ``link_filter`` (the scan's
     SendPolicy.link_verdict) says which crawled links must not be followed; they are listed in
     ``facts["links_not_followed"]``.
+    ``max_spec_bytes`` bounds a spec document; beyond ``max_operations`` a sample is kept
+    (``facts["operations_left_out"]``).
     Raises TargetUnreachable when the target does not answer at all.
     """
     client = DiscoveryClient(fetcher, max_requests)
@@ -113,7 +142,13 @@ async def discover(
     # The target itself: proves it answers, gives facts, seeds the crawl.
     root_url = client.base_url if client.base_path else client.origin + "/"
     root = await client.get(root_url)
-    if root is not None and root.status is None:
+    slow = root is not None and (root.error or "").startswith(("TotalTimeout", "ReadTimeout"))
+    if slow:  # it accepts connections but answers too slowly: scan on, bounded by the wall
+        warnings.append(
+            f"target {client.base_url} accepted the connection but did not answer within "
+            "--timeout; results will be thin"
+        )
+    elif root is not None and root.status is None:
         raise TargetUnreachable(
             f"target {client.base_url} did not answer: {root.error or 'no response'}"
         )
@@ -122,16 +157,17 @@ async def discover(
     if spec:
         # The user's spec is authoritative: unreachable or invalid ends the scan (SpecError),
         # rather than a scan of a different surface than the one they asked for.
-        loaded = await fetch_spec(client, spec, strict=True)
+        loaded = await fetch_spec(client, spec, strict=True, max_bytes=max_spec_bytes)
     if loaded is None:
-        loaded = await probe_spec(client)
+        loaded = await probe_spec(client, max_bytes=max_spec_bytes)
     if loaded is None and root is not None:
         # Swagger UI / ReDoc pages (also at redirecting paths) name or embed the document.
         loaded = await follow_docs_ui(client, [root])
+    warnings += client.warnings
 
     spec_ops: list[Operation] = []
     if loaded is not None:
-        spec_ops, base_path = operations_from_spec(loaded, client.base_url)
+        spec_ops, base_path = await offload(operations_from_spec, loaded, client.base_url)
         surface.base_url = client.origin + base_path
         surface.spec_url = loaded.source
         surface.spec_version = loaded.version
@@ -167,7 +203,12 @@ async def discover(
             if not known_to_spec(op) and op.path != spec_path and op.key not in have
         ]
 
-    gql = await discover_graphql(client, hints)
+    try:
+        gql = await discover_graphql(client, hints)
+    except (RecursionError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        # a hostile introspection answer: GraphQL stays unknown, the scan goes on
+        warnings.append(f"GraphQL discovery failed on a malformed answer ({type(exc).__name__})")
+        gql = GraphQLResult()
     if gql.endpoint is not None:
         surface.graphql_endpoint = gql.endpoint
         surface.facts["graphql_introspection"] = gql.introspection
@@ -185,7 +226,16 @@ async def discover(
                 _add_guessed(op)
 
     surface.operations = spec_ops + gql.operations + found_ops
-    classify_all(surface)
+    if len(surface.operations) > max_operations:
+        total = len(surface.operations)
+        surface.operations = sample_operations(surface.operations, max_operations)
+        surface.facts["operations_total"] = total
+        surface.facts["operations_left_out"] = total - len(surface.operations)
+        warnings.append(
+            f"the API has {total} operations: {max_operations} were sampled for testing and "
+            f"{total - max_operations} left out (--max-operations)"
+        )
+    await offload(classify_all, surface)
 
     surface.facts.update(client.facts)
     surface.facts["content_types"] = sorted(client.content_types)

@@ -8,7 +8,6 @@ a request cap so that discovery without a spec costs about 40 requests.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from urllib.parse import parse_qsl, urldefrag, urljoin, urlsplit
 
 from firebrick.errors import BudgetExhausted, OutOfScope
 from firebrick.model import Exchange, Location, Operation, Param
+from firebrick.offload import offload
+from firebrick.safejson import safe_json_loads
 
 if TYPE_CHECKING:
     from firebrick.discovery import Fetcher
@@ -52,6 +53,15 @@ _ID_SEGMENT = re.compile(
     r"[0-9a-fA-F]{16,})$"
 )
 _MAX_PER_SHAPE = 2  # /items/1 and /items/2 are enough of /items/{id}
+# Crawl budgets (besides the page and request caps): a crawl trap (every page links 1,000 new
+# pages and forms) must not grow the surface or the queue without bound.
+MAX_LINKS_PER_PAGE = 200
+MAX_FORMS_PER_PAGE = 20
+MAX_INPUTS_PER_FORM = 50
+MAX_CRAWL_OPERATIONS = 300
+MAX_QUEUE = 1000
+MAX_HTML_CHARS = 512 * 1024  # of a page parsed for links and forms
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def origin_of(url: str) -> str:
@@ -88,6 +98,7 @@ class DiscoveryClient:
         self.exchanges: list[Exchange] = []
         self.facts: dict[str, Any] = {}
         self.content_types: set[str] = set()
+        self.warnings: list[str] = []  # e.g. a spec found but cut or unparsable
 
     @property
     def remaining(self) -> int:
@@ -117,8 +128,8 @@ class DiscoveryClient:
         self._note(ex)
         return ex
 
-    async def get(self, url: str) -> Exchange | None:
-        return await self.request("GET", url)
+    async def get(self, url: str, **kwargs: Any) -> Exchange | None:
+        return await self.request("GET", url, **kwargs)
 
     def _note(self, ex: Exchange) -> None:
         if ex.status is None:
@@ -317,10 +328,7 @@ def _parse_json(ex: Exchange) -> Any:
     text = ex.body_text.strip()
     if "json" not in ct and not text.startswith(("{", "[")):
         return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
+    return safe_json_loads(text)
 
 
 def _is_html(ex: Exchange) -> bool:
@@ -342,6 +350,7 @@ class CrawlResult:
     graphql_hints: list[str] = field(default_factory=list)  # paths that mention graphql
     # Links the send policy refused (sideeffects.SendPolicy.link_verdict): "GET /path" -> reason
     not_followed: dict[str, str] = field(default_factory=dict)
+    left_out: int = 0  # operations seen but not kept (crawl operation budget)
 
 
 def _shape(path: str) -> str:
@@ -354,6 +363,7 @@ class _OpBook:
     def __init__(self) -> None:
         self.ops: dict[tuple[str, str], Operation] = {}
         self.shapes: dict[tuple[str, str], int] = {}
+        self.left_out = 0  # operations not kept: MAX_CRAWL_OPERATIONS reached
 
     def add(
         self,
@@ -367,6 +377,9 @@ class _OpBook:
         key = (method, path)
         op = self.ops.get(key)
         if op is None:
+            if len(self.ops) >= MAX_CRAWL_OPERATIONS:
+                self.left_out += 1
+                return None
             shape = (method, _shape(path))
             if self.shapes.get(shape, 0) >= _MAX_PER_SHAPE:
                 return None
@@ -377,6 +390,8 @@ class _OpBook:
             op.body_content_type = body_content_type
         known = {(p.location, p.name) for p in op.params}
         for p in params:
+            if len(known) >= MAX_INPUTS_PER_FORM:
+                break
             if (p.location, p.name) not in known:
                 op.params.append(p)
                 known.add((p.location, p.name))
@@ -432,8 +447,8 @@ async def crawl_site(
     form_ops: set[tuple[str, str]] = set()
 
     def enqueue(url: str) -> None:
-        if not client.in_scope(url):
-            return
+        if _CONTROL.search(url) or not client.in_scope(url):
+            return  # a raw NUL or line break in a link is hostile or broken: not a URL to send
         parts = urlsplit(url)
         path = parts.path or "/"
         if "graphql" in path.lower() and path not in result.graphql_hints:
@@ -449,7 +464,7 @@ async def crawl_site(
             return  # neither fetched nor an operation: checks would hit it too
         if path not in skip:
             book.add("GET", path, _query_params(parts.query))
-        if path in queued:
+        if path in queued or len(queue) >= MAX_QUEUE:
             return
         shape = _shape(path)
         if queued_shapes.get(shape, 0) >= _MAX_PER_SHAPE:
@@ -458,7 +473,7 @@ async def crawl_site(
         queued.add(path)
         queue.append(url)
 
-    def absorb(ex: Exchange, url: str) -> None:
+    async def absorb(ex: Exchange, url: str) -> None:
         if ex.status is None:
             return
         if 300 <= ex.status < 400:
@@ -467,10 +482,16 @@ async def crawl_site(
                 enqueue(urljoin(url, loc))
             return
         if _is_html(ex):
-            links, forms = extract_html(ex.body_text, url)
-            for link in links:
+            page = ex.body_text[:MAX_HTML_CHARS]
+            # a large page is parsed off the loop: the scan's wall and Ctrl-C stay responsive
+            links, forms = (
+                extract_html(page, url)
+                if len(page) < 65536
+                else await offload(extract_html, page, url)
+            )
+            for link in links[:MAX_LINKS_PER_PAGE]:
                 enqueue(link)
-            for form in forms:
+            for form in forms[:MAX_FORMS_PER_PAGE]:
                 if not client.in_scope(form.action):
                     continue
                 parts = urlsplit(form.action)
@@ -500,7 +521,7 @@ async def crawl_site(
             return
         data = _parse_json(ex)
         if data is not None:
-            for found in extract_json_urls(data, client.origin):
+            for found in extract_json_urls(data, client.origin)[:MAX_LINKS_PER_PAGE]:
                 enqueue(found)
 
     # Pages already fetched (the target root) seed the crawl.
@@ -513,7 +534,7 @@ async def crawl_site(
             if path not in skip:
                 book.add("GET", path, _query_params(urlsplit(url).query))
         queued.add(urlsplit(url).path or "/")
-        absorb(seed, url)
+        await absorb(seed, url)
 
     # Well-known API paths: one GET each; kept only when the answer looks like an endpoint.
     for path in probe_paths:
@@ -542,7 +563,7 @@ async def crawl_site(
         if ex.status < 300 or ex.status in (400, 401, 403, 422):
             if p not in skip:
                 book.add("GET", p, source="probe")
-            absorb(ex, url)
+            await absorb(ex, url)
 
     # Breadth-first over the links found, one at a time (the scoped client paces requests).
     while queue and budget_left():
@@ -558,7 +579,8 @@ async def crawl_site(
             if ("GET", path) not in form_ops:
                 book.ops.pop(("GET", path), None)
             continue
-        absorb(ex, url)
+        await absorb(ex, url)
 
     result.operations = list(book.ops.values())
+    result.left_out = book.left_out
     return result

@@ -7,7 +7,6 @@ Operation whose arguments are GRAPHQL params.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 from graphql import get_introspection_query
 
 from firebrick.model import GraphQLField, Location, Operation, Param
+from firebrick.safejson import safe_json_loads
 
 if TYPE_CHECKING:
     from firebrick.discovery.crawl import DiscoveryClient
@@ -50,10 +50,7 @@ class GraphQLResult:
 
 
 def _json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
+    return safe_json_loads(text)
 
 
 async def detect_graphql(client: DiscoveryClient, candidates: Iterable[str]) -> str | None:

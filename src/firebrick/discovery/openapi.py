@@ -11,6 +11,7 @@ checked up front because the validator does not follow all of them in 3.1.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -33,6 +34,7 @@ from firebrick.discovery.spec_validation import (
 )
 from firebrick.errors import SpecError
 from firebrick.model import Location, Operation, Param
+from firebrick.offload import offload
 
 if TYPE_CHECKING:
     from referencing._core import Resolver  # not re-exported at the top level
@@ -120,14 +122,63 @@ class LoadedSpec:
 # Parsing
 
 
+# A spec document larger than this is refused (file or served; docs/cli.md): separate from the
+# per-response cap, because real specs run to megabytes.
+DEFAULT_MAX_SPEC_BYTES = 32 * 1024 * 1024
+# YAML anchors/aliases: real specs use a few; an alias bomb uses them to expand a 1 KiB document
+# into billions of nodes. Both the number of aliases and the expanded size are bounded.
+MAX_YAML_ALIASES = 100
+MAX_EXPANDED_NODES = 2_000_000
+
+
+class _AliasBudget(yaml.YAMLError):
+    pass
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps dates as strings: specs are JSON data, not Python objects."""
+    """SafeLoader that keeps dates as strings (specs are JSON data, not Python objects) and
+    refuses more than MAX_YAML_ALIASES aliases."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise _AliasBudget(f"more than {MAX_YAML_ALIASES} YAML aliases (an alias bomb?)")
+        return super().compose_node(parent, index)
 
 
 _Loader.yaml_implicit_resolvers = {
     key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+
+def _expanded_size(root: Any) -> int:
+    """Nodes of the document once every alias is expanded, counted without expanding (shared
+    subtrees are counted once per reference from a memo), stopping past MAX_EXPANDED_NODES."""
+    memo: dict[int, int] = {}
+
+    def size(node: Any, depth: int) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        if id(node) in memo:
+            return memo[id(node)]
+        if depth > 500:
+            raise _AliasBudget("the document is nested more than 500 levels deep")
+        children = node.values() if isinstance(node, dict) else node
+        total = 1
+        for child in children:
+            total += size(child, depth + 1)
+            if total > MAX_EXPANDED_NODES:
+                break
+        memo[id(node)] = total
+        return total
+
+    return size(root, 0)
 
 
 def _str_keys(node: Any) -> Any:
@@ -156,8 +207,19 @@ def parse_document(text: str, where: str) -> Any:
             raise SpecError(
                 f"{where}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
             ) from None
+        except RecursionError:
+            raise SpecError(f"{where}: the JSON document is nested too deeply") from None
     try:
-        return _str_keys(yaml.load(stripped, Loader=_Loader))  # a SafeLoader subclass
+        doc = yaml.load(stripped, Loader=_Loader)  # a SafeLoader subclass
+        if _expanded_size(doc) > MAX_EXPANDED_NODES:
+            raise _AliasBudget(
+                f"its aliases expand to more than {MAX_EXPANDED_NODES:,} nodes (an alias bomb?)"
+            )
+        return _str_keys(doc)
+    except RecursionError:
+        raise SpecError(f"{where}: the YAML document is nested too deeply") from None
+    except _AliasBudget as e:
+        raise SpecError(f"{where}: refused: {e}") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
@@ -439,8 +501,18 @@ def prepare_spec(
     return loaded
 
 
+def _too_big(where: str, max_bytes: int) -> SpecError:
+    return SpecError(
+        f"{where}: the document is larger than {max_bytes:,} bytes (--max-spec-bytes); refused"
+    )
+
+
 async def fetch_spec(
-    client: DiscoveryClient | None, spec: str, *, strict: bool = True
+    client: DiscoveryClient | None,
+    spec: str,
+    *,
+    strict: bool = True,
+    max_bytes: int = DEFAULT_MAX_SPEC_BYTES,
 ) -> LoadedSpec:
     """Load a spec from a file path or from a URL on the target's origin."""
     if _is_url(spec):
@@ -448,34 +520,47 @@ async def fetch_spec(
             raise SpecError(
                 f"spec URL {spec} is not on the target's origin; download it and pass the file"
             )
-        ex = await client.get(spec)
+        ex = await client.get(spec, max_bytes=max_bytes + 1)
         if ex is None or ex.status is None:
             why = "request budget spent" if ex is None else (ex.error or "no answer")
             raise SpecUnreachable(f"spec URL {spec} is unreachable: {_one_line(why, 120)}")
         if not 200 <= ex.status < 300:
             raise SpecUnreachable(f"spec URL {spec} answered HTTP {ex.status}")
-        doc = parse_document(ex.body_text, spec)
+        if ex.response_size > max_bytes:
+            raise _too_big(spec, max_bytes)
+        doc = await offload(parse_document, ex.body_text, spec)
         base_uri = urldefrag(spec)[0]
     else:
         raw = spec[len("file://") :] if spec.startswith("file://") else spec
         path = Path(raw).expanduser()
         try:
+            if path.is_file() and path.stat().st_size > max_bytes:
+                raise _too_big(spec, max_bytes)
             text = path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise SpecError(f"spec file not found: {spec}") from None
         except (OSError, UnicodeDecodeError) as e:
             raise SpecError(f"spec file {spec} cannot be read: {_one_line(str(e), 120)}") from None
-        doc = parse_document(text, spec)
+        doc = await offload(parse_document, text, spec)
         base_uri = path.resolve().as_uri()
     _check_kind(doc, spec)
     documents, warnings = await _load_external(client, base_uri, doc, spec, strict)
-    loaded = prepare_spec(doc, source=spec, base_uri=base_uri, documents=documents, strict=strict)
+    loaded = await offload(
+        functools.partial(
+            prepare_spec, doc, source=spec, base_uri=base_uri, documents=documents, strict=strict
+        )
+    )
     loaded.warnings[:0] = warnings
     return loaded
 
 
-async def probe_spec(client: DiscoveryClient) -> LoadedSpec | None:
-    """Try the usual spec locations; the first document that is OpenAPI/Swagger wins."""
+async def probe_spec(
+    client: DiscoveryClient, *, max_bytes: int = DEFAULT_MAX_SPEC_BYTES
+) -> LoadedSpec | None:
+    """Try the usual spec locations; the first document that is OpenAPI/Swagger wins.
+
+    A document at a spec location that is cut (over ``max_bytes``) or cannot be parsed is
+    skipped with a warning in ``client.warnings`` (the scan goes on without it)."""
     urls = [client.url(p) for p in SPEC_PATHS]
     if client.base_path:
         urls += [client.url(p, root=True) for p in _ROOT_SPEC_PATHS]
@@ -484,21 +569,35 @@ async def probe_spec(client: DiscoveryClient) -> LoadedSpec | None:
         if url in seen:
             continue
         seen.add(url)
-        ex = await client.get(url)
+        ex = await client.get(url, max_bytes=max_bytes + 1)
         if ex is None:
             return None
         if ex.status != 200 or not ex.body_text.strip():
             continue
+        if ex.response_size > max_bytes:
+            client.warnings.append(
+                f"the API description at {url} is larger than {max_bytes:,} bytes and was not "
+                "used; pass it with --spec (and a larger --max-spec-bytes)"
+            )
+            continue
+        looks_like_spec = re.search(r"\b(openapi|swagger)\b", ex.body_text[:4096]) is not None
         try:
-            doc = parse_document(ex.body_text, url)
-        except SpecError:
+            doc = await offload(parse_document, ex.body_text, url)
+        except SpecError as exc:
+            if looks_like_spec:
+                client.warnings.append(f"an API description was found but not used: {exc}")
             continue
         if spec_version(doc) is None:
             continue
         try:
             documents, warnings = await _load_external(client, url, doc, url, strict=False)
-            loaded = prepare_spec(doc, source=url, base_uri=url, documents=documents, strict=False)
-        except SpecError:
+            loaded = await offload(
+                functools.partial(
+                    prepare_spec, doc, source=url, base_uri=url, documents=documents, strict=False
+                )
+            )
+        except SpecError as exc:
+            client.warnings.append(f"an API description was found but not used: {exc}")
             continue
         loaded.warnings[:0] = warnings
         return loaded

@@ -103,8 +103,26 @@ def _read_line(stream: IO[bytes], proc: subprocess.Popen[bytes], deadline: float
     return buf.split(b"\n", 1)[0]
 
 
-def start_lab(config: LabConfig, timeout: float = 15.0) -> RunningLab:
-    """Start the lab subprocess and return once it listens; raises LabError otherwise."""
+READY_ENV = "FIREBRICK_READY_TIMEOUT"
+DEFAULT_READY_TIMEOUT = 120.0
+
+
+def ready_timeout() -> float:
+    """How long lab (and test) start-up may take before it counts as failed: generous, because a
+    machine under load (CI with both cores busy) starts a Flask subprocess in seconds, not
+    milliseconds. Set FIREBRICK_READY_TIMEOUT (seconds) to change it."""
+    raw = os.environ.get(READY_ENV, "")
+    try:
+        value = float(raw) if raw else DEFAULT_READY_TIMEOUT
+    except ValueError:
+        return DEFAULT_READY_TIMEOUT
+    return value if value > 0 and value == value else DEFAULT_READY_TIMEOUT
+
+
+def start_lab(config: LabConfig, timeout: float | None = None) -> RunningLab:
+    """Start the lab subprocess and return once it listens (waiting up to ``timeout`` seconds,
+    default ready_timeout()); raises LabError otherwise."""
+    timeout = ready_timeout() if timeout is None else timeout
     if config.variant not in ("vulnerable", "hardened"):
         raise LabError(f"unknown lab variant {config.variant!r} (vulnerable or hardened)")
     cmd = lab_command(config)

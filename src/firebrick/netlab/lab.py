@@ -38,13 +38,12 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
-from firebrick.lab.runner import _read_line, _tail
+from firebrick.lab.runner import _read_line, _tail, ready_timeout
 from firebrick.netlab import resolvers
 from firebrick.netlab.net import NetLabError, Network, create_network, missing_requirements
 from firebrick.oob.dnssec import ZoneSigner
 
 APP_PORT = 8080
-READY_TIMEOUT = 20.0
 
 
 def _pdeathsig() -> None:  # runs in the child between fork and exec
@@ -210,7 +209,7 @@ class NetLab:
         if not ready_line:
             return {}
         assert proc.stdout is not None
-        line = _read_line(proc.stdout, proc, time.monotonic() + READY_TIMEOUT)
+        line = _read_line(proc.stdout, proc, time.monotonic() + ready_timeout())
         proc.stdout.close()
         try:
             return dict(json.loads(line or b""))
@@ -223,7 +222,7 @@ class NetLab:
         """Until the resolver answers anything on port 53 (REFUSED counts: it is up)."""
         child = self._children[-1]
         query = dns.message.make_query("inventory.lab.internal", dns.rdatatype.A)
-        deadline = time.monotonic() + READY_TIMEOUT
+        deadline = time.monotonic() + ready_timeout()
         while time.monotonic() < deadline:
             if child.proc.poll() is not None:
                 raise NetLabError(f"{child.name} exited: {_tail(child.stderr)[-800:]}")

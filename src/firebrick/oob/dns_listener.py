@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import socket
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -39,7 +40,7 @@ import dns.rdtypes.IN.AAAA
 import dns.rrset
 
 from firebrick.model import Interaction
-from firebrick.oob import names
+from firebrick.oob import dns_fast, names
 from firebrick.oob.dnssec import ZoneSigner
 
 log = logging.getLogger("firebrick.oob.dns")
@@ -49,6 +50,7 @@ TCP_IDLE_TIMEOUT = 10.0
 TCP_MAX_QUERIES = 100  # per connection, so one client cannot hold a handler forever
 APEX_TTL = 60
 TCP_MAX_CONNECTIONS = 256
+UDP_RCVBUF = 4 * 1024 * 1024  # bytes (the kernel caps it at net.core.rmem_max)
 MAX_QUERY_LOG = 10000  # QueryInfo records kept (oldest dropped): bounded under a flood
 
 
@@ -98,6 +100,7 @@ class DNSListener:
         self.port = port
         self.zone = ".".join(names.zone_labels(zone))
         self.zone_name = dns.name.from_text(self.zone)
+        self._zone_wire = [label.lower() for label in self.zone_name.labels if label]
         self.advertise_host = advertise_host
         self.ttl = ttl
         self.stats = DNSStats()
@@ -134,6 +137,10 @@ class DNSListener:
             )
             self._udp = transport
             self.port = int(transport.get_extra_info("sockname")[1])
+            sock = transport.get_extra_info("socket")
+            if sock is not None:  # a burst waits in the kernel while the loop is busy elsewhere
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
             if not self._want_tcp:
                 return
             try:
@@ -170,11 +177,80 @@ class DNSListener:
         """Answer one DNS message; None means send nothing. Never raises."""
         self.stats.received += 1
         try:
+            fast = self._fast(data, source_ip, source_port, tcp)
+            if fast is not None:
+                return fast
             return self._handle(data, source_ip, source_port, tcp)
         except Exception:  # a bug here must not take the listener down
             log.exception("DNS handler failed")
             self.stats.errors += 1
             return None
+
+    def _fast(self, data: bytes, source_ip: str, source_port: int, tcp: bool) -> bytes | None:
+        """The common A/AAAA query answered without dnspython (dns_fast); None: not that kind."""
+        query = dns_fast.parse(data)
+        if query is None:
+            return None
+        zone = self._zone_wire
+        if (
+            len(query.labels) < len(zone)
+            or [label.lower() for label in query.labels[len(query.labels) - len(zone) :]] != zone
+        ):
+            return None
+        relative = [
+            label.decode("latin-1") for label in query.labels[: len(query.labels) - len(zone)]
+        ]
+        parsed = names.parse_labels(relative)
+        kind = parsed.instruction.kind
+        if kind in (names.Kind.CALLBACK, names.Kind.APEX) or (
+            kind is names.Kind.CNAME and not parsed.instruction.count
+        ):
+            ip = self._advertise_ip
+        elif kind is names.Kind.ANSWER:
+            ip = _ip_or_none(parsed.instruction.address)
+        else:  # rebinding state, CNAME links, the DNSSEC test name: the full path
+            return None
+        want = 4 if query.qtype == dns_fast.TYPE_A else 6
+        if ip is None or ip.version != want:
+            return None  # NODATA carries the SOA: the full path
+        qname_text = ".".join(label.decode("latin-1") for label in query.labels)
+        qtype_text = "A" if want == 4 else "AAAA"
+        now = time.time()
+        token = parsed.token
+        self.queries.append(
+            QueryInfo(
+                source_ip=source_ip,
+                source_port=source_port,
+                txid=query.txid,
+                qname=qname_text,
+                qtype=qtype_text,
+                edns=0 if query.edns else -1,
+                payload=query.payload,
+                do=False,
+                token=token,
+                time=now,
+                tcp=tcp,
+            )
+        )
+        edns = f" edns=0 payload={query.payload} do=0" if query.edns else ""
+        flags = dns.flags.to_text(query.flags)
+        raw = f"id={query.txid} opcode=QUERY flags={flags}{edns}\n{qname_text}. IN {qtype_text}"
+        self._record(
+            Interaction(
+                protocol="dns",
+                token=token,
+                source_ip=source_ip,
+                source_port=source_port,
+                time=now,
+                listener="public",
+                raw=raw[:RAW_CAP],
+                dns_qname=qname_text,
+                dns_qtype=qtype_text,
+                dns_txid=query.txid,
+            )
+        )
+        self.stats.answered += 1
+        return dns_fast.answer(query, ip.packed, self.ttl)
 
     def _handle(self, data: bytes, source_ip: str, source_port: int, tcp: bool) -> bytes | None:
         if len(data) < 12:

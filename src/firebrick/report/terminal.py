@@ -121,7 +121,9 @@ def _header(result: ScanResult) -> RenderableType:
     for warning in result.warnings:  # a change the scan could not undo belongs on the first screen
         if warning.startswith("RESTORE FAILED"):
             grid.add_row("Restore failed", Text(warning, style="bold red"))
-    if not result.complete:
+    if result.interrupted:
+        grid.add_row("Status", Text("INTERRUPTED: stopped by a signal, partial", style="bold red"))
+    elif not result.complete:
         grid.add_row(
             "Status",
             Text("INCOMPLETE: the time limit or budget cut the scan short", style="bold red"),
