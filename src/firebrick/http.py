@@ -285,12 +285,18 @@ class ScopedClient:
             use_user_headers=use_user_headers,
             apply_credentials=apply_credentials,
         )
-        if max_bytes is not None:  # for this request only (its redirects and re-logins too)
-            token = _BODY_CAP.set(max_bytes)
-            try:
-                return await self.request(method, url, identity=identity, **kwargs)
-            finally:
-                _BODY_CAP.reset(token)
+        if max_bytes is None:
+            return await self._dispatch(identity, method, url, kwargs)
+        token = _BODY_CAP.set(max_bytes)  # for this request only (its redirects and re-logins)
+        try:
+            return await self._dispatch(identity, method, url, kwargs)
+        finally:
+            _BODY_CAP.reset(token)
+
+    async def _dispatch(
+        self, identity: str | None, method: str, url: str, kwargs: dict[str, Any]
+    ) -> Exchange:
+        op_key, use_user_headers = kwargs["op_key"], kwargs["use_user_headers"]
         auto = identity is None and use_user_headers and self.credentials is not None
         memo_key = op_key or urlsplit(self.url_for(url)).path
         if not auto:

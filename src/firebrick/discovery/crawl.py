@@ -60,7 +60,7 @@ MAX_FORMS_PER_PAGE = 20
 MAX_INPUTS_PER_FORM = 50
 MAX_CRAWL_OPERATIONS = 300
 MAX_QUEUE = 1000
-MAX_HTML_CHARS = 512 * 1024  # of a page parsed for links and forms
+MAX_HTML_CHARS = 256 * 1024  # of a page parsed for links and forms
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
