@@ -208,7 +208,7 @@ def scan_options(f: Any) -> Any:
             "--max-time",
             type=float,
             default=None,
-            help="Hard limit on the whole scan, discovery included, seconds (+2 s to stop) [default: 120].",
+            help="Hard limit on the whole scan, discovery included, seconds (+3 s to stop) [default: 120].",
         ),
         click.option(
             "--rate",

@@ -39,6 +39,7 @@ from firebrick.remediation.extra import annotate
 from firebrick.scoring import score_result, withhold_if_incomplete
 from firebrick.sideeffects import SendPolicy
 from firebrick.target_policy import PolicyResolver, TargetPolicy
+from firebrick.wall import WallClock, Watchdog
 
 Progress = Callable[[str], None]
 
@@ -142,8 +143,9 @@ async def attach_alt_loopback(oob: OOBServer) -> None:
 
 
 # A scan stops within --max-time plus this grace (docs/cli.md): what is running is cancelled at
-# the deadline, and cancellation, the OOB server's shutdown, judging and scoring fit in it.
-GRACE_S = 2.0
+# the deadline (a check stuck in synchronous code is interrupted by firebrick.wall), and
+# cancellation, the OOB server's shutdown, judging and scoring fit in it.
+GRACE_S = 3.0
 
 
 async def run_scan(
@@ -274,6 +276,14 @@ async def run_scan(
             await ledger.cleanup(client, every_operation)
 
     interrupted = False
+    watchdog = Watchdog(deadline)  # the wall's hard edge for checks stuck in synchronous code
+
+    async def heartbeat() -> None:
+        while True:
+            watchdog.beat()
+            await asyncio.sleep(0.1)  # the beat itself: the loop turns
+
+    beating = asyncio.create_task(heartbeat())
     async with client:
         try:
             task = asyncio.create_task(body())
@@ -288,13 +298,17 @@ async def run_scan(
                 interrupted = stop.is_set()
                 state["complete"] = False
                 task.cancel()
-                await asyncio.wait({task}, timeout=GRACE_S / 2)
+                await asyncio.wait({task}, timeout=0.5 if interrupted else GRACE_S / 3)
+            elif not task.cancelled() and isinstance(task.exception(), WallClock):
+                state["complete"] = False  # discovery was stuck at the deadline
             elif not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]  # unreachable target, bad spec
         finally:
+            watchdog.stop()
+            beating.cancel()
             if own_oob and ctx.oob is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(ctx.oob.stop(), timeout=GRACE_S / 2)
+                    await asyncio.wait_for(ctx.oob.stop(), timeout=GRACE_S / 3)
     surface, oob, auth, complete = ctx.surface, ctx.oob, state["auth"], state["complete"]
     every_operation = every_operation or list(surface.operations)
 
@@ -413,7 +427,7 @@ async def _run_checks(
         try:
             async for finding in check.run(ctx):
                 findings.append(finding)
-        except BudgetExhausted as exc:
+        except (BudgetExhausted, WallClock) as exc:
             complete = False
             ctx.warn(f"check {check.name} stopped early: {exc}")
         except Exception as exc:  # a bug or a hostile answer: this check errs, the scan goes on

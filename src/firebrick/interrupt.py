@@ -43,6 +43,11 @@ class Interrupt:
         for loop, event in list(self._waiters):
             with contextlib.suppress(RuntimeError):  # that loop is closed already
                 loop.call_soon_threadsafe(event.set)
+        if self._waiters:
+            from firebrick.wall import WallClock, interruptible
+
+            if interruptible(frame):  # a check busy in synchronous code: stop it right here
+                raise WallClock("the scan was interrupted")
 
     def watch(self) -> asyncio.Event:
         """An event (of the running loop) set by the first signal, or already set."""

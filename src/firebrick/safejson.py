@@ -31,6 +31,10 @@ def depth_of(data: Any, limit: int = MAX_DEPTH) -> int:
 
 def safe_json_loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     """Parsed JSON, or None when the text is not JSON or is nested deeper than ``max_depth``."""
+    if len(text) > 65536 and text.rstrip()[-1:] not in (
+        ("}", "]") if isinstance(text, str) else (b"}", b"]")
+    ):
+        return None  # a large answer cut at the size cap: not JSON, and not worth parsing to say so
     try:
         data = json.loads(text)
     except (ValueError, RecursionError, TypeError):

@@ -79,6 +79,37 @@ def _auth_warning(exchanges: list[Exchange]) -> str | None:
     return None
 
 
+class _SpecIndex:
+    """Which (method, path) a spec's path templates cover. Indexed by method and segment count,
+    whole-segment parameters matched without regexes: a 20,000-operation spec is checked in
+    microseconds per path, not by 20,000 regexes."""
+
+    def __init__(self, ops: list[Operation]) -> None:
+        self.by_shape: dict[tuple[str, int], list[tuple[str | re.Pattern[str] | None, ...]]] = {}
+        for op in ops:
+            segments = op.path.rstrip("/").split("/")
+            key = (op.method, len(segments))
+            self.by_shape.setdefault(key, []).append(tuple(self._segment(s) for s in segments))
+
+    @staticmethod
+    def _segment(segment: str) -> str | re.Pattern[str] | None:
+        if "{" not in segment:
+            return segment
+        if re.fullmatch(r"\{[^{}]*\}", segment):
+            return None  # any non-empty segment
+        return _template_regex(segment)  # a parameter inside a segment: rare, a regex
+
+    def knows(self, op: Operation) -> bool:
+        segments = op.path.rstrip("/").split("/")
+        for template in self.by_shape.get((op.method, len(segments)), ()):
+            if all(
+                (t is None and s) or t == s or (isinstance(t, re.Pattern) and t.match(s))
+                for t, s in zip(template, segments, strict=True)
+            ):
+                return True
+        return False
+
+
 def sample_operations(ops: list[Operation], keep: int) -> list[Operation]:
     """At most ``keep`` operations, spread over the whole surface: every distinct first path
     segment (resource) gets its share, then evenly spaced picks fill the rest; order is kept."""
@@ -172,11 +203,11 @@ async def discover(
         surface.spec_url = loaded.source
         surface.spec_version = loaded.version
         warnings += loaded.warnings
-    spec_templates = [(op.method, _template_regex(op.path)) for op in spec_ops]
+    spec_templates = _SpecIndex(spec_ops)
     spec_path = urlsplit(loaded.source).path if loaded and "://" in loaded.source else None
 
     def known_to_spec(op: Operation) -> bool:
-        return any(m == op.method and rx.match(op.path) for m, rx in spec_templates)
+        return spec_templates.knows(op)
 
     found_ops: list[Operation] = []
     hints: list[str] = [op.path for op in spec_ops if "graphql" in op.path.lower()]

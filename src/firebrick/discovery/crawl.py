@@ -519,7 +519,8 @@ async def crawl_site(
                     params = _query_params(parts.query) + list(form.inputs)
                     book.add(form.method, path, params, body_content_type=ct)
             return
-        data = _parse_json(ex)
+        # a large JSON answer is parsed off the loop, like a large page
+        data = _parse_json(ex) if len(ex.body_text) < 65536 else await offload(_parse_json, ex)
         if data is not None:
             for found in extract_json_urls(data, client.origin)[:MAX_LINKS_PER_PAGE]:
                 enqueue(found)
