@@ -90,6 +90,13 @@ def concurrency_for(rate: float, configured: int = 0) -> int:
     return max(8, min(64, math.ceil(rate * 0.05)))
 
 
+class _BuildOnly(httpx.AsyncBaseTransport):
+    """The httpx client's transport: requests are sent with aiohttp (_send_once), never here."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("ScopedClient sends with aiohttp; the httpx client only builds")
+
+
 class CredentialSource(Protocol):
     """What the client asks firebrick.auth for: each identity's current credential headers, and
     a fresh login when they stopped working (firebrick.auth.manager.AuthManager)."""
@@ -179,6 +186,9 @@ class ScopedClient:
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate, br"},
             trust_env=False,  # never route the scan through an environment proxy by surprise
             cookies=no_cookie_jar(),
+            # httpx only builds requests: a transport that never sends spares the import of
+            # httpcore (and trio, when installed) and the loading of a CA bundle at start-up.
+            transport=_BuildOnly(),
         )
         self._session: aiohttp.ClientSession | None = None  # the sender, made on first use
         # Awaited with every exchange before the caller sees it (outside the concurrency slot).
