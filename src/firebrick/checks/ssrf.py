@@ -1012,6 +1012,17 @@ async def _stage2(
     return _verdict(ctx, target, first, probes, reflects)
 
 
+def _landed(hits: list[Probe]) -> str:
+    """Where the blind proof landed: the inside listener, the metadata canary, or both."""
+    where = {i.listener for p in hits for i in p.interactions if i.listener in INSIDE_LISTENERS}
+    places = []
+    if where & {"inside", "inside6"}:
+        places.append("our listener on the target's loopback")
+    if "metadata" in where:
+        places.append("our metadata canary at 169.254.169.254")
+    return (" and ".join(places) or "our inside listener").capitalize() + " received the request."
+
+
 def _verdict(
     ctx: ScanContext, target: Target, first: list[Probe], probes: list[Probe], reflects: bool
 ) -> list[Finding]:
@@ -1067,6 +1078,8 @@ def _verdict(
                 confidence=Confidence.CONFIRMED,
                 title=(
                     "SSRF reads cloud metadata and internal services"
+                    if metadata and read
+                    else "SSRF reaches cloud metadata and internal addresses (blind)"
                     if metadata
                     else "SSRF reads internal services"
                     if read
@@ -1079,7 +1092,7 @@ def _verdict(
                     + (
                         "the internal content came back in the response."
                         if read
-                        else "our listener on the target's loopback received the request."
+                        else _landed(hits)[0].lower() + _landed(hits)[1:]
                     )
                     + f" {len(hits)} of {len(hits) + len(refused)} internal payloads got through."
                 ),
@@ -1140,7 +1153,7 @@ def _verdict(
                     + (
                         " The internal content came back in the response."
                         if read
-                        else " Our listener on the target's loopback received the request."
+                        else " " + _landed(hits)
                     ),
                     evidence=evidence(
                         f"{len(hits)} bypass payloads reached inside; the literal internal address was refused",
