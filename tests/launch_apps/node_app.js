@@ -1,5 +1,6 @@
 // A small Node app (http module only), scanned through `firebrick scan --launch`.
 //   GET /proxy?url=       vulnerable: http.get on any URL, body reflected
+//   GET /health           liveness
 //   GET /proxy-safe?url=  hardened twin: resolve once, refuse non-public answers, connect to
 //                         the checked address (lookup pinned), port 80 only, no redirects
 // Listens on $PORT (0 = any free port: firebrick detects it).
@@ -14,7 +15,9 @@ const SPEC = {
     operationId: p.slice(1).replace("-", "_"),
     parameters: [{ name: "url", in: "query", required: true,
                    schema: { type: "string", format: "uri" } }],
-    responses: { 200: { description: "the fetched body" } } } }])),
+    responses: { 200: { description: "the fetched body" } } } }])
+    .concat([["/health", { get: { operationId: "health",
+      responses: { 200: { description: "liveness" } } } }]])),
 };
 
 function internal(address) {
@@ -51,6 +54,14 @@ http.createServer((req, res) => {
   if (u.pathname === "/openapi.json") {
     res.writeHead(200, { "content-type": "application/json" });
     return res.end(JSON.stringify(SPEC));
+  }
+  if (u.pathname === "/health") {
+    res.writeHead(200, { "content-type": "application/json" });
+    return res.end('{"status":"ok"}');
+  }
+  if (u.pathname !== "/proxy" && u.pathname !== "/proxy-safe") {
+    res.writeHead(404, { "content-type": "text/plain" });
+    return res.end("not found");
   }
   let target;
   try { target = new URL(u.searchParams.get("url") || ""); } catch (e) { return refuse(res); }
