@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 
@@ -68,6 +67,8 @@ def mcp(
 
     if not use_http:
         server = build_server(store_path=store_path)
+        import asyncio  # on use: `firebrick --help` does not import it
+
         asyncio.run(server.run_stdio_async())
         return
     check_loopback(host)
@@ -84,6 +85,8 @@ def mcp(
         store_path=store_path, policy=policy, source_root=source_root, remote=True, port=port
     )
     try:
+        import asyncio  # on use: `firebrick --help` does not import it
+
         asyncio.run(serve_http(server, host, port, token))
     except OSError as exc:
         from firebrick.errors import UsageError

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
@@ -113,4 +112,6 @@ def serve(
         await server.serve(sockets=[sock])
 
     with contextlib.suppress(KeyboardInterrupt):
+        import asyncio  # on use: `firebrick --help` does not import it
+
         asyncio.run(main())
