@@ -155,6 +155,7 @@ async def run_scan(
     progress: Progress | None = None,
     target_policy: TargetPolicy | None = None,
     stop: asyncio.Event | None = None,
+    rate_limiter: Any = None,
 ) -> ScanResult:
     """Scan options.target. Pass a started OOBServer to share it (the demo does); else one is
     started and stopped here when a selected check needs it.
@@ -187,6 +188,7 @@ async def run_scan(
         verify_tls=tls_verify(options.insecure, options.ca_cert),
         # A service scanning for others pins every connection to addresses its policy allows.
         resolver=PolicyResolver(target_policy) if target_policy is not None else None,
+        rate_limiter=rate_limiter,  # a fleet shares one per target host (fleet/ratelimit.py)
         proxy=options.proxy,
     )
     # What may be sent (classifier + --include/--exclude + mode) and every write that was sent.

@@ -142,6 +142,7 @@ class ScopedClient:
         verify_tls: bool | ssl.SSLContext = False,  # staging hosts often have self-signed certs
         proxy: str | None = None,  # an intercepting proxy (Burp, ZAP) every request goes through
         resolver: Any = None,  # an aiohttp resolver, e.g. target_policy.PolicyResolver (serve)
+        rate_limiter: Any = None,  # wait()/slow_down(): e.g. a Redis bucket shared by workers
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.scope = {origin_of(self.base_url)} | {origin_of(o) for o in extra_origins or []}
@@ -159,7 +160,7 @@ class ScopedClient:
         # Set by the engine (sideeffects.py, ledger.py): what may be sent, and the writes sent.
         self.policy: SendPolicy | None = None
         self.ledger: WriteLedger | None = None
-        self._limiter = RateLimiter(rate)
+        self._limiter = rate_limiter or RateLimiter(rate)
         self._slots = asyncio.Semaphore(concurrency)
         self._admission = asyncio.Semaphore(max(16, 2 * concurrency))  # see _request_once
         self.concurrency = concurrency

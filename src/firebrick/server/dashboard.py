@@ -51,6 +51,9 @@ class Dashboard:
             raise ServiceError(403, "csrf", "the form expired or did not come from this site")
 
     def key(self, request: Request) -> dict[str, Any]:
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):  # an API client reading a page: same keys
+            return self.service.authenticate(auth[7:].strip())
         key_id = self.session_key(request)
         row = (
             self.service.db.one(

@@ -21,6 +21,13 @@ from urllib.parse import urlsplit
 from firebrick.errors import FirebrickError, UsageError
 from firebrick.model import ScanResult
 from firebrick.server.db import Database
+from firebrick.server.runner import (
+    RequestError,
+    execute_scan,
+    mark_failed,
+    now_iso,
+    options_from_request,
+)
 from firebrick.server.webhooks import WebhookSender
 from firebrick.target_policy import TargetPolicy
 
@@ -34,10 +41,6 @@ class ServiceError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def hash_key(key: str) -> str:
@@ -218,42 +221,12 @@ class Service:
         return self.scan(scan_id)
 
     def _options(self, request: dict[str, Any]) -> Any:
-        from firebrick.options import MODES, ScanOptions
-
-        url = request.get("url")
-        if not isinstance(url, str) or not url:
-            raise ServiceError(422, "invalid_request", "url is required")
-        mode = request.get("mode") or "safe"
-        if mode not in MODES:
-            raise ServiceError(422, "invalid_request", f"mode must be one of {', '.join(MODES)}")
-        headers = request.get("headers") or {}
-        identities = request.get("identities") or {}
-        checks = request.get("checks") or []
-        if not isinstance(headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
-            raise ServiceError(422, "invalid_request", "headers must map names to strings")
-        if not isinstance(checks, list) or not all(isinstance(c, str) for c in checks):
-            raise ServiceError(422, "invalid_request", "checks must be a list of names")
-        options = ScanOptions(
-            target=url,
-            spec=request.get("spec_url") or None,
-            mode=mode,
-            headers=dict(headers),
-            identities={str(k): dict(v) for k, v in identities.items()},
-            checks=list(checks),
-            rate=float(request.get("rate") or self.config.default_rate),
-            max_time=min(
-                float(request.get("max_time") or self.config.max_time), self.config.max_time
-            ),
-        )
         try:
-            options.validate()
-        except UsageError as exc:
-            raise ServiceError(422, "invalid_request", str(exc)) from None
-        if options.spec and not options.spec.startswith(("http://", "https://")):
-            raise ServiceError(422, "invalid_request", "spec_url must be an http(s) URL")
-        return options
+            return options_from_request(
+                request, default_rate=self.config.default_rate, max_time=self.config.max_time
+            )
+        except RequestError as exc:
+            raise ServiceError(exc.status, exc.code, exc.message) from None
 
     async def _verify_control(self, key: dict[str, Any], target: str) -> None:
         """Scans with credentials need proof the caller controls the host: the key's token in
@@ -330,42 +303,32 @@ class Service:
                 self.queue.task_done()
 
     async def _run(self, scan_id: str) -> None:
-        from firebrick.engine import run_scan
-
         row = self.db.one("SELECT * FROM scans WHERE id = ?", (scan_id,))
         if row is None:  # deleted while queued
             return
         progress = self.progress.setdefault(scan_id, Progress())
-        request = json.loads(row["request_json"])
-        self.db.execute(
-            "UPDATE scans SET status = 'running', started_at = ? WHERE id = ?", (now_iso(), scan_id)
-        )
         progress.add("started")
-        try:
-            options = self._options(request)
-            result = await run_scan(
-                options,
-                progress=lambda message: progress.add("progress", message=message),
-                target_policy=self.config.policy,
-            )
-        except (FirebrickError, ServiceError) as exc:
-            self._fail(scan_id, str(exc))
-            return
-        doc = result.to_dict()
-        self.db.execute(
-            "UPDATE scans SET status = 'done', finished_at = ?, grade = ?, score = ?, findings = ?,"
-            " result_json = ? WHERE id = ?",
-            (now_iso(), result.grade, result.score, len(result.findings), json.dumps(doc), scan_id),
+        outcome, result, error = await execute_scan(
+            self.db,
+            scan_id,
+            default_rate=self.config.default_rate,
+            max_time=self.config.max_time,
+            target_policy=self.config.policy,
+            progress=lambda message: progress.add("progress", message=message),
         )
-        progress.add("done", grade=result.grade, score=result.score, findings=len(result.findings))
-        progress.done = True
-        await self._after(scan_id, row, result)
+        if outcome == "failed":
+            self._fail(scan_id, error or "failed")
+        elif outcome == "done" and result is not None:
+            progress.add(
+                "done", grade=result.grade, score=result.score, findings=len(result.findings)
+            )
+            progress.done = True
+            await self._after(scan_id, row, result)
+        else:
+            progress.done = True
 
     def _fail(self, scan_id: str, message: str) -> None:
-        self.db.execute(
-            "UPDATE scans SET status = 'failed', finished_at = ?, error = ? WHERE id = ?",
-            (now_iso(), message, scan_id),
-        )
+        mark_failed(self.db, scan_id, message)
         progress = self.progress.setdefault(scan_id, Progress())
         progress.add("failed", error=message)
         progress.done = True
@@ -451,6 +414,10 @@ class Service:
             k: body[k] for k in ("url", "spec_url", "mode", "checks", "rate") if k in body
         }
         options = self._options(request)
+        try:  # refused now, not at every run
+            self.config.policy.check(options.target)
+        except FirebrickError as exc:
+            raise ServiceError(422, "target_refused", str(exc)) from None
         interval = int(body.get("interval_s") or 86400)
         if interval < 60:
             raise ServiceError(422, "invalid_request", "interval_s must be at least 60")
