@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from firebrick.errors import FirebrickError, UsageError
+from firebrick.errors import FirebrickError
 from firebrick.model import ScanResult
 from firebrick.server.db import Database
 from firebrick.server.runner import (
