@@ -1072,9 +1072,12 @@ _register_report_commands()
 
 def _register_code_command() -> None:
     from firebrick.cli_code import code
+    from firebrick.cli_fleet import fleet, worker
     from firebrick.cli_mcp import mcp
     from firebrick.cli_serve import serve
 
+    main_group.add_command(worker, "worker")
+    main_group.add_command(fleet, "fleet")
     main_group.add_command(code, "code")
     main_group.add_command(mcp, "mcp")
     main_group.add_command(serve, "serve")

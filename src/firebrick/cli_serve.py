@@ -48,6 +48,12 @@ def default_database() -> str:
     help="First webhook retry delay, seconds (doubles per attempt, with jitter).",
 )
 @click.option(
+    "--broker",
+    default=None,
+    envvar="FIREBRICK_BROKER",
+    help="Run scans on the fleet (firebrick worker) through this Celery broker instead of in-process.",
+)
+@click.option(
     "--no-verify-control",
     is_flag=True,
     help="Let authenticated scans run without proof of control of the target (single-tenant use).",
@@ -60,6 +66,7 @@ def serve(
     workers: int,
     monitor_tick: float,
     webhook_backoff: float,
+    broker: str | None,
     no_verify_control: bool,
 ) -> None:
     """Run the service: paste a URL in the dashboard or POST /api/v1/scans, watch the scan, read
@@ -80,6 +87,7 @@ def serve(
         monitor_tick=monitor_tick,
         webhook_backoff=webhook_backoff,
         verify_control=not no_verify_control,
+        broker=broker,
     )
 
     async def main() -> None:

@@ -87,6 +87,17 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         ],
     ),
 ]
+MIGRATIONS.append(
+    (
+        2,
+        [
+            # the fleet: how many times a scan was started (a killed worker's scan runs again)
+            # and whether the service has sent its events (workers finish scans it did not run)
+            "ALTER TABLE scans ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE scans ADD COLUMN notified INTEGER NOT NULL DEFAULT 0",
+        ],
+    )
+)
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

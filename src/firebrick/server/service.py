@@ -29,6 +29,8 @@ from firebrick.server.runner import (
     options_from_request,
 )
 from firebrick.server.webhooks import WebhookSender
+
+TASK = "firebrick.scan"  # fleet/app.py registers it
 from firebrick.target_policy import TargetPolicy
 
 GRADES = "ABCDF"
@@ -62,6 +64,8 @@ class ServiceConfig:
     webhook_backoff: float = 2.0  # seconds; doubled per attempt, with jitter
     webhook_tolerance: int = 300  # seconds a receiver should accept a signature's timestamp
     verify_control: bool = True  # authenticated scans need proof of control of the target
+    broker: str | None = None  # a Celery broker: scans run on the fleet (firebrick worker)
+    fleet_poll: float = 1.0  # seconds between looks for scans the fleet finished
 
 
 @dataclass
@@ -88,17 +92,27 @@ class Service:
         self.progress: dict[str, Progress] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._calls: dict[str, deque[float]] = {}  # key id -> request times (rate limit)
+        self._celery: Any = None
         self.webhooks = WebhookSender(self)
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
-        # Scans left queued or running by a previous process are run again: nothing is lost.
-        for row in self.db.all("SELECT id FROM scans WHERE status IN ('queued', 'running')"):
+        # Scans left queued or running by a previous process are run again: nothing is lost
+        # (with a fleet, the broker keeps them).
+        stale = (
+            []
+            if self.config.broker
+            else self.db.all("SELECT id FROM scans WHERE status IN ('queued', 'running')")
+        )
+        for row in stale:
             self.db.execute("UPDATE scans SET status = 'queued' WHERE id = ?", (row["id"],))
             self.progress[row["id"]] = Progress()
             self.queue.put_nowait(row["id"])
-        for _ in range(max(1, self.config.workers)):
-            self._tasks.append(asyncio.create_task(self._worker()))
+        if self.config.broker:  # the fleet runs the scans; we send their events when done
+            self._tasks.append(asyncio.create_task(self._fleet_watch()))
+        else:
+            for _ in range(max(1, self.config.workers)):
+                self._tasks.append(asyncio.create_task(self._worker()))
         self._tasks.append(asyncio.create_task(self._monitor_loop()))
         self._tasks.append(asyncio.create_task(self.webhooks.run()))
 
@@ -217,8 +231,38 @@ class Service:
         )
         self.progress[scan_id] = Progress()
         self.progress[scan_id].add("queued", target=options.target)
-        await self.queue.put(scan_id)
+        if self.config.broker:
+            await asyncio.to_thread(self._fleet().send_task, TASK, args=[scan_id])
+        else:
+            await self.queue.put(scan_id)
         return self.scan(scan_id)
+
+    def _fleet(self) -> Any:
+        if self._celery is None:
+            from firebrick.fleet.app import make_app
+
+            self._celery = make_app(self.config.broker, firebrick_max_time=self.config.max_time)
+        return self._celery
+
+    async def _fleet_watch(self) -> None:
+        """Events for scans the fleet finished (it stores results; we notify, once)."""
+        while True:
+            rows = self.db.all(
+                "SELECT * FROM scans WHERE status IN ('done', 'failed') AND notified = 0"
+            )
+            for row in rows:
+                self.db.execute("UPDATE scans SET notified = 1 WHERE id = ?", (row["id"],))
+                progress = self.progress.setdefault(row["id"], Progress())
+                if row["status"] == "failed":
+                    self._fail(row["id"], row["error"] or "failed")
+                    continue
+                result = self.result(row["id"])
+                progress.add(
+                    "done", grade=result.grade, score=result.score, findings=len(result.findings)
+                )
+                progress.done = True
+                await self._after(row["id"], row, result)
+            await asyncio.sleep(self.config.fleet_poll)
 
     def _options(self, request: dict[str, Any]) -> Any:
         try:
@@ -319,6 +363,7 @@ class Service:
         if outcome == "failed":
             self._fail(scan_id, error or "failed")
         elif outcome == "done" and result is not None:
+            self.db.execute("UPDATE scans SET notified = 1 WHERE id = ?", (scan_id,))
             progress.add(
                 "done", grade=result.grade, score=result.score, findings=len(result.findings)
             )
@@ -329,6 +374,7 @@ class Service:
 
     def _fail(self, scan_id: str, message: str) -> None:
         mark_failed(self.db, scan_id, message)
+        self.db.execute("UPDATE scans SET notified = 1 WHERE id = ?", (scan_id,))
         progress = self.progress.setdefault(scan_id, Progress())
         progress.add("failed", error=message)
         progress.done = True
@@ -533,7 +579,11 @@ def _visible(row: dict[str, Any], key: dict[str, Any] | None) -> bool:
 
 
 def _scan_row(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in row.items() if k not in ("result_json", "request_json", "key_id")}
+    out = {
+        k: v
+        for k, v in row.items()
+        if k not in ("result_json", "request_json", "key_id", "notified")
+    }
     request = json.loads(row["request_json"])
     # Credentials are never returned: names only.
     out["request"] = {
