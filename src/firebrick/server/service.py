@@ -29,9 +29,9 @@ from firebrick.server.runner import (
     options_from_request,
 )
 from firebrick.server.webhooks import WebhookSender
+from firebrick.target_policy import TargetPolicy
 
 TASK = "firebrick.scan"  # fleet/app.py registers it
-from firebrick.target_policy import TargetPolicy
 
 GRADES = "ABCDF"
 EVENTS = ("scan.completed", "scan.failed", "findings.new", "findings.resolved", "grade.crossed")
