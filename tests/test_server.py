@@ -24,6 +24,7 @@ from flask import Flask, Response, redirect, request
 
 from firebrick.lab.runner import LabConfig, start_lab
 from firebrick.server import Service, ServiceConfig, create_app
+from firebrick.server.db import MIGRATIONS
 from firebrick.server.webhooks import verify
 from firebrick.target_policy import TargetPolicy, parse_networks
 from support import serve
@@ -395,7 +396,7 @@ def test_serve_command_prints_its_admin_key_once_and_migrates(tmp_path: Path) ->
         proc.terminate()
         proc.wait(timeout=WAIT)
     versions = sqlite3.connect(db).execute("SELECT version FROM fb_migrations").fetchall()
-    assert versions == [(1,)]
+    assert versions == [(v,) for v, _ in MIGRATIONS]
 
 
 CHROMIUM = "/usr/bin/chromium"
@@ -536,7 +537,7 @@ def test_postgresql_backend_runs_scans_and_survives_a_restart(
     # a second process on the same database: migrations are not re-applied, history is there
     with service_on_loopback(tmp_path, database=postgres) as (base, service, admin):
         versions = service.db.all("SELECT version FROM fb_migrations")
-        assert [r["version"] for r in versions] == [1]
+        assert [r["version"] for r in versions] == [v for v, _ in MIGRATIONS]
         with client(base, admin) as c:
             assert c.get(f"/api/v1/scans/{scan['id']}").json()["status"] == "done"
 
