@@ -220,6 +220,8 @@ def test_ledger_lists_exactly_the_writes_the_lab_saw(safe_run: tuple[Flask, Scan
     per_op = Counter(w.operation or w.path for w in created)
     assert max(per_op.values()) <= SAFE_CREATES_PER_OPERATION
     assert all(w.cleanup is None for w in result.writes)  # --cleanup is off in safe mode
+    items = [w for w in result.writes if w.method == "POST" and w.path == "/api/items"]
+    assert items and all(w.operation == "POST /api/items" for w in items)
     assert any("remain on the target" in w for w in result.warnings)
 
 

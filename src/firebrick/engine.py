@@ -324,6 +324,9 @@ async def run_scan(
             "scope", "scope", Operation(method, path), None, Outcome.NOT_DETERMINED, reason,
             cause=Cause.EXCLUDED,
         )  # fmt: skip
+    for entry in ledger.entries:  # checks that sent to a concrete path named no operation
+        if entry.operation is None and entry.check not in ("discovery", "cleanup"):
+            entry.operation = policy.operation_for(entry.method, entry.path)
     left = [e for e in ledger.created() if not (e.cleanup or "").startswith("deleted")]
     if left:
         ctx.warn(

@@ -33,8 +33,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Safe mode: at most this many writes per operation that created something (201 or Location);
 # later writes to that operation are not sent. Documented in docs/checks.md.
 SAFE_CREATES_PER_OPERATION = 2
-# Safe mode: at most this many writes (POST/PUT/PATCH) per operation in all.
-SAFE_WRITES_PER_OPERATION = 30
+# Safe mode: at most this many writes (POST/PUT/PATCH) per operation in all (the SSRF depth
+# ladder of one fetching input is about 20-35 requests). GraphQL queries are reads sent by POST:
+# not counted.
+SAFE_WRITES_PER_OPERATION = 50
 
 # Verbs (and nouns used as verbs in routes) that change state when a request reaches them.
 _WORDS: dict[str, str] = {
@@ -254,6 +256,8 @@ class SendPolicy:
     # The operations the engine let into the scan (judged with everything discovery knew).
     approved: set[str] = field(default_factory=set)
     _approved_paths: list[tuple[str, re.Pattern[str]]] = field(default_factory=list)
+    _graphql_reads: set[str] = field(default_factory=set)
+    _approved_keys: list[str] = field(default_factory=list)
     _creates: Counter[str] = field(default_factory=Counter)
     _writes: Counter[str] = field(default_factory=Counter)
 
@@ -268,9 +272,14 @@ class SendPolicy:
     def approve(self, operations: list[Operation]) -> None:
         """The surface after filtering: requests to these operations are not judged again."""
         self.approved = {op.key for op in operations}
-        self._approved_paths = [
-            (op.method, _path_template(op.path)) for op in operations if op.graphql is None
-        ]
+        self._graphql_reads = {
+            op.key
+            for op in operations
+            if op.graphql is not None and op.graphql.operation_type == "query"
+        }
+        rest = [op for op in operations if op.graphql is None]
+        self._approved_paths = [(op.method, _path_template(op.path)) for op in rest]
+        self._approved_keys = [op.key for op in rest]
 
     def _is_approved(self, method: str, path: str, op_key: str | None) -> bool:
         if op_key is not None and op_key in self.approved:
@@ -281,6 +290,14 @@ class SendPolicy:
             (m == method or method in SAFE_METHODS) and rx.fullmatch(path)
             for m, rx in self._approved_paths
         )
+
+    def operation_for(self, method: str, path: str) -> str | None:
+        """The approved operation a request went to (method and path template), if one matches."""
+        path = path.split("?", 1)[0]
+        for key, (m, rx) in zip(self._approved_keys, self._approved_paths, strict=True):
+            if m == method.upper() and rx.fullmatch(path):
+                return key
+        return None
 
     def _included(self, method: str, path: str) -> bool:
         return any(r.matches(method, path) for r in self.include)
@@ -337,7 +354,12 @@ class SendPolicy:
         reason = self._effect_reason(method, path, why)
         if reason is None and method == "DELETE" and self.mode != "full":
             reason = "skipped: safe mode never sends DELETE"
-        if reason is None and self.mode != "full" and method not in SAFE_METHODS:
+        if (
+            reason is None
+            and self.mode != "full"
+            and method not in SAFE_METHODS
+            and op_key not in self._graphql_reads
+        ):
             key = op_key or f"{method} {path}"
             if self._creates[key] >= self.creates_cap:
                 reason = (
