@@ -26,6 +26,7 @@ from firebrick.errors import UsageError
 from firebrick.lab.sideeffect_lab import STATE_CHANGING, TOKEN, create_app
 from firebrick.model import ScanResult
 from firebrick.options import ScanOptions, load_options
+from firebrick.report import render
 from firebrick.report.terminal import render_text
 from firebrick.sideeffects import (
     SAFE_CREATES_PER_OPERATION,
@@ -252,6 +253,9 @@ def test_ledger_in_json_and_on_the_first_screen(safe_run: tuple[Flask, ScanResul
     first_screen = text.split("Findings (")[0]
     assert f"Writes sent       {len(result.writes)} " in first_screen
     assert "Write ledger" in text
+    html = render(result, "html")
+    assert f"Write ledger ({len(result.writes)})" in html and "/api/items/2" in html
+    assert f"{len(result.writes)} writes" in render(result, "markdown")
 
 
 def test_exclude_removes_an_operation_everywhere() -> None:

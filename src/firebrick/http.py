@@ -640,7 +640,9 @@ class ScopedClient:
         if self.ledger is not None:
             entry = self.ledger.record(exchange, check, op_key)
             if entry is not None and self.policy is not None:
-                self.policy.note_write(exchange.method, exchange.url, op_key, bool(entry.created))
+                self.policy.note_write(
+                    exchange.method, exchange.url, op_key, bool(entry.created), exchange.status
+                )
 
     @property
     def _secret_names(self) -> set[str]:

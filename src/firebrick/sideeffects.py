@@ -371,8 +371,14 @@ class SendPolicy:
             self.refused.append((method, path, reason))
         return reason
 
-    def note_write(self, method: str, url: str, op_key: str | None, created: bool) -> None:
-        """Count a write that was sent (and whether it created something) for the safe-mode caps."""
+    def note_write(
+        self, method: str, url: str, op_key: str | None, created: bool, status: int | None = None
+    ) -> None:
+        """Count a write that was sent (and whether it created something) for the safe-mode caps.
+        A write the target turned away with a 4xx (401/403 before the right identity, 400, 404)
+        changed nothing and is not counted."""
+        if status is not None and 400 <= status < 500:
+            return
         key = op_key or f"{method.upper()} {urlsplit(url).path or '/'}"
         self._writes[key] += 1
         if created:

@@ -293,6 +293,25 @@ def _coverage_html(items: list[CoverageItem]) -> str:
     )
 
 
+def _ledger_html(result: ScanResult) -> str:
+    """Every request other than GET/HEAD/OPTIONS the scan sent, and what became of it."""
+    if not result.writes:
+        return "<p class='muted'>The scan sent no write requests.</p>"
+    rows = [
+        "<tr>"
+        f"<td>{e(w.method)}</td><td>{e(w.path)}</td>"
+        f"<td>{e(w.status if w.status is not None else 'no answer')}</td><td>{e(w.check)}</td>"
+        f"<td>{e(w.operation or '')}</td><td>{e(w.created or '')}</td>"
+        f"<td>{e('; '.join(x for x in (w.cleanup, w.note) if x))}</td>"
+        "</tr>"
+        for w in result.writes
+    ]
+    return (
+        "<table><tr><th>Method</th><th>Path</th><th>Status</th><th>Check</th><th>Operation</th>"
+        "<th>Created</th><th>Cleanup / note</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
 def _categories_table(categories: list[CategoryScore]) -> str:
     rows = [
         "<tr>"
@@ -332,7 +351,8 @@ def render(result: ScanResult) -> str:
         f"{e(result.tool_version)}</div>",
         f'<div class="meta">{result.stats.requests_sent} requests &middot; '
         f"{result.stats.oob_interactions} OOB interactions &middot; "
-        f"{result.stats.operations} operations &middot; {result.stats.duration_s:.1f} s</div>",
+        f"{result.stats.operations} operations &middot; {result.stats.duration_s:.1f} s"
+        f" &middot; {len(result.writes)} writes (see the write ledger)</div>",
         "</div></div>",
     ]
     if not result.complete:
@@ -365,6 +385,8 @@ def render(result: ScanResult) -> str:
         body += [_finding_html(offset + n, f) for n, f in enumerate(result.source_findings, 1)]
     body.append("<h2>Coverage</h2>")
     body.append(_coverage_html(result.coverage))
+    body.append(f"<h2>Write ledger ({len(result.writes)})</h2>")
+    body.append(_ledger_html(result))
     body.append(f"<h2>Warnings ({len(result.warnings)})</h2>")
     if result.warnings:
         body.append("<ul>" + "".join(f"<li>{e(w)}</li>" for w in result.warnings) + "</ul>")

@@ -65,7 +65,8 @@ def render(result: ScanResult) -> str:
         f"{', partial' if result.grade_incomplete else ''})",
         "",
         f"Target {code(result.target)} · mode {text(result.mode)} · "
-        f"{result.stats.requests_sent} requests · {text(count_line)}",
+        f"{result.stats.requests_sent} requests · {len(result.writes)} writes · "
+        f"{text(count_line)}",
         "",
     ]
     if not result.complete:
