@@ -150,6 +150,25 @@ def test_full_mode_sends_state_changing_only_where_included() -> None:
     assert "looks state-changing" in (safe.link_verdict("http://t/reset-db") or "")
 
 
+def test_safe_mode_caps_creations_per_operation() -> None:
+    policy = SendPolicy.from_options("safe", [], [])
+    url = "http://t/api/items"
+    for _ in range(SAFE_CREATES_PER_OPERATION):
+        assert policy.request_verdict("POST", url, "ssrf", "POST /api/items") is None
+        policy.note_write("POST", url, "POST /api/items", created=True, status=201)
+    refused = policy.request_verdict("POST", url, "ssrf", "POST /api/items")
+    assert refused == "skipped: safe mode creates at most 2 objects per operation"
+    assert policy.request_verdict("POST", "http://t/api/other", "ssrf", None) is None
+    for _ in range(100):  # refused writes (401/403/400) changed nothing: not counted
+        policy.note_write("POST", "http://t/api/other", None, created=False, status=403)
+    assert policy.request_verdict("POST", "http://t/api/other", "ssrf", None) is None
+    assert policy.request_verdict("DELETE", "http://t/api/items/1", "ssrf", None) is not None
+    full = SendPolicy.from_options("full", [], [])
+    for _ in range(5):
+        full.note_write("POST", url, "POST /api/items", created=True, status=201)
+    assert full.request_verdict("POST", url, "ssrf", "POST /api/items") is None
+
+
 def test_bad_rule_is_a_one_line_usage_error() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "firebrick", "scan", "http://127.0.0.1:1", "--exclude", "re:("],

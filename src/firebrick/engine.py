@@ -327,6 +327,23 @@ async def run_scan(
     for entry in ledger.entries:  # checks that sent to a concrete path named no operation
         if entry.operation is None and entry.check not in ("discovery", "cleanup"):
             entry.operation = policy.operation_for(entry.method, entry.path)
+    # Updates the target accepted that no restore put back: said on the ledger and in a warning.
+    kept = [
+        e
+        for e in ledger.entries
+        if e.method in ("PUT", "PATCH", "DELETE")
+        and e.check != "cleanup"
+        and e.status is not None
+        and 200 <= e.status < 300
+        and not (e.note or "").startswith(("restore", "mass-assignment probe"))
+    ]
+    for entry in kept:
+        entry.note = "accepted; not restored by firebrick"
+    if kept:
+        ctx.warn(
+            f"{len(kept)} update requests (PUT/PATCH/DELETE) were accepted and not restored "
+            f"(see the write ledger: {', '.join(sorted({f'{e.method} {e.path}' for e in kept})[:3])})"
+        )
     left = [e for e in ledger.created() if not (e.cleanup or "").startswith("deleted")]
     if left:
         ctx.warn(
