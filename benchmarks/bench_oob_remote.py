@@ -12,7 +12,9 @@ the scanner side is the real ``RemoteOOB``. Rows:
 * settle: one catch-up read after a payload-carrying request (what the engine awaits per such
   request), median and p95;
 * fan-in: ``--scans`` scans registered at once, each receiving its share of callbacks
-  concurrently: callbacks per second until every scan has seen all of its own.
+  concurrently: callbacks per second until every scan has seen all of its own; beside it the
+  same callbacks to the listener with no scan registered (what the API adds is the difference).
+  Server and scanners share one process (and its GIL) here, so both rows are a floor.
 
 Numbers are for this machine's loopback; over a real network add one round trip to each.
 """
@@ -152,6 +154,16 @@ async def _fan_in(url: str, ca: str, scans: int, n: int) -> float:
             await remote.stop()
 
 
+async def _raw_fan_in(port: int, n: int) -> float:
+    """The same callbacks against the listener with no scan registered: the API's share."""
+    limits = httpx.Limits(max_connections=32)
+    timeout = httpx.Timeout(30, pool=None)
+    async with httpx.AsyncClient(trust_env=False, limits=limits, timeout=timeout) as client:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client.get(f"http://{LOOP}:{port}/fb{i:010d}") for i in range(n)))
+        return n / (time.perf_counter() - t0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--callbacks", type=int, default=200)
@@ -171,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             sse = asyncio.run(_latency(url, ca, "sse", args.callbacks))
             poll = asyncio.run(_latency(url, ca, "poll", args.callbacks))
             settle = asyncio.run(_settle(url, ca, args.callbacks))
+            raw = asyncio.run(_raw_fan_in(ready["api"].server.http_port, args.callbacks * 2))
             rate = asyncio.run(_fan_in(url, ca, args.scans, args.callbacks * 2))
         finally:
             ready["loop"].call_soon_threadsafe(ready["done"].set)
@@ -184,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         ("settle read per payload (ms)", settle),
     ):
         print(f"{name:<34} {statistics.median(values):>10.2f} {_pct(values, 0.95):>10.2f}")
+    print(f"{'fan-in, listener alone (callbacks/s)':<34} {raw:>10.0f} {'':>10}")
     print(f"{f'fan-in, {args.scans} scans (callbacks/s)':<34} {rate:>10.0f} {'':>10}")
     return 0
 

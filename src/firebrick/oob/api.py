@@ -38,6 +38,7 @@ import contextlib
 import dataclasses
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import os
@@ -188,8 +189,12 @@ class ScanSpace:
         self._notify()
 
     def after(self, seq: int, limit: int = MAX_EVENTS_PER_RESPONSE) -> list[Event]:
-        out = [e for e in self.events if e.seq > seq]
-        return out[:limit]
+        """Events with a sequence number above ``seq`` (at most ``limit``). Sequence numbers
+        in the deque are consecutive, so this is a slice, not a scan of everything kept."""
+        if not self.events:
+            return []
+        start = max(0, seq - self.events[0].seq + 1)
+        return list(itertools.islice(self.events, start, start + limit))
 
     def _notify(self) -> None:
         self.wake.set()
