@@ -802,6 +802,14 @@ async def demo_scan(
     help="With --network: unbound (randomising, validating) or "
     "dnsmasq (fixed query port, no DNSSEC, open).",
 )
+@click.option(
+    "--app",
+    type=click.Choice(["main", "login", "form", "graphql"]),
+    default="main",
+    show_default=True,
+    help="login: login-only API (users bob/bob-pass-1, alice/alice-pass-2); form: Django-style "
+    "form app (alice/alice-pass-2); graphql: GraphQL endpoint at /graphql.",
+)
 def lab(
     variant: str,
     port: int,
@@ -810,9 +818,23 @@ def lab(
     zone: str,
     network: bool,
     resolver: str,
+    app: str = "main",
 ) -> None:
     """Run the vulnerable (or hardened) lab API on 127.0.0.1 until Ctrl-C."""
     from firebrick.lab.runner import LabConfig, start_lab
+
+    if app != "main":  # the reach labs (lab/reach_lab.py), in this process
+        from firebrick.lab.reach_lab import serve_reach
+
+        reach = serve_reach(app, variant, port=port)
+        err.print(f"lab {app} ({variant}) at {reach.url}; Ctrl-C stops it")
+        try:
+            threading.Event().wait()  # until Ctrl-C
+        except KeyboardInterrupt:
+            pass
+        finally:
+            reach.stop()
+        return
 
     if network:  # docs/dns.md: what it builds and what the scan should find
         from firebrick.netlab import network_scan

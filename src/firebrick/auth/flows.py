@@ -207,7 +207,7 @@ async def login(client: ScopedClient, spec: LoginSpec) -> Credential:
             pass_field = pass_field or form["password"]
             extra = dict(form["hidden"])
         elif body_kind == "auto":
-            body_kind = "json"
+            body_kind = spec.body = "json"  # not a form: later logins skip the GET
     user_field = user_field or "username"
     pass_field = pass_field or "password"
     values = {**extra, user_field: spec.username, pass_field: spec.password}

@@ -552,7 +552,7 @@ class ReachLab:
         self.served.server.server_close()
 
 
-def serve_reach(kind: str, variant: str) -> ReachLab:
-    """Serve one of the apps on an ephemeral loopback port, in a daemon thread."""
+def serve_reach(kind: str, variant: str, port: int = 0) -> ReachLab:
+    """Serve one of the apps on 127.0.0.1 (an ephemeral port by default), in a daemon thread."""
     app = APPS[kind](variant)
-    return ReachLab(serve(app), app)
+    return ReachLab(serve(app, port=port), app)
