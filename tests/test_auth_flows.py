@@ -221,3 +221,21 @@ def test_register_creates_two_identities_in_full_mode(login_labs: dict[str, Reac
     }
     assert {"registered-1", "registered-2"} <= used
     assert "-Aa1" not in json.dumps(result.to_dict())  # the generated passwords are redacted
+
+
+def test_script_and_data_links_followed_state_changing_ones_not(
+    form_scans: dict[str, ScanResult], form_labs: dict[str, ReachLab]
+) -> None:
+    ops = set(form_scans["vulnerable"].surface["operations"])
+    assert "GET /api/status" in ops  # from a data-endpoint attribute
+    assert "GET /tools/preview" in ops  # from an onclick handler
+    # /start-over is named only in an inline script; the side-effect classifier keeps it unsent
+    assert form_labs["vulnerable"].app.config.get("start_over_hits", 0) == 0
+
+
+def test_session_cookie_identities_pass_the_credential_check(
+    form_scans: dict[str, ScanResult], login_scans: dict[str, ScanResult]
+) -> None:
+    # the start-of-scan credential check sends as the identity (its cookie jar, current token)
+    for result in (form_scans["vulnerable"], login_scans["vulnerable"]):
+        assert not [w for w in result.warnings if "were refused" in w], result.warnings

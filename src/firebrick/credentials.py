@@ -97,8 +97,12 @@ def _probe_ops(ctx: ScanContext) -> list[Operation]:
     return ops[:8]
 
 
-async def _send(ctx: ScanContext, op: Operation, headers: dict[str, str]) -> Exchange:
-    """Send op with exactly these headers (never the user's others): anonymous or one set."""
+async def _send(
+    ctx: ScanContext, op: Operation, headers: dict[str, str], identity: str | None = None
+) -> Exchange:
+    """Send op with exactly these headers (never the user's others): anonymous or one set.
+    ``identity``: a login identity (firebrick.auth) whose cookies and current token the
+    client adds."""
     spec = build(op, {})
     return await ctx.client.request(
         spec.method,
@@ -109,6 +113,7 @@ async def _send(ctx: ScanContext, op: Operation, headers: dict[str, str]) -> Exc
         op_key=op.key,
         follow_redirects=False,
         use_user_headers=False,
+        identity=identity,
     )
 
 
@@ -139,8 +144,11 @@ async def check_at_start(ctx: ScanContext, say: Callable[[str], None]) -> list[s
         if not walled:
             return []
         refused: list[str] = []
+        managed = set(ctx.client.credentials.names()) if ctx.client.credentials else set()
         for label, hs in sets:
-            answers = await asyncio.gather(*(_send(ctx, op, hs) for op, _ in walled))
+            named = label.removeprefix("--identity ") if label.startswith("--identity ") else None
+            who = named if named in managed else None
+            answers = await asyncio.gather(*(_send(ctx, op, hs, who) for op, _ in walled))
             if all(refusal(a) is Cause.AUTH for a in answers):
                 op, first = walled[0][0], answers[0]
                 message = (

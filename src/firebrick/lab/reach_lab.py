@@ -323,8 +323,21 @@ def form_app(variant: str) -> Flask:
         body = (
             "<h1>Staff tools</h1>"
             "<button onclick=\"window.location.href='/tools/preview'\">Link preview</button>"
+            '<div data-endpoint="/api/status"></div>'
+            # a state-changing GET only a script names: the crawler must leave it alone
+            "<script>document.getElementById('wipe').onclick = () => fetch('/start-over');</script>"
         )
         return page(body, csrf_token())
+
+    @app.get("/api/status")
+    def status() -> Any:
+        return jsonify(ok=True, user=user())
+
+    @app.get("/start-over")
+    def start_over() -> Any:
+        app.config["start_over_hits"] = app.config.get("start_over_hits", 0) + 1
+        sessions.clear()  # what such routes do: every session is gone
+        return redirect("/login")
 
     @app.route("/tools/preview", methods=["GET", "POST"])
     def tool() -> Any:
