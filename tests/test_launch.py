@@ -187,6 +187,14 @@ def test_node_app_found_and_twin_clean(node_run: tuple[int, dict[str, Any]]) -> 
     proxy = next(f for f in report["findings"] if f["operation"] == "GET /proxy")
     assert any("metadata" in p for p in proxy["evidence"]["payloads_worked"])
     assert _kinds(report, "GET /proxy-safe") == set()
+    # Flat, not the root-mode veth: the app calls our internet address from that same address.
+    public = [
+        i
+        for i in proxy["evidence"]["interactions"]
+        if i["listener"] == "public" and i["protocol"] == "http"
+    ]
+    internet = next(i["http_host"].split(":")[0] for i in public if i["http_host"][0].isdigit())
+    assert all(i["source_ip"] == internet for i in public), public
     assert [c["status"] for c in _coverage(report, "GET /proxy-safe")] == ["passed"]
 
 
@@ -250,27 +258,50 @@ def test_cleanup_removes_leftovers_of_dead_runs() -> None:
 
 
 @needs_sandbox
-def test_unprivileged_flat_sandbox(tmp_path: Path) -> None:
-    """The user-namespace path, run as root through unshare --user (what a non-root CLI does)."""
+def test_unprivileged_cli_reexecs_into_a_user_namespace(tmp_path: Path) -> None:
+    """What a non-root `firebrick scan --launch` does: re-execute itself under
+    `unshare --user --map-root-user --net --mount` and build the flat sandbox there. Run here with
+    geteuid() faked to a normal user (the child, in its user namespace, is root of it)."""
     if nsmod.unprivileged_possible() is not None:
         pytest.skip("user namespaces are not available here")
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT / "src"),
-        "FIREBRICK_SANDBOX_FLAT": "1",
-        "FIREBRICK_OOB_GRACE": GRACE,
-    }
     out = tmp_path / "r.json"
+    argv = ["firebrick", "scan", "--launch", f"{node} {APPS / 'node_app.js'}", "--check", "ssrf",
+            "--no-store", "-q", "-f", "json", "-o", str(out), "--rate", "200"]  # fmt: skip
+    code = (
+        "import os, sys\n"
+        "os.geteuid = lambda: 1000  # a normal user, as far as the CLI can tell\n"
+        f"sys.argv = {argv!r}\n"
+        "from firebrick.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FIREBRICK_OOB_GRACE": GRACE}
+    env.pop("FIREBRICK_SANDBOX_FLAT", None)
     done = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--net", "--mount", "--propagation", "private",
-         sys.executable, "-m", "firebrick", "scan", "--launch", f"{node} {APPS / 'node_app.js'}",
-         "--check", "ssrf", "--no-store", "-q", "-f", "json", "-o", str(out), "--rate", "200"],
-        capture_output=True, text=True, timeout=600, env=env, cwd=ROOT, check=False,
-    )  # fmt: skip
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
     assert done.returncode == 1, done.stderr[-2000:]
     report = json.loads(out.read_text())
+    assert report["target"].startswith("http://127.0.0.1:")
     assert "ssrf.internal-read" in _kinds(report, "GET /proxy")
+    proxy = next(f for f in report["findings"] if f["operation"] == "GET /proxy")
+    # The flat sandbox has the same world: the metadata canary and both loopback families.
+    listeners = {i["listener"] for i in proxy["evidence"]["interactions"]}
+    assert {"inside", "metadata"} <= listeners or {"inside", "inside6"} <= listeners
     assert _kinds(report, "GET /proxy-safe") == set()
+    # Flat, not the root-mode veth: the app calls our internet address from that same address.
+    public = [
+        i
+        for i in proxy["evidence"]["interactions"]
+        if i["listener"] == "public" and i["protocol"] == "http"
+    ]
+    internet = next(i["http_host"].split(":")[0] for i in public if i["http_host"][0].isdigit())
+    assert all(i["source_ip"] == internet for i in public), public
