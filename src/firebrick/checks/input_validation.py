@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import re
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
+from firebrick.checks import injection
 from firebrick.checks.data_exposure import baseline
-from firebrick.checks.patterns import DB_ERRORS, TRACES
+from firebrick.checks.patterns import TRACES
 from firebrick.context import ScanContext
-from firebrick.inject import build, placeholder, send
+from firebrick.inject import build, send
 from firebrick.model import (
     Cause,
     Confidence,
@@ -33,9 +33,7 @@ from firebrick.model import (
     Exchange,
     Finding,
     InputKind,
-    Location,
     Operation,
-    Param,
     Severity,
 )
 from firebrick.reach import blocking_refusal
@@ -44,10 +42,10 @@ CHECK = "input_validation"
 CATEGORY = "input_validation"
 EVIL_ORIGIN = "https://firebrick-cors.example"
 EVIL_HOST = "firebrick-host.example"
-MAX_CORS_OPS = 6
+MAX_CORS_OPS = 16
 MAX_PATHS = 24
 MAX_INJECT_INPUTS = 8
-MAX_JSON_OPS = 4
+MAX_JSON_OPS = 8
 WRITE_METHODS = ("PUT", "PATCH", "DELETE")
 
 
@@ -161,6 +159,8 @@ async def _cors(ctx: ScanContext) -> list[Finding]:
                     credentials=creds,
                 )
             )
+        if acao != EVIL_ORIGIN:
+            await _cors_bypass(ctx, op, findings, seen)
         if acao and "null" not in seen:
             ex2 = await send(ctx.client, op, {}, check=CHECK, extra_headers={"Origin": "null"})
             if ex2.response_headers.get("access-control-allow-origin") == "null":
@@ -195,6 +195,67 @@ async def _cors(ctx: ScanContext) -> list[Finding]:
         f"CORS probed on {len(ops)} operations",
     )
     return findings
+
+
+def bypass_origins(base_url: str) -> list[tuple[str, str]]:
+    """Origins that pass a careless origin check built around the target's own host.
+
+    (kind, origin): ``suffix`` defeats an unanchored end (``https://app.example.com.evil.test``),
+    ``prefix`` an unanchored start (``https://evil-app.example.com``) and ``dot`` an unescaped
+    dot (``https://appxexample.com``). None of these names is ours or the target's.
+    """
+    parts = urlsplit(base_url)
+    host, scheme = parts.hostname or "", parts.scheme or "https"
+    port = f":{parts.port}" if parts.port else ""
+    out = [
+        ("suffix", f"{scheme}://{host}.firebrick-evil.test{port}"),
+        ("prefix", f"{scheme}://firebrick-evil-{host}{port}"),
+    ]
+    if "." in host:
+        out.append(("dot", f"{scheme}://{host.replace('.', 'x', 1)}{port}"))
+    return out
+
+
+_BYPASS_TEXT = {
+    "suffix": "the check does not anchor the end of the origin",
+    "prefix": "the check does not anchor the start of the host",
+    "dot": "a dot in the allowed origin is a regex wildcard",
+}
+
+
+async def _cors_bypass(
+    ctx: ScanContext, op: Operation, findings: list[Finding], seen: set[str]
+) -> None:
+    """An origin check by regex or substring: origins derived from the target's host."""
+    if "cors-bypass" in seen:
+        return
+    for kind, origin in bypass_origins(ctx.client.base_url):
+        ex = await send(ctx.client, op, {}, check=CHECK, extra_headers={"Origin": origin})
+        if ex.response_headers.get("access-control-allow-origin") != origin:
+            continue
+        creds = ex.response_headers.get("access-control-allow-credentials", "").lower() == "true"
+        seen.add("cors-bypass")
+        findings.append(
+            _finding(
+                "input_validation.cors-origin-bypass",
+                "CORS origin check bypassed ("
+                + kind
+                + ")"
+                + (" with credentials" if creds else ""),
+                Severity.HIGH if creds else Severity.MEDIUM,
+                Confidence.CONFIRMED,
+                f"`Origin: {origin}` was allowed: {_BYPASS_TEXT[kind]}. Anyone who registers such "
+                "a name can read this API's answers from a visitor's browser"
+                + (" with the visitor's cookies." if creds else "."),
+                [ex],
+                op,
+                "header:Origin",
+                [f"Origin: {origin}"],
+                credentials=creds,
+                bypass=kind,
+            )
+        )
+        return
 
 
 # -- methods -----------------------------------------------------------------------------------
@@ -340,97 +401,9 @@ async def _debug(ctx: ScanContext) -> list[Finding]:
     return []
 
 
-# -- error-based injection signals -------------------------------------------------------------
-def _inject_targets(ctx: ScanContext) -> list[tuple[Operation, Param]]:
-    out: list[tuple[Operation, Param]] = []
-    for op in ctx.surface.operations:
-        if op.graphql is not None or (op.method != "GET" and ctx.options.mode != "full"):
-            continue
-        for p in op.params:
-            if p.location not in (Location.QUERY, Location.PATH) or p.guessed:
-                continue
-            if p.kinds & {InputKind.URL, InputKind.HOST, InputKind.PORT} or (p.schema or {}).get(
-                "enum"
-            ):
-                continue
-            if (p.schema or {}).get("type", "string") not in ("string", None):
-                continue
-            out.append((op, p))
-    return out[:MAX_INJECT_INPUTS]
-
-
+# -- injection (SQL, template, command, XSS): the engine in checks/injection.py ------------------
 async def _injection(ctx: ScanContext) -> list[Finding]:
-    findings: list[Finding] = []
-    a = random.randint(101, 997)  # a product nothing else on the page is likely to contain
-    b = 7
-    marker, product = f"{{{{{a}*{b}}}}}", str(a * b)
-
-    async def one(op: Operation, p: Param) -> None:
-        base = placeholder(p)
-        base = base if isinstance(base, str) else "firebrick"
-        known = baselines.get(op.key)
-        ok, quote, tmpl = await asyncio.gather(
-            _known(known)
-            if known is not None
-            else send(ctx.client, op, {p.display: base}, check=CHECK),
-            send(ctx.client, op, {p.display: base + "'"}, check=CHECK),
-            send(ctx.client, op, {p.display: f"fb{marker}"}, check=CHECK),
-        )
-        db = DB_ERRORS.search(quote.body_text)
-        if db and not DB_ERRORS.search(ok.body_text):
-            findings.append(
-                Finding(
-                    kind="input_validation.sql-error",
-                    category=CATEGORY,
-                    title="A single quote causes a database error (SQL injection likely)",
-                    severity=Severity.HIGH,
-                    confidence=Confidence.LIKELY,
-                    operation=op.key,
-                    input=p.display,
-                    description=f"Adding `'` to {p.display} made the response show a database error "
-                    f"(`{db.group(0)}`, status {quote.status}) that the plain value does not: "
-                    "the input is spliced into SQL text.",
-                    evidence=Evidence(
-                        summary=f"database error: {db.group(0)}",
-                        exchanges=[ok, quote],
-                        payloads_worked=[base + "'"],
-                        payloads_failed=[base],
-                    ),
-                )
-            )
-        if f"fb{product}" in tmpl.body_text and f"fb{product}" not in ok.body_text:
-            findings.append(
-                Finding(
-                    kind="input_validation.template-injection",
-                    category=CATEGORY,
-                    title="Server-side template injection: a template expression came back evaluated",
-                    severity=Severity.CRITICAL,
-                    confidence=Confidence.CONFIRMED,
-                    operation=op.key,
-                    input=p.display,
-                    description=f"{p.display} = `fb{marker}` came back as `fb{product}`: the server renders the "
-                    "input as a template. In Jinja2 that usually ends in code execution.",
-                    evidence=Evidence(
-                        summary=f"{marker} evaluated to {product}",
-                        exchanges=[tmpl],
-                        payloads_worked=[f"fb{marker}"],
-                    ),
-                )
-            )
-        trace = _trace_in(quote) or _trace_in(tmpl)
-        if trace and not _trace_in(ok) and not findings_for(findings, op):
-            findings.append(_traceback_finding(op, p.display, trace[0], trace[1]))
-        if findings_for(findings, op):
-            ctx.cover(CHECK, CATEGORY, op, p, "failed", "quote and template marker")
-        else:  # passed only when the probes reached the code (reach.judge_many)
-            ctx.passed_if_reached(
-                CHECK, CATEGORY, op, p, [quote, tmpl], ok, "quote and template marker"
-            )
-
-    # The plain answer to compare with: data_exposure's baseline GET (same placeholders).
-    baselines = {op.key: ex for op, ex in await baseline(ctx, CHECK) if op is not None}
-    await asyncio.gather(*(one(op, p) for op, p in _inject_targets(ctx)))
-    return findings
+    return await injection.run(ctx, CHECK, CATEGORY)
 
 
 async def _known(ex: Exchange) -> Exchange:

@@ -419,6 +419,9 @@ def create_app(
     from firebrick.lab import api_lab  # issue 4: authn/authz, rate limiting, inventory
 
     app.register_blueprint(api_lab.blueprint(variant))
+    from firebrick.lab import detect_lab  # issue 14: injection, debug pages, CORS regexes
+
+    app.register_blueprint(detect_lab.blueprint(variant))
     return app
 
 

@@ -195,6 +195,9 @@ def build_spec(title: str = "Firebrick Lab Media API", version: str = "1.4.0") -
     from firebrick.lab import api_spec  # issue 4's endpoints
 
     paths.update(api_spec.paths())
+    from firebrick.lab import detect_spec  # issue 14's endpoints
+
+    paths.update(detect_spec.paths())
     schemes = {
         **web_spec.components().get("securitySchemes", {}),
         **api_spec.components()["securitySchemes"],

@@ -1,0 +1,252 @@
+"""Lab endpoints for issue 14's detections: injection in every input kind, framework debug pages,
+CORS origin-regex bypasses. Same paths in both variants; only the implementation differs.
+
+===================================  ===========================================  =====================
+endpoint                             vulnerable                                   hardened
+===================================  ===========================================  =====================
+GET  /api/shop/products?category     f-string SQL; 500 JSON ``SQLITE_ERROR: ...``  bound parameter
+POST /api/shop/orders/search         nested JSON ``filter.customer`` in f-string   bound parameter
+                                     SQL (sqlite3.OperationalError in JSON)
+POST /api/shop/login                 f-string SQL login, errors swallowed (401):  bound parameters,
+                                     ``' OR '1'='1' --`` logs in                   rate-limit headers
+GET  /api/shop/report?title          ``echo`` through a shell                     argument vector
+GET  /api/shop/label (X-Label hdr)   header rendered as a Jinja2 template         plain text
+GET  /shop/search?q                  HTML page reflecting q raw (text + value)    html.escape
+GET  /api/fw/<framework>/items?id    a non-integer id: that framework's debug     {"error": ...} 500
+                                     page (Django settings carry a fake key)
+GET  /api/partner/catalog            CORS by unanchored regex, unescaped dots,    exact match
+                                     credentials
+===================================  ===========================================  =====================
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import sqlite3
+import subprocess
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from jinja2.sandbox import SandboxedEnvironment
+
+# Built at run time so no scanner of this repository mistakes the lab's fake for a real key.
+FAKE_DJANGO_SECRET = "django-insecure-" + "firebricklab0fake0secret0key"
+SHOP_USERS = {"ada": "correct horse battery staple", "alan": "enigma-1912"}
+
+# What each framework prints with debug on (trimmed to the parts detection reads).
+DEBUG_PAGES: dict[str, tuple[str, str]] = {
+    "django": (
+        "text/html",
+        "<!DOCTYPE html><html><head><title>ValueError at /api/fw/django/items</title></head><body>"
+        '<div id="summary"><h1>ValueError at /api/fw/django/items</h1>'
+        '<table class="meta"><tr><th>Request Method:</th><td>GET</td></tr>'
+        "<tr><th>Django Version:</th><td>5.0.4</td></tr>"
+        "<tr><th>Exception Type:</th><td>ValueError</td></tr></table></div>"
+        '<div id="settings"><table><tr><td>SECRET_KEY</td><td class="code"><pre>'
+        f"&#x27;{FAKE_DJANGO_SECRET}&#x27;</pre></td></tr></table></div>"
+        '<div id="explanation"><p>You&#x27;re seeing this error because you have '
+        "<code>DEBUG = True</code> in your Django settings file.</p></div></body></html>",
+    ),
+    "starlette": (
+        "text/html",
+        "<html><head><title>Starlette Debugger</title></head><body><h1>500 Server Error</h1>"
+        "<h2>ValueError: invalid literal for int()</h2>"
+        '<div class="traceback-container"><p class="traceback-title">Traceback</p>'
+        '<p>File <span class="filename">/app/.venv/lib/python3.11/site-packages/starlette/'
+        "middleware/errors.py</span>, line <i>164</i>, in <b>__call__</b></p></div></body></html>",
+    ),
+    "express": (
+        "text/html",
+        "<!DOCTYPE html><html><head><title>Error</title></head><body><pre>TypeError: "
+        "Cannot read properties of undefined (reading &#39;id&#39;)<br> &nbsp; &nbsp;at "
+        "/srv/shop/routes/items.js:14:22<br> &nbsp; &nbsp;at Layer.handle [as handle_request] "
+        "(/srv/shop/node_modules/express/lib/router/layer.js:95:5)</pre></body></html>",
+    ),
+    "rails": (
+        "text/html",
+        "<!DOCTYPE html><html><head><title>Action Controller: Exception caught</title></head>"
+        "<body><h1>ArgumentError in ItemsController#show</h1><p>invalid value for Integer()</p>"
+        "<pre>app/controllers/items_controller.rb:7:in `show'</pre>"
+        "<p>Rails.root: /srv/shop</p></body></html>",
+    ),
+    "spring": (
+        "text/html",
+        "<html><body><h1>Whitelabel Error Page</h1><p>This application has no explicit mapping "
+        "for /error</p><div>java.lang.NumberFormatException: For input string<br>"
+        "\tat java.base/java.lang.Integer.parseInt(Integer.java:652)<br>"
+        "\tat org.springframework.web.servlet.FrameworkServlet.service(FrameworkServlet.java:883)"
+        "</div></body></html>",
+    ),
+    "aspnet": (
+        "text/html",
+        "<html><head><title>Internal Server Error</title></head><body>"
+        "<h1>An unhandled exception occurred while processing the request.</h1>"
+        "<p>FormatException: The input string was not in a correct format.</p>"
+        "<pre>   at Shop.Controllers.ItemsController.Get(String id) in "
+        "C:\\src\\Shop\\Controllers\\ItemsController.cs:line 21</pre></body></html>",
+    ),
+}
+
+
+def _db() -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:")
+    db.executescript(
+        "CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, category TEXT);"
+        "INSERT INTO products (name, category) VALUES ('lamp', 'home'), ('desk', 'office');"
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, total REAL);"
+        "INSERT INTO orders (customer, total) VALUES ('ada', 12.5), ('alan', 99.0);"
+        "CREATE TABLE users (name TEXT, password TEXT);"
+    )
+    db.executemany("INSERT INTO users VALUES (?, ?)", list(SHOP_USERS.items()))
+    return db
+
+
+def blueprint(variant: str) -> Blueprint:
+    hardened = variant == "hardened"
+    bp = Blueprint(f"detect_lab_{variant}", __name__)
+    templates = SandboxedEnvironment(autoescape=False)
+
+    @bp.get("/api/shop/products")
+    def products() -> Any:
+        category = request.args.get("category", "")
+        db = _db()
+        try:
+            if hardened:
+                rows = db.execute(
+                    "SELECT id, name FROM products WHERE category = ?", (category,)
+                ).fetchall()
+            else:
+                rows = db.execute(
+                    f"SELECT id, name FROM products WHERE category = '{category}'"
+                ).fetchall()
+        except sqlite3.Error as exc:
+            # A Node/Sequelize-style error body: the driver's code and message, no traceback.
+            return jsonify(error=f"SQLITE_ERROR: {exc}"), 500
+        finally:
+            db.close()
+        return jsonify(items=[{"id": r[0], "name": r[1]} for r in rows])
+
+    @bp.post("/api/shop/orders/search")
+    def order_search() -> Any:
+        if hardened and not request.is_json:
+            return jsonify(error="send application/json"), 415
+        data = request.get_json(silent=True) or {}
+        flt = data.get("filter")
+        flt = flt if isinstance(flt, dict) else {}
+        customer = str(flt.get("customer", ""))
+        db = _db()
+        try:
+            if hardened:
+                rows = db.execute(
+                    "SELECT id, total FROM orders WHERE customer = ?", (customer,)
+                ).fetchall()
+            else:
+                rows = db.execute(
+                    f"SELECT id, total FROM orders WHERE customer = '{customer}'"
+                ).fetchall()
+        except sqlite3.Error as exc:
+            if hardened:
+                return jsonify(error="bad request"), 400
+            return jsonify(error=f"sqlite3.OperationalError: {exc}"), 500
+        finally:
+            db.close()
+        return jsonify(orders=[{"id": r[0], "total": r[1]} for r in rows])
+
+    @bp.post("/api/shop/login")
+    def shop_login() -> Any:
+        if hardened and not request.is_json:
+            return jsonify(error="send application/json"), 415
+        data = request.get_json(silent=True) or {}
+        user, password = str(data.get("username", "")), str(data.get("password", ""))
+        db = _db()
+        try:
+            if hardened:
+                row = db.execute(
+                    "SELECT name FROM users WHERE name = ? AND password = ?", (user, password)
+                ).fetchone()
+            else:
+                row = db.execute(
+                    f"SELECT name FROM users WHERE name = '{user}' AND password = '{password}'"
+                ).fetchone()
+        except sqlite3.Error:
+            row = None  # errors swallowed: only a boolean probe can tell
+        finally:
+            db.close()
+        resp = (
+            (jsonify(token=f"shop-{row[0]}"), 200)
+            if row
+            else (jsonify(error="invalid credentials"), 401)
+        )
+        out = Response(resp[0].get_data(), resp[1], mimetype="application/json")
+        if hardened:
+            out.headers["RateLimit-Limit"] = "5"
+            out.headers["RateLimit-Remaining"] = "4"
+            out.headers["RateLimit-Reset"] = "60"
+        return out
+
+    @bp.get("/api/shop/report")
+    def report() -> Any:
+        title = request.args.get("title", "sales")[:200]
+        if hardened:
+            argv = ["echo", "Report:", title]
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=5).stdout
+        else:
+            out = subprocess.run(
+                f"echo Report: {title}", shell=True, capture_output=True, text=True, timeout=5
+            ).stdout
+        return jsonify(report=out.strip())
+
+    @bp.get("/api/shop/label")
+    def label() -> Any:
+        text = request.headers.get("X-Label", "new")[:200]
+        if hardened:
+            return jsonify(label=f"[{text}]")
+        try:
+            return jsonify(label=templates.from_string(f"[{text}]").render())
+        except Exception:
+            return jsonify(error="bad label"), 400
+
+    @bp.get("/shop/search")
+    def html_search() -> Any:
+        q = request.args.get("q", "")[:300]
+        shown = html.escape(q) if hardened else q
+        page = (
+            "<!doctype html><html><head><title>Shop search</title></head><body>"
+            f'<form action="/shop/search"><input name="q" value="{shown}"><button>Go</button>'
+            f"</form><p>No results for {shown}</p></body></html>"
+        )
+        resp = Response(page, mimetype="text/html")
+        if hardened:
+            resp.headers["Content-Security-Policy"] = "default-src 'self'"
+        return resp
+
+    @bp.get("/api/fw/<framework>/items")
+    def fw_items(framework: str) -> Any:
+        if framework not in DEBUG_PAGES:
+            return jsonify(error="not found"), 404
+        raw = request.args.get("id", "1")
+        try:
+            item = int(raw)
+        except ValueError:
+            if hardened:
+                return jsonify(error="internal error"), 500
+            ctype, page = DEBUG_PAGES[framework]
+            return Response(page, 500, mimetype=ctype)
+        return jsonify(id=item, name=f"item {item}")
+
+    vulnerable_origin = re.compile(r"https?://(localhost|127.0.0.1)(:\d+)?")  # unanchored, dots
+    exact_origin = re.compile(r"https?://(localhost|127\.0\.0\.1)(:\d+)?")
+
+    @bp.get("/api/partner/catalog")
+    def partner_catalog() -> Any:
+        resp = jsonify(items=[{"sku": "L-1", "name": "lamp"}])
+        origin = request.headers.get("Origin", "")
+        ok = exact_origin.fullmatch(origin) if hardened else vulnerable_origin.search(origin)
+        if origin and ok:
+            resp.headers["Access-Control-Allow-Origin"] = origin
+            resp.headers["Access-Control-Allow-Credentials"] = "true"
+            resp.headers["Vary"] = "Origin"
+        return resp
+
+    return bp

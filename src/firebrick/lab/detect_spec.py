@@ -1,0 +1,108 @@
+"""OpenAPI fragment for the endpoints of detect_lab.py (merged by lab/openapi.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from firebrick.lab.detect_lab import DEBUG_PAGES
+from firebrick.lab.spec_parts import json_response, query_param
+
+
+def _json_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "required": required, "properties": properties}
+            }
+        },
+    }
+
+
+def _get(op_id: str, summary: str, params: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": op_id,
+            "summary": summary,
+            "tags": ["shop"],
+            "parameters": params,
+            "responses": {"200": extra.pop("response", json_response())},
+            **extra,
+        }
+    }
+
+
+def paths() -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "/api/shop/products": _get(
+            "listProducts", "Products of a category", [query_param("category", "Category", "home")]
+        ),
+        "/api/shop/orders/search": {
+            "post": {
+                "operationId": "searchOrders",
+                "summary": "Search orders",
+                "tags": ["shop"],
+                "requestBody": _json_body(
+                    {
+                        "filter": {
+                            "type": "object",
+                            "properties": {
+                                "customer": {"type": "string", "example": "ada"},
+                                "limit": {"type": "integer", "example": 5},
+                            },
+                        }
+                    },
+                    ["filter"],
+                ),
+                "responses": {"200": json_response()},
+            }
+        },
+        "/api/shop/login": {
+            "post": {
+                "operationId": "shopLogin",
+                "summary": "Log in to the shop",
+                "tags": ["shop"],
+                "requestBody": _json_body(
+                    {
+                        "username": {"type": "string", "example": "ada"},
+                        "password": {"type": "string", "example": "hunter2"},
+                    },
+                    ["username", "password"],
+                ),
+                "responses": {"200": json_response(), "401": json_response()},
+            }
+        },
+        "/api/shop/report": _get(
+            "salesReport", "A titled sales report", [query_param("title", "Report title", "sales")]
+        ),
+        "/api/shop/label": _get(
+            "label",
+            "A label from the X-Label header",
+            [
+                {
+                    "name": "X-Label",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "example": "new",
+                }
+            ],
+        ),
+        "/shop/search": _get(
+            "shopSearchPage",
+            "The shop's HTML search page",
+            [query_param("q", "Search text", "lamp")],
+            response={
+                "description": "HTML",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            },
+        ),
+        "/api/partner/catalog": _get("partnerCatalog", "Catalogue for partner sites", []),
+    }
+    for framework in DEBUG_PAGES:
+        out[f"/api/fw/{framework}/items"] = _get(
+            f"{framework}Items",
+            f"Items ({framework} service)",
+            [query_param("id", "Item id", "1")],
+        )
+    return out
