@@ -10,7 +10,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from firebrick import remediation
+from firebrick import remediation, weaknesses
 from firebrick.model import CATEGORIES, Confidence, Evidence, Finding, Severity
 
 MAX_EXCHANGES = 5
@@ -128,6 +128,12 @@ def sort_key(f: Finding) -> tuple[Hashable, ...]:
     )
 
 
+def _weakness(f: Finding) -> Finding:
+    """Stamp the kind's CWE and references (a check's own references come first)."""
+    w = weaknesses.lookup(f.kind, f.category)
+    return replace(f, cwe=f.cwe or w.cwe, references=_dedupe([*f.references, *w.references]))
+
+
 def judge(findings: list[Finding]) -> list[Finding]:
     """Merge by fingerprint, clamp DNS-only evidence, fill remediation, sort. Inputs are not
     modified; the returned findings are new objects."""
@@ -139,6 +145,6 @@ def judge(findings: list[Finding]) -> list[Finding]:
         merged = _clamp_dns_only(_merge(group))
         if not merged.remediation:
             merged = replace(merged, remediation=remediation.render(merged))
-        judged.append(merged)
+        judged.append(_weakness(merged))
     judged.sort(key=sort_key)
     return judged

@@ -274,6 +274,7 @@ class Finding:
     remediation: str = ""  # Markdown: the Flask fix (filled by remediation.render if empty)
     references: list[str] = field(default_factory=list)
     source: SourceLocation | None = None  # the view's file and line, when the source is known
+    cwe: int | None = None  # the CWE id (filled by the judge from weaknesses.json)
 
     @property
     def fingerprint(self) -> str:
@@ -296,6 +297,7 @@ class Finding:
             "remediation": self.remediation,
             "references": list(self.references),
             "source": self.source.to_dict() if self.source is not None else None,
+            "cwe": f"CWE-{self.cwe}" if self.cwe else None,
         }
 
 

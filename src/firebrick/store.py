@@ -338,6 +338,7 @@ def _finding(d: dict[str, Any]) -> Finding:
         remediation=d.get("remediation") or "",
         references=list(d.get("references") or []),
         source=_source_location(d.get("source")),
+        cwe=_cwe(d.get("cwe")),
     )
 
 
@@ -362,6 +363,13 @@ def _coverage_summary(d: dict[str, Any] | None) -> CoverageSummary | None:
         for c in d.get("categories") or []
     ]
     return CoverageSummary(**fields)
+
+
+def _cwe(value: Any) -> int | None:
+    """``"CWE-89"`` (JSON report) -> 89; anything else -> None."""
+    if isinstance(value, str) and value.upper().startswith("CWE-") and value[4:].isdigit():
+        return int(value[4:])
+    return None
 
 
 def result_from_dict(d: dict[str, Any]) -> ScanResult:

@@ -260,6 +260,8 @@ def _finding_html(n: int, f: Finding) -> str:
         out.append('<div class="fix"><div class="label">Fix (Flask)</div>')
         out.append(markdown_to_html(f.remediation))
         out.append("</div>")
+    if f.cwe:
+        out.append(f'<div class="label">Weakness</div><p><code>CWE-{f.cwe}</code></p>')
     if f.references:
         # Plain text on purpose: the report must not link out (and a PDF must not either).
         out.append(

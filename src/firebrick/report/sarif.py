@@ -13,6 +13,7 @@ import re
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from firebrick import weaknesses
 from firebrick.coverage import coverage_lines
 from firebrick.model import Finding, ScanResult, Severity
 
@@ -121,16 +122,21 @@ def build(result: ScanResult) -> dict[str, Any]:
         # A rule's severity is the worst seen for its kind, so dashboards never under-rank it.
         sev = worst[f.kind]
         help_text = f.remediation or f.description or f.title
+        weak = weaknesses.lookup(f.kind, f.category)
+        refs = list(dict.fromkeys([*f.references, *weak.references]))
         rule: dict[str, Any] = {
             "id": f.kind,
             "name": _rule_name(f.kind),
             "shortDescription": {"text": f.title},
             "help": {"text": help_text, "markdown": help_text},
             "defaultConfiguration": {"level": LEVEL[sev]},
+            "helpUri": refs[0],
             "properties": {
                 "security-severity": SECURITY_SEVERITY[sev],
-                "tags": [f.category, "security"],
+                "tags": [f.category, "security", f"external/cwe/cwe-{f.cwe or weak.cwe}"],
                 "category": f.category,
+                "cwe": f"CWE-{f.cwe or weak.cwe}",
+                "references": refs,
             },
         }
         if f.description:
