@@ -19,13 +19,14 @@ look like a login, never the right password):
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from firebrick.checks import jwt as jwtlib
 from firebrick.checks.authz_common import (
@@ -588,8 +589,12 @@ def _login_fields(op: Operation) -> tuple[Any, Any] | None:
 
 
 def _normalize(text: str, names: list[str]) -> str:
+    # The name comes back in many spellings: as sent, upper/lower case, escaped, or its local
+    # part (an e-mail). Answers that differ only there are the same answer.
     for name in names:
-        text = text.replace(name, "<user>")
+        forms = {name, html.escape(name), quote(name), name.split("@")[0]}
+        for form in sorted((f for f in forms if len(f) >= 3), key=len, reverse=True):
+            text = re.sub(re.escape(form), "<user>", text, flags=re.I)
     return re.sub(r"\d+", "0", text).strip()
 
 
@@ -616,7 +621,19 @@ async def _login(ctx: ScanContext) -> list[Finding]:
             continue
         a = (ex_unknown.status, _normalize(ex_unknown.body_text, [unknown]))
         b = (ex_known.status, _normalize(ex_known.body_text, [known]))
-        if a != b and ex_known.status not in (429, 403) and ex_unknown.status not in (429, 403):
+        differs = (
+            a != b and ex_known.status not in (429, 403) and ex_unknown.status not in (429, 403)
+        )
+        if differs:
+            # A second unknown user: if two unknown users already get different answers, the
+            # difference is noise (an echo we could not strip, a timestamp), not enumeration.
+            unknown2 = f"fb-no-such-user-{secrets.token_hex(4)}"
+            ex_unknown2 = await send_as(
+                ctx, CHECK, op, ANONYMOUS, {user_p.display: unknown2, pass_p.display: wrong}
+            )
+            attempts[op.key].append(ex_unknown2)
+            differs = (ex_unknown2.status, _normalize(ex_unknown2.body_text, [unknown2])) == a
+        if differs:
             findings.append(
                 _finding(
                     "authentication.user-enumeration",
@@ -652,7 +669,10 @@ async def _login(ctx: ScanContext) -> list[Finding]:
             for e in (ex_unknown, ex_known)
             if e.status in (200, 400, 401, 404, 422) and not _https_redirect(e)
         ]
-        if urlsplit(ex_known.url).scheme == "http" and evaluated:
+        if urlsplit(ex_known.url).scheme == "http" and evaluated and ctx.target_is_local:
+            # Our documented loopback rule: plain HTTP to this machine never crosses a network.
+            ctx.cover(CHECK, CATEGORY, op, "transport", "skipped", "plain-HTTP login on loopback")
+        elif urlsplit(ex_known.url).scheme == "http" and evaluated:
             findings.append(
                 _finding(
                     "authentication.credentials-over-http",

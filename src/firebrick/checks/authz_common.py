@@ -45,6 +45,12 @@ _LOGIN = re.compile(
     r"(^|/)(login|log-in|signin|sign-in|authenticate|auth/token|session|sessions|token)(/|$)", re.I
 )
 _REGISTER = re.compile(r"regist|sign[-_]?up|create_?(user|account)|new_?(user|account)", re.I)
+# Operations with a password field that are not logins: registration, resets, help pages.
+_NOT_LOGIN = re.compile(
+    r"regist|sign_?-?up|create_?-?account|enrol|invit|reset|forgot|recover|change_?-?password|"
+    r"(^|/)(help|docs?|faq|about)(/|$)",
+    re.I,
+)
 _HEALTH = re.compile(
     r"(^|/)(health|healthz|status|ping|ready|readyz|live|livez|version|metrics)(/|$)", re.I
 )
@@ -166,6 +172,17 @@ def json_body(exchange: Exchange | None) -> Any:
     return safe_json_loads(exchange.body_text)
 
 
+_BARE_KEYS = frozenset({"status", "ok", "error", "message", "detail", "variant", "success"})
+
+
+def _has_content(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_content(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_content(v) for v in value)
+    return value is not None and value != ""
+
+
 def carries_data(exchange: Exchange | None) -> bool:
     """A 2xx answer with content beyond a bare status/error object."""
     if exchange is None or exchange.status is None or not 200 <= exchange.status < 300:
@@ -174,8 +191,8 @@ def carries_data(exchange: Exchange | None) -> bool:
     if isinstance(data, list):
         return bool(data)
     if isinstance(data, dict):
-        keys = {k.lower() for k in data}
-        return bool(keys - {"status", "ok", "error", "message", "detail", "variant", "success"})
+        # An object whose only content is empty ({"data": {}}, {"items": []}) carries nothing.
+        return any(k.lower() not in _BARE_KEYS and _has_content(v) for k, v in data.items())
     text = exchange.body_text.strip()
     return len(text) >= 20 and "<form" not in text.lower()
 
@@ -248,9 +265,19 @@ def looks_login(op: Operation) -> bool:
     has_password = any("pass" in n or n in ("pwd", "secret") for n in names)
     if _REGISTER.search(text):
         return False  # a registration creates an account: never a login probe (issue 10)
+    if _NOT_LOGIN.search(op.path) or _NOT_LOGIN.search(op.operation_id or ""):
+        return False  # resets, help pages: a password field, but no login to throttle
     return has_password and bool(
         _LOGIN.search(op.path) or re.search(r"log_?in|sign_?in|auth", text)
     )
+
+
+_SELF = re.compile(r"(^|/)(me|profile|whoami|account|self|current[_-]?user|userinfo)(/|$)", re.I)
+
+
+def looks_self(op: Operation) -> bool:
+    """The caller's own record: /me, /profile, /account, /whoami, /userinfo."""
+    return bool(_SELF.search(op.path))
 
 
 def looks_health(op: Operation) -> bool:

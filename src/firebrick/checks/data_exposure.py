@@ -20,6 +20,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from firebrick.checks import patterns
+from firebrick.checks.authz_common import has_user_credentials, looks_self
+from firebrick.checks.injection import debug_page_finding
 from firebrick.context import ScanContext
 from firebrick.inject import send
 from firebrick.model import Confidence, Evidence, Exchange, Finding, InputKind, Operation, Severity
@@ -213,16 +215,26 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
     for op, ex in pairs:
         if ex.status is None or not ex.body_text:
             continue
+        own = op is not None and looks_self(op) and has_user_credentials(ctx)
         found = findings_for_text(
             ex.body_text,
             where=f"The response of {op.key if op else ex.url}",
             op=op.key if op else None,
             ex=ex,
+            # The caller's own profile shows the caller's own e-mail: that is its purpose.
+            kinds=("secret", "internal", "trace")
+            if own
+            else ("secret", "pii", "internal", "trace"),
         )
+        debug = debug_page_finding(op.key if op else None, None, ex)
+        if debug is not None:  # the framework's page says more than "a stack trace"
+            found = [f for f in found if f.kind != "data_exposure.stack-trace"] + [debug]
         if found:
             ctx.cover(CHECK, CATEGORY, op, None, "failed", "response body scanned")
         else:  # a 401 page scanned clean says nothing about the data behind it
             ctx.passed_if_reached(CHECK, CATEGORY, op, None, ex, None, "response body scanned")
+        if own:
+            ctx.cover(CHECK, CATEGORY, op, "personal data", "skipped", "the caller's own profile")
         for f in found:
             yield f
     text, _spec_ex = await _spec_text(ctx)

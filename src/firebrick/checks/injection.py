@@ -517,20 +517,9 @@ def debug_page_finding(op_key: str | None, inp: str | None, ex: Exchange) -> Fin
     )
 
 
-_ASSIGNED_SECRET = re.compile(
-    r"(?i)((?:secret|passw(?:or)?d|pwd|token|api[_-]?key|private[_-]?key|credential)s?\w*"
-    r"(?:&#x27;|&#39;|&quot;|['\"])?\s*(?:=&gt;|=|:|(?:\s*</?\w[^>]{0,40}>)+)"
-    r"(?:\s*<\w[^>]{0,40}>)*\s*(?:&#x27;|&#39;|&quot;|['\"])?)"
-    r"([^\s'\"<>&,;]{4,})"
-)
-
-
 def redact_text(text: str) -> str:
     """Debug pages print settings: values of secret-looking names and known key shapes masked."""
-    text = _ASSIGNED_SECRET.sub(lambda m: m.group(1) + patterns.redact(m.group(2)), text)
-    for match in patterns.scan_text(text, ("secret",)):
-        text = text.replace(match.value, match.redacted)
-    return text
+    return patterns.redact_assigned(text)
 
 
 def _trace(ex: Exchange) -> str | None:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from firebrick.checks import injection
 from firebrick.checks.data_exposure import baseline
+from firebrick.checks.inventory import template_matches
 from firebrick.checks.patterns import TRACES
 from firebrick.context import ScanContext
 from firebrick.inject import build, send
@@ -278,7 +279,12 @@ async def _methods(ctx: ScanContext) -> list[Finding]:
         allow = {
             m.strip().upper() for m in ex.response_headers.get("allow", "").split(",") if m.strip()
         }
-        extra = sorted(m for m in allow & set(WRITE_METHODS) if m not in documented[path])
+        # The Allow header is computed for the concrete URL: every documented route that matches
+        # it (a neighbouring /users/{name} for /users/me) lends its methods.
+        explained = set().union(
+            *(ms for p, ms in documented.items() if p == path or template_matches(p, concrete))
+        )
+        extra = sorted(m for m in allow & set(WRITE_METHODS) if m not in explained)
         if extra:
             findings.append(
                 _finding(

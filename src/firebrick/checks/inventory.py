@@ -238,10 +238,24 @@ def _older_versions(ctx: ScanContext) -> list[tuple[Operation, Operation]]:
     return out[:MAX_VERSION_PROBES]
 
 
+def template_matches(template: str, path: str) -> bool:
+    """Does a concrete path fall under a path template (``/users/{name}`` ~ ``/users/me``)?"""
+    pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template))
+    return re.fullmatch(pattern, path) is not None
+
+
+def _documented_by_template(op: Operation, spec_ops: list[Operation]) -> bool:
+    return any(
+        s.method == op.method and "{" in s.path and template_matches(s.path, op.path)
+        for s in spec_ops
+    )
+
+
 def _undocumented(ctx: ScanContext) -> list[Finding]:
     if not ctx.surface.spec_url:
         return []
-    spec_paths = [op.path for op in ctx.surface.operations if op.source == "spec"]
+    spec_ops = [op for op in ctx.surface.operations if op.source == "spec"]
+    spec_paths = [op.path for op in spec_ops]
     prefixes = {"/" + p.strip("/").split("/")[0] for p in spec_paths if p.strip("/")}
     spec_at = urlsplit(ctx.surface.spec_url).path if "://" in ctx.surface.spec_url else None
     findings = []
@@ -254,6 +268,13 @@ def _undocumented(ctx: ScanContext) -> list[Finding]:
             continue
         if "/" + op.path.strip("/").split("/")[0] not in prefixes:
             continue  # a web page beside the API, not an API operation
+        if op.source == "probe" and op.method != "GET":
+            # Known only from the Allow header of a 405: nothing showed the method is served
+            # (catch-all 405 handlers list methods of neighbouring routes).
+            ctx.cover(CHECK, CATEGORY, op, None, "inconclusive", "only listed in an Allow header")
+            continue
+        if _documented_by_template(op, spec_ops):
+            continue  # /users/me is /users/{name} of the spec
         findings.append(
             _finding(
                 "inventory.undocumented-operation",

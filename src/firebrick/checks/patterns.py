@@ -425,10 +425,36 @@ INTERNAL_IP = Pattern("internal-ip", "private IP address", "internal", _IPV4, 1)
 INTERNAL_HOST = Pattern("internal-host", "internal host name", "internal", _INTERNAL_NAME, 1)
 
 
+# A value assigned to a secret-looking name: ``password = "x"``, ``"api_key": "x"``, and the
+# settings tables of debug pages (``<td>SECRET_KEY</td><td><pre>'x'</pre>``).
+_ASSIGNED_SECRET = re.compile(
+    r"(?i)((?:secret|passw(?:or)?d|passwd|pwd|token|api[_-]?key|private[_-]?key|credential)s?\w*"
+    r"(?:&#x27;|&#39;|&quot;|['\"])?\s*(?:=&gt;|=|:|(?:\s*</?\w[^>]{0,40}>)+)"
+    r"(?:\s*<\w[^>]{0,40}>)*\s*(?:&#x27;|&#39;|&quot;|['\"])?)"
+    r"([^\s'\"<>&,;]{4,})"
+)
+
+
+def redact_assigned(text: str) -> str:
+    """Mask values of secret-looking names and every known key shape in text."""
+    # Passwords are masked whole: unlike a key id, a prefix of one helps guess it.
+    text = _ASSIGNED_SECRET.sub(lambda m: f"{m.group(1)}… ({len(m.group(2))} chars)", text)
+    for match in scan_text(text, ("secret",)):
+        text = text.replace(match.value, match.redacted)
+    return text
+
+
 def context(text: str, match: Match, width: int = 24) -> str:
-    """The text around a match with the value itself redacted: where to look, not what it is."""
-    start = max(0, match.start - width)
-    end = min(len(text), match.start + len(match.value) + width)
-    return (
-        text[start : match.start] + match.redacted + text[match.start + len(match.value) : end]
-    ).replace("\n", " ")
+    """The text around a match with the value itself redacted: where to look, not what it is.
+
+    Only the match's own line, and neighbouring secrets (an example password beside the key
+    we found) are masked too.
+    """
+    line_start = text.rfind("\n", 0, match.start) + 1
+    line_end = text.find("\n", match.start + len(match.value))
+    line_end = len(text) if line_end < 0 else line_end
+    start = max(line_start, match.start - width)
+    end = min(line_end, match.start + len(match.value) + width)
+    before = redact_assigned(text[start : match.start])
+    after = redact_assigned(text[match.start + len(match.value) : end])
+    return (before + match.redacted + after).replace("\n", " ")

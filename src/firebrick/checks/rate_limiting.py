@@ -16,6 +16,7 @@ scan's pace) comes last.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from functools import partial
@@ -130,12 +131,31 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
         yield burst
 
 
+def _checks_credentials(answered: list[Exchange]) -> bool:
+    """Answers that judged the credentials: refusals, or a login's own words. The same 200 page
+    for every attempt (a static help page behind a form) is no login at all."""
+    if any(e.status in (400, 401, 403, 422) for e in answered):
+        return True
+    bodies = {e.body_text for e in answered}
+    if len(bodies) == 1 and all(
+        "html" in e.response_headers.get("content-type", "") for e in answered
+    ):
+        return False
+    return any(
+        re.search(r"password|credential|invalid|incorrect|denied|token", e.body_text, re.I)
+        for e in answered
+    )
+
+
 def _login_throttling(ctx: ScanContext) -> list[Finding]:
     findings = []
     attempts: dict[str, list[Exchange]] = ctx.state.get("authentication.login_attempts", {})
     for op_key, exchanges in attempts.items():
         answered = [e for e in exchanges if e.status is not None]
         if not answered:
+            continue
+        if not _checks_credentials(answered):
+            ctx.cover(CHECK, CATEGORY, None, op_key, "skipped", "answers do not look like a login")
             continue
         if any(e.status == 429 or limit_headers(e) for e in answered):
             ctx.cover(CHECK, CATEGORY, None, op_key, "passed", "login answers carry a rate limit")

@@ -245,7 +245,12 @@ def create_app(
     def spec() -> Any:
         if not serve_spec:
             return _error(404, "not found")
-        return jsonify(build_spec())
+        doc = build_spec()
+        if not hardened:
+            from firebrick.lab.detect_spec import leaky_examples
+
+            leaky_examples(doc)  # issue 14: a key in an example, beside an example password
+        return jsonify(doc)
 
     @app.get("/api/image")
     def image() -> Any:

@@ -12,7 +12,7 @@ POST /api/shop/login                 f-string SQL login, errors swallowed (401):
 GET  /api/shop/report?title          ``echo`` through a shell                     argument vector
 GET  /api/shop/label (X-Label hdr)   header rendered as a Jinja2 template         plain text
 GET  /shop/search?q                  HTML page reflecting q raw (text + value)    html.escape
-GET  /api/fw/<framework>/items?id    a non-integer id: that framework's debug     {"error": ...} 500
+GET  /api/fw/<framework>/items?page  a non-integer page: that framework's debug     {"error": ...} 500
                                      page (Django settings carry a fake key)
 GET  /api/partner/catalog            CORS by unanchored regex, unescaped dots,    exact match
                                      credentials
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import re
+import secrets
 import sqlite3
 import subprocess
 from typing import Any
@@ -33,6 +34,7 @@ from jinja2.sandbox import SandboxedEnvironment
 # Built at run time so no scanner of this repository mistakes the lab's fake for a real key.
 FAKE_DJANGO_SECRET = "django-insecure-" + "firebricklab0fake0secret0key"
 SHOP_USERS = {"ada": "correct horse battery staple", "alan": "enigma-1912"}
+SHOP_ROLES = {"ada": "staff", "alan": "customer"}
 
 # What each framework prints with debug on (trimmed to the parts detection reads).
 DEBUG_PAGES: dict[str, tuple[str, str]] = {
@@ -106,6 +108,11 @@ def blueprint(variant: str) -> Blueprint:
     hardened = variant == "hardened"
     bp = Blueprint(f"detect_lab_{variant}", __name__)
     templates = SandboxedEnvironment(autoescape=False)
+    sessions: dict[str, str] = {}  # bearer token -> user name (shop login)
+
+    def caller() -> str | None:
+        auth = request.headers.get("Authorization", "")
+        return sessions.get(auth.removeprefix("Bearer ").strip()) if auth else None
 
     @bp.get("/api/shop/products")
     def products() -> Any:
@@ -173,11 +180,19 @@ def blueprint(variant: str) -> Blueprint:
             row = None  # errors swallowed: only a boolean probe can tell
         finally:
             db.close()
-        resp = (
-            (jsonify(token=f"shop-{row[0]}"), 200)
-            if row
-            else (jsonify(error="invalid credentials"), 401)
-        )
+        if row:
+            token = secrets.token_urlsafe(24)
+            sessions[token] = str(row[0]) if str(row[0]) in SHOP_USERS else "alan"
+            resp = (jsonify(token=token), 200)
+        elif hardened:
+            # The same answer for every failure; the name is only echoed back (in capitals).
+            resp = (jsonify(error=f"login failed for {user.upper()}"), 401)
+        else:
+            known = user in SHOP_USERS
+            resp = (
+                jsonify(error=f"wrong password for {user}" if known else f"no user {user}"),
+                401,
+            )
         out = Response(resp[0].get_data(), resp[1], mimetype="application/json")
         if hardened:
             out.headers["RateLimit-Limit"] = "5"
@@ -225,15 +240,59 @@ def blueprint(variant: str) -> Blueprint:
     def fw_items(framework: str) -> Any:
         if framework not in DEBUG_PAGES:
             return jsonify(error="not found"), 404
-        raw = request.args.get("id", "1")
+        raw = request.args.get("page", "1")
         try:
-            item = int(raw)
+            page = int(raw)
         except ValueError:
             if hardened:
                 return jsonify(error="internal error"), 500
-            ctype, page = DEBUG_PAGES[framework]
-            return Response(page, 500, mimetype=ctype)
-        return jsonify(id=item, name=f"item {item}")
+            ctype, text = DEBUG_PAGES[framework]
+            return Response(text, 500, mimetype=ctype)
+        return jsonify(page=page, items=["lamp", "desk"] if page == 1 else [])
+
+    @bp.get("/api/shop/me")
+    def shop_me() -> Any:
+        name = caller()
+        if name is None:
+            return jsonify(error="authentication required"), 401
+        # The caller's own profile: their own e-mail is the point; 0.0.0.0 means "never".
+        return jsonify(
+            name=name,
+            email=f"{name}@example.com",
+            role=SHOP_ROLES[name],
+            lastLoginIp="0.0.0.0",
+        )
+
+    @bp.get("/api/staff/reports")
+    def staff_reports() -> Any:
+        name = caller()
+        if name is None:
+            return jsonify(error="authentication required"), 401
+        if hardened and SHOP_ROLES[name] != "staff":
+            return jsonify(error="staff only"), 403
+        return jsonify(reports=[{"month": "2026-11", "revenue": 1234.5}])
+
+    # /users/me beside /users/{name}: the Allow header of /users/me lists DELETE (from the
+    # parameterised route), which the spec documents there.
+    @bp.get("/api/shop/users/me")
+    def users_me() -> Any:
+        name = caller()
+        if name is None:
+            return jsonify(error="authentication required"), 401
+        return jsonify(name=name)
+
+    @bp.route("/api/shop/users/<name>", methods=["GET", "DELETE"])
+    def user_by_name(name: str) -> Any:
+        if caller() is None:
+            return jsonify(error="authentication required"), 401
+        if request.method == "DELETE":
+            return jsonify(error="staff only"), 403
+        return jsonify(name=name) if name in SHOP_USERS else (jsonify(error="not found"), 404)
+
+    # A POST-only root (GET answers 405 with "Allow: POST"): an Allow header proves no operation.
+    @bp.route("/api", methods=["POST"])
+    def api_root() -> Any:
+        return jsonify(error="nothing to post here; see /openapi.json"), 404
 
     vulnerable_origin = re.compile(r"https?://(localhost|127.0.0.1)(:\d+)?")  # unanchored, dots
     exact_origin = re.compile(r"https?://(localhost|127\.0\.0\.1)(:\d+)?")

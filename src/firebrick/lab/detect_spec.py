@@ -19,12 +19,16 @@ def _json_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any
     }
 
 
+_BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+
 def _get(op_id: str, summary: str, params: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    tags = extra.pop("tags", ["shop"])
     return {
         "get": {
             "operationId": op_id,
             "summary": summary,
-            "tags": ["shop"],
+            "tags": tags,
             "parameters": params,
             "responses": {"200": extra.pop("response", json_response())},
             **extra,
@@ -98,11 +102,58 @@ def paths() -> dict[str, Any]:
             },
         ),
         "/api/partner/catalog": _get("partnerCatalog", "Catalogue for partner sites", []),
+        "/api/shop/me": _get("shopMe", "The caller's own profile", [], security=_BEARER),
+        "/api/staff/reports": _get(
+            "staffReports", "Monthly reports (staff role)", [], security=_BEARER, tags=["staff"]
+        ),
+        "/api/shop/users/me": _get("shopUserMe", "The caller's user record", [], security=_BEARER),
+        "/api/shop/users/{name}": {
+            **_get(
+                "shopUser",
+                "A user by name",
+                [
+                    {
+                        "name": "name",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                        "example": "ada",
+                    }
+                ],
+                security=_BEARER,
+            ),
+            "delete": {
+                "operationId": "deleteShopUser",
+                "summary": "Delete a user (staff)",
+                "tags": ["shop"],
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "security": _BEARER,
+                "responses": {"204": {"description": "deleted"}},
+            },
+        },
     }
     for framework in DEBUG_PAGES:
         out[f"/api/fw/{framework}/items"] = _get(
             f"{framework}Items",
             f"Items ({framework} service)",
-            [query_param("id", "Item id", "1")],
+            [query_param("page", "Page number", "1")],
         )
     return out
+
+
+def leaky_examples(doc: dict[str, Any]) -> None:
+    """The vulnerable variant's document: a live-looking key in an example, beside an example
+    password (the evidence must show where the key is without printing the password)."""
+    from firebrick.lab.web_lab import FAKE_STRIPE_KEY
+
+    body = doc["paths"]["/api/shop/login"]["post"]["requestBody"]["content"]["application/json"]
+    body["example"] = {
+        "username": "ada",
+        "password": LEAKY_EXAMPLE_PASSWORD,
+        "payment_key": FAKE_STRIPE_KEY,
+    }
+
+
+LEAKY_EXAMPLE_PASSWORD = "lab-example-" + "pass-4411"
