@@ -188,8 +188,10 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
 
 
 _ME = re.compile(r"(^|/)(me|profile|whoami|account|self|current[_-]?user|userinfo)(/|$)", re.I)
-_PRIVILEGED = re.compile(r"admin|superuser|staff|root|owner|manager|operator|moderator", re.I)
-MAX_ME_OPS = 2
+# Roles that may call every administrative function; other roles (staff, manager ...) only the
+# functions that name them (/staff/reports, tag "staff").
+_SUPER = re.compile(r"admin|superuser|^root$|^owner$", re.I)
+MAX_ME_OPS = 4
 # Roles every account has: an operation that names them is not made for a privileged few.
 _ORDINARY = frozenset({"user", "users", "member", "customer", "guest", "viewer", "reader"})
 
@@ -222,16 +224,18 @@ async def identity_roles(ctx: ScanContext, who: Identity) -> set[str]:
         remember(ctx, op, ex, who)
         if ex.status is not None and 200 <= ex.status < 300:
             roles |= _role_values(json_body(ex))
+            if roles:
+                break  # the identity's own record said what it is
     return roles
 
 
 def meant_for(roles: set[str], op: Operation) -> str | None:
-    """A role of the identity that this operation is made for (admin-like, or named by it)."""
+    """A role of the identity that this operation is made for (an admin role, or one it names)."""
     named = {seg.lower() for seg in op.path.split("/") if seg} | {t.lower() for t in op.tags}
     for role in sorted(roles):
         if role.lower() in _ORDINARY:
             continue
-        if _PRIVILEGED.search(role) or role.lower() in named:
+        if _SUPER.search(role) or role.lower() in named:
             return role
     return None
 

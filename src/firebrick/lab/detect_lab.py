@@ -289,6 +289,38 @@ def blueprint(variant: str) -> Blueprint:
             return jsonify(error="staff only"), 403
         return jsonify(name=name) if name in SHOP_USERS else (jsonify(error="not found"), 404)
 
+    # A registration takes a password too; it is no login to throttle or enumerate.
+    registered: dict[str, dict[str, Any]] = {}
+
+    @bp.post("/api/shop/auth/register")
+    def register() -> Any:
+        data = request.get_json(silent=True) or {}
+        name = str(data.get("username", ""))[:40]
+        if not name or not data.get("password"):
+            return jsonify(error="username and password required"), 400
+        if len(registered) >= 100:
+            registered.pop(next(iter(registered)))
+        registered[name] = {"username": name, "role": "customer"}
+        return jsonify(registered[name]), 201
+
+    # A static help page with a demo login form that posts back to the same page.
+    help_page = (
+        "<!doctype html><html><head><title>Help: signing in</title></head><body>"
+        "<h1>How to sign in</h1><p>Type your user name and password below.</p>"
+        '<form method="post" action="/shop/help/login"><input name="username">'
+        '<input name="password" type="password"><button>Try it</button></form></body></html>'
+    )
+
+    @bp.route("/shop/help/login", methods=["GET", "POST"])
+    def help_login() -> Any:
+        return Response(help_page, mimetype="text/html")
+
+    # Settings of an anonymous visitor: an empty object, no data of anyone.
+    @bp.get("/api/shop/settings")
+    def settings() -> Any:
+        name = caller()
+        return jsonify(settings={"theme": "dark"} if name else {})
+
     # A POST-only root (GET answers 405 with "Allow: POST"): an Allow header proves no operation.
     @bp.route("/api", methods=["POST"])
     def api_root() -> Any:

@@ -106,6 +106,43 @@ def paths() -> dict[str, Any]:
         "/api/staff/reports": _get(
             "staffReports", "Monthly reports (staff role)", [], security=_BEARER, tags=["staff"]
         ),
+        "/api/shop/auth/register": {
+            "post": {
+                "operationId": "authRegister",
+                "summary": "Create an account",
+                "tags": ["shop"],
+                "requestBody": _json_body(
+                    {
+                        "username": {"type": "string", "example": "grace"},
+                        "password": {"type": "string", "example": "a-long-passphrase"},
+                    },
+                    ["username", "password"],
+                ),
+                "responses": {"201": json_response()},
+            }
+        },
+        "/shop/help/login": {
+            "post": {
+                "operationId": "helpLoginDemo",
+                "summary": "Help page: a demo sign-in form",
+                "tags": ["shop"],
+                "requestBody": {
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "username": {"type": "string", "example": "ada"},
+                                    "password": {"type": "string", "example": "x"},
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {"200": {"description": "HTML"}},
+            }
+        },
+        "/api/shop/settings": _get("shopSettings", "The caller's settings", [], security=_BEARER),
         "/api/shop/users/me": _get("shopUserMe", "The caller's user record", [], security=_BEARER),
         "/api/shop/users/{name}": {
             **_get(
