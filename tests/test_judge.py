@@ -108,7 +108,8 @@ def test_same_fingerprint_merges_keeping_the_strongest() -> None:
     assert m.evidence.details == {"a": 1, "b": 2, "shared": "from-b"}
     assert m.evidence.summary == "b saw the internal listener"
     assert m.description == "b describes it"
-    assert m.references == ["https://owasp.example.com/api7"]
+    # The check's own reference first, then the kind's (weaknesses.json).
+    assert m.references[0] == "https://owasp.example.com/api7" and m.cwe == 918
     # Inputs are left alone.
     assert a.severity is Severity.MEDIUM and len(b.evidence.exchanges) == 4
     assert a.remediation == "" and b.remediation == ""

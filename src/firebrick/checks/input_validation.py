@@ -111,7 +111,8 @@ def _by_prefix(ops: list[Operation], limit: int) -> list[Operation]:
     """One operation per path prefix (/api/web, /api/users ...): CORS is set per app or blueprint."""
     groups: dict[str, list[Operation]] = {}
     for op in ops:
-        groups.setdefault(op.path.rsplit("/", 1)[0] or "/", []).append(op)  # the path's "directory"
+        # The first two segments (/api/web, /api/partner): where an app or blueprint sets CORS.
+        groups.setdefault("/".join(op.path.split("/")[:3]) or "/", []).append(op)
     # Biggest groups first: a blueprint with many routes is the likeliest to set its own headers.
     return [g[0] for g in sorted(groups.values(), key=len, reverse=True)][:limit]
 

@@ -39,7 +39,7 @@ def _get(op_id: str, summary: str, params: list[dict[str, Any]], **extra: Any) -
 def paths() -> dict[str, Any]:
     out: dict[str, Any] = {
         "/api/shop/products": _get(
-            "listProducts", "Products of a category", [query_param("category", "Category", "home")]
+            "shopProducts", "Products of a category", [query_param("category", "Category", "home")]
         ),
         "/api/shop/orders/search": {
             "post": {
