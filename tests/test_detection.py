@@ -66,8 +66,12 @@ def test_injection_every_input_kind(
     assert hits[0].confidence is Confidence.CONFIRMED
     assert hits[0].evidence.payloads_worked
     assert not _find(hardened_scan, kind, op)
-    tested = {c.input for c in hardened_scan.coverage if c.operation == op and c.status == "passed"}
-    assert tested, f"the hardened {op} was not probed"
+    tested = {
+        c.status
+        for c in hardened_scan.coverage
+        if c.operation == op and c.check == "input_validation" and c.input == hits[0].input
+    }
+    assert tested and "vulnerable" not in tested, f"the hardened {op} was not probed"
 
 
 def test_sql_error_names_database(vulnerable_scan: ScanResult) -> None:

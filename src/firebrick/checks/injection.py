@@ -81,7 +81,8 @@ class Target:
 @dataclass
 class Outcome:
     findings: list[Finding] = field(default_factory=list)
-    tried: list[str] = field(default_factory=list)
+    sent: list[Exchange] = field(default_factory=list)
+    base: Exchange | None = None
 
 
 # -- which operations and inputs ------------------------------------------------------------------
@@ -570,7 +571,7 @@ async def probe(ctx: ScanContext, check: str, t: Target, m: Marker) -> Outcome:
             if f is not None:
                 out.findings.append(f)
                 break
-    out.tried = [ex.request_body or ex.url for ex in p.sent]
+    out.sent, out.base = list(p.sent), p.base
     return out
 
 
@@ -584,18 +585,25 @@ async def run(ctx: ScanContext, check: str, category: str) -> list[Finding]:
         try:
             outcome = await probe(ctx, check, t, m)
         except BudgetExhausted as exc:
-            ctx.cover(check, category, t.op, t.param, "inconclusive", f"injection: {exc}")
+            ctx.cover(check, category, t.op, t.param, "not_determined", f"injection: {exc}")
             return
         findings.extend(outcome.findings)
         kinds = sorted({f.kind.split(".", 1)[1] for f in outcome.findings})
-        ctx.cover(
-            check,
-            category,
-            t.op,
-            t.param,
-            "failed" if outcome.findings else "passed",
-            "injection: " + (", ".join(kinds) if kinds else "sql, template, command, xss"),
-        )
+        if kinds:
+            ctx.cover(
+                check, category, t.op, t.param, "vulnerable", "injection: " + ", ".join(kinds)
+            )
+        else:
+            # "passed" only where the probes reached the code (not a 401, 404 or 415 wall).
+            ctx.passed_if_reached(
+                check,
+                category,
+                t.op,
+                t.param,
+                outcome.sent,
+                baseline=outcome.base,
+                reason="injection: sql, template, command, xss",
+            )
 
     await asyncio.gather(*(one(t) for t in chosen))
     # A debug page is a property of the operation: keep one per operation.
