@@ -57,7 +57,9 @@ CHECKS: list[Check] = [
         after=("ssrf",),
     ),
     Check("llm_security", "llm_security", llm_security.run, needs_oob=True),
-    Check("authentication", "authentication", authentication.run),
+    # After data_exposure: the tokens its plain GETs received (guest sessions, cookies) are
+    # among the tokens whose claims and secrets authentication checks.
+    Check("authentication", "authentication", authentication.run, after=("data_exposure",)),
     Check("bola", "bola", bola.run, after=("authentication",)),
     Check("bfla", "bfla", bfla.run, after=("authentication", "bola")),
     Check(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import re
 import secrets
 import time
@@ -63,6 +64,8 @@ MAX_BYPASS_OPS = 8  # refused operations tried with HEAD (OPTIONS on the first M
 MAX_OPTIONS_OPS = 3
 MAX_JWT_OPS = 3  # secured operations a forged token is tried on (stops at the first that accepts)
 MAX_TOKENS = 6  # tokens the JWT tests run on; the coverage names the ones left out
+MAX_BRUTE_TOKENS = 2  # tokens brute-forced per scan (each within jwt.BRUTE_BUDGET_S)
+MAX_CONFUSION_KEYS = 8  # PEM forms of the published keys tried as HS256 secrets
 LOGIN_ATTEMPTS = 2  # wrong-password POSTs per login operation (documented limit: 4 in total)
 MAX_LOGIN_OPS = 2
 OWASP = "https://owasp.org/API-Security/editions/2023/en/0xa2-broken-authentication/"
@@ -156,7 +159,10 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
 
     # Independent sub-tests run together: the scan's pace, not round trips, should bound us.
     groups = await asyncio.gather(
-        _method_bypass(ctx, refused[:MAX_BYPASS_OPS]), jwt_all(), _login(ctx)
+        _method_bypass(ctx, refused[:MAX_BYPASS_OPS]),
+        jwt_all(),
+        _login(ctx),
+        _key_confusion(ctx, tokens, jwt_ops),
     )
     for group in groups:
         for finding in group:
@@ -277,6 +283,9 @@ async def _spec_text(ctx: ScanContext) -> str:
         return ""
 
 
+_DOC = re.compile(r'\s*\{\s*"(openapi|swagger)"\s*:')
+
+
 async def _tokens(ctx: ScanContext) -> list[jwtlib.Token]:
     """Every JWT found: the user's headers and identities (issued by the target), the answers the
     scan has seen so far (login answers, bodies, Set-Cookie headers) and the spec's examples."""
@@ -289,6 +298,7 @@ async def _tokens(ctx: ScanContext) -> list[jwtlib.Token]:
                 found.setdefault(tok.raw, tok)
     for tok in jwtlib.find_tokens(await _spec_text(ctx), "an example in the OpenAPI document"):
         found.setdefault(tok.raw, tok)
+    spec_path = urlsplit(ctx.surface.spec_url or "").path or None
     for ex in list(ctx.client.exchanges):
         if ex.status is None:
             continue
@@ -300,7 +310,15 @@ async def _tokens(ctx: ScanContext) -> list[jwtlib.Token]:
                     tok.trusted_origin = True  # the target issued it
                     found.setdefault(tok.raw, tok)
         if "eyJ" in ex.body_text:
+            # A token in a 2xx answer (a login, a guest session) was issued by the target; one in
+            # a document (the spec, its examples) is an example.
+            issued = (
+                200 <= ex.status < 300
+                and urlsplit(ex.url).path != spec_path
+                and not _DOC.match(ex.body_text[:200])
+            )
             for tok in jwtlib.find_tokens(ex.body_text[:200_000], f"the answer of {where}"):
+                tok.trusted_origin = tok.trusted_origin or issued
                 found.setdefault(tok.raw, tok)
     return sorted(found.values(), key=lambda t: not t.trusted_origin)
 
@@ -325,13 +343,31 @@ def _note_tokens(ctx: ScanContext, tokens: list[jwtlib.Token], testable: bool) -
 
 async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]) -> list[Finding]:
     findings: list[Finding] = []
+    secret = jwtlib.crack(token)
+    if (
+        secret is None
+        and token.trusted_origin
+        and token.alg.upper() in jwtlib.HMAC_ALGS
+        and ctx.state.get("authentication.brute_forced", 0) < MAX_BRUTE_TOKENS
+    ):
+        # Short and numeric secrets (every 6-digit number ...), offline, within a time budget.
+        ctx.state["authentication.brute_forced"] = (
+            ctx.state.get("authentication.brute_forced", 0) + 1
+        )
+        brute = await asyncio.to_thread(jwtlib.crack_short, token)
+        secret = brute.secret
+        token.extra["brute"] = brute
     if not ops:
+        # Nothing to send forged tokens to; what the token itself shows still counts.
+        if token.trusted_origin:
+            findings += _weak_secret(token, secret, None, None)
+            findings += _claim_hygiene(token, None, None)
         ctx.cover(
             CHECK,
             CATEGORY,
             None,
             f"jwt ({token.source})",
-            "skipped",
+            "failed" if findings else "skipped",
             "no operation refused anonymous requests, so acceptance of forged tokens cannot be told",
         )
         return findings
@@ -351,7 +387,6 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
                 return op, ex
         return None, None
 
-    secret = jwtlib.crack(token)
     nones = jwtlib.alg_none(token)[:2]
     tampered = jwtlib.tampered_signature(token)
     exp = token.claims.get("exp")
@@ -428,25 +463,8 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
         base_op, base_ex = results[forged]
         token.trusted_origin = True  # the target accepts what the secret signs: it is its key
     # weak secret: cracked offline; proven when the target accepts what that secret signs
-    if secret is not None and token.trusted_origin:
-        proof = [base_ex] if base_ex is not None else []
-        findings.append(
-            _finding(
-                "authentication.jwt-weak-secret",
-                "JWT signed with a guessable HMAC secret",
-                Severity.CRITICAL,
-                Confidence.CONFIRMED,
-                base_op,
-                f"The token ({token.source}) is signed {token.alg} with the secret {secret!r}, found "
-                "offline in firebrick's list of common secrets. Anyone can sign tokens the server "
-                "accepts, for any user and any role.",
-                proof,
-                summary=f"HMAC secret {secret!r} verifies the token"
-                + (f"; {base_op.key} accepts it" if base_op else ""),
-                input="header:Authorization",
-                details={"secret": secret, "alg": token.alg, "source": token.source},
-            )
-        )
+    if token.trusted_origin:
+        findings += _weak_secret(token, secret, base_op, base_ex)
     # an expired token: only meaningful when the target's key is known (or the token itself expired)
     if expired_raw is not None and (token.trusted_origin or expired_raw == token.raw):
         op, ex = results[expired_raw] if expired_raw != token.raw else (base_op, base_ex)
@@ -482,6 +500,148 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
     status = "failed" if findings else "passed"
     ctx.cover(CHECK, CATEGORY, None, f"jwt ({token.source})", status, reason)
     return findings
+
+
+async def _accepting(
+    ctx: ScanContext, ops: list[Operation], raw: str, label: str
+) -> tuple[Operation | None, Exchange | None]:
+    """The first op (GET, in order) that answers raw as a bearer token with data."""
+    answers = await asyncio.gather(
+        *(
+            send_as(ctx, CHECK, op, ANONYMOUS, extra_headers={"Authorization": f"Bearer {raw}"})
+            for op in ops
+        )
+    )
+    for op, ex in zip(ops, answers, strict=True):
+        if carries_data(ex):
+            remember(ctx, op, ex, Identity(f"jwt {label}", {"Authorization": f"Bearer {raw}"}))
+            return op, ex
+    return None, None
+
+
+async def _public_keys(ctx: ScanContext) -> list[tuple[str, str, bytes]]:
+    """(path, label, PEM) of public keys published at well-known paths (one GET each)."""
+    paths = list(jwtlib.PUBLIC_KEY_PATHS)
+    answers = await asyncio.gather(
+        *(ctx.client.request("GET", p, check=CHECK, follow_redirects=False) for p in paths)
+    )
+    out: list[tuple[str, str, bytes]] = []
+    for path, ex in zip(paths, answers, strict=True):
+        if ex.status != 200:
+            continue
+        text = ex.body_text
+        if path.endswith("openid-configuration"):
+            try:
+                uri = json.loads(text).get("jwks_uri")
+            except (ValueError, AttributeError):
+                uri = None
+            if not isinstance(uri, str) or not ctx.client.in_scope(ctx.client.url_for(uri)):
+                continue
+            jwks = await ctx.client.request("GET", uri, check=CHECK, follow_redirects=False)
+            path, text = urlsplit(ctx.client.url_for(uri)).path, jwks.body_text
+        out += [(path, label, pem) for label, pem in jwtlib.public_keys(text)]
+    return list(dict.fromkeys(out))
+
+
+async def _key_confusion(
+    ctx: ScanContext, tokens: list[jwtlib.Token], ops: list[Operation]
+) -> list[Finding]:
+    """RS256/ES256 -> HS256: an HS256 token whose secret is the published public key.
+
+    Forged tokens go only to the target, only with GET, only to operations that refused
+    anonymous callers; a token signed with a random secret must be refused first (otherwise a
+    server that verifies nothing would pass for a confused one).
+    """
+    if not ops:
+        return []
+    keys = await _public_keys(ctx)
+    if not keys:
+        ctx.cover(CHECK, CATEGORY, None, "jwt key confusion", "skipped", "no public key published")
+        return []
+    asym = [t for t in tokens if t.trusted_origin and t.alg.upper()[:2] in ("RS", "ES", "PS")]
+    model = asym[0] if asym else next((t for t in tokens if t.trusted_origin), None)
+    claims: dict[str, Any] = dict(model.claims) if model else {"sub": "firebrick"}
+    if isinstance(claims.get("exp"), (int, float)) and claims["exp"] < time.time() + 60:
+        claims["exp"] = int(time.time()) + 600
+    junk = jwtlib.sign({"alg": "HS256", "typ": "JWT"}, claims, secrets.token_bytes(32))
+    if (await _accepting(ctx, ops, junk, "random secret"))[0] is not None:
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            None,
+            "jwt key confusion",
+            "inconclusive",
+            "any HS256 token is accepted",
+        )
+        return []
+    kid = next((t.header.get("kid") for t in asym if t.header.get("kid")), None)
+    for path, label, pem in keys[:MAX_CONFUSION_KEYS]:
+        raw = jwtlib.confusion_token(claims, pem, kid if isinstance(kid, str) else None)
+        op, ex = await _accepting(ctx, ops, raw, "key confusion")
+        if op is None:
+            continue
+        ctx.cover(CHECK, CATEGORY, op, "jwt key confusion", "failed", f"public key {path}")
+        return [
+            _finding(
+                "authentication.jwt-key-confusion",
+                "JWT algorithm confusion: the public key verifies HS256 tokens",
+                Severity.CRITICAL,
+                Confidence.CONFIRMED,
+                op,
+                f"{op.key} accepted an HS256 token whose HMAC secret is the public key served at "
+                f"{path} ({label}). The verifier takes the algorithm from the token, so anyone "
+                "holding the public key (everyone) signs tokens for any user and role.",
+                [ex],
+                summary=f"HS256 signed with {path} accepted by {op.key}",
+                input="header:Authorization",
+                payloads_worked=[f"Bearer {raw}"],
+                details={
+                    "public_key": path,
+                    "key_form": label,
+                    "claims_from": model.source if model else None,
+                },
+            )
+        ]
+    ctx.cover(
+        CHECK,
+        CATEGORY,
+        None,
+        "jwt key confusion",
+        "passed",
+        f"{min(len(keys), MAX_CONFUSION_KEYS)} public-key forms refused as HS256 secrets",
+    )
+    return []
+
+
+def _weak_secret(
+    token: jwtlib.Token, secret: str | None, base_op: Operation | None, base_ex: Exchange | None
+) -> list[Finding]:
+    if secret is None:
+        return []
+    brute = token.extra.get("brute")
+    how = (
+        f"found offline by trying every short secret ({brute.tried:,} candidates in "
+        f"{brute.seconds:.1f} s)"
+        if brute is not None and brute.secret == secret
+        else "found offline in firebrick's list of common secrets"
+    )
+    proof = [base_ex] if base_ex is not None else []
+    return [
+        _finding(
+            "authentication.jwt-weak-secret",
+            "JWT signed with a guessable HMAC secret",
+            Severity.CRITICAL,
+            Confidence.CONFIRMED,
+            base_op,
+            f"The token ({token.source}) is signed {token.alg} with the secret {secret!r}, {how}. "
+            "Anyone can sign tokens the server accepts, for any user and any role.",
+            proof,
+            summary=f"HMAC secret {secret!r} verifies the token"
+            + (f"; {base_op.key} accepts it" if base_op else ""),
+            input="header:Authorization",
+            details={"secret": secret, "alg": token.alg, "source": token.source},
+        )
+    ]
 
 
 def _claim_hygiene(token: jwtlib.Token, op: Operation | None, ex: Exchange | None) -> list[Finding]:

