@@ -152,3 +152,108 @@ def test_credentials_over_http_off_loopback() -> None:
         f.operation for f in result.findings if f.kind == "authentication.credentials-over-http"
     }
     assert {"POST /api/auth/login", "POST /api/shop/login"} <= over_http
+
+
+# -- full mode: mass assignment on create/update, cross-identity writes, all restored -----------
+def _shop_full_scan(hardened: bool, tmp: str) -> ScanResult:
+    from firebrick.engine import run_scan
+    from firebrick.lab.detect_spec import paths
+    from firebrick.lab.runner import LabConfig, start_lab
+    from firebrick.options import ScanOptions
+
+    spec = {
+        "openapi": "3.1.0",
+        "info": {"title": "shop", "version": "1"},
+        "paths": {
+            p: v
+            for p, v in paths().items()
+            if p.startswith(("/api/shop/me", "/api/shop/auth", "/api/shop/accounts"))
+            or p.startswith(("/api/shop/payments", "/api/shop/users/{name}/profile"))
+        },
+        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+    }
+    path = f"{tmp}/shop-{'h' if hardened else 'v'}.json"
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(spec, fh)
+    with start_lab(LabConfig(variant="hardened" if hardened else "vulnerable")) as lab:
+        ada, alan = _login(lab.base_url, "ada"), _login(lab.base_url, "alan")
+        options = ScanOptions(
+            target=lab.base_url,
+            spec=path,
+            mode="full",
+            include=["/api/shop/*"],  # account creation needs --include
+            crawl=False,
+            rate=200.0,
+            max_time=60.0,
+            checks=["property_authorization"],
+            headers={"Authorization": f"Bearer {ada}"},
+            identities={
+                "ada": {"Authorization": f"Bearer {ada}"},
+                "alan": {"Authorization": f"Bearer {alan}"},
+            },
+        )
+        result = asyncio.run(run_scan(options))
+        me = httpx.get(
+            f"{lab.base_url}/api/shop/me", headers={"Authorization": f"Bearer {ada}"}, timeout=10
+        ).json()
+        bio = httpx.get(
+            f"{lab.base_url}/api/shop/users/ada/profile",
+            headers={"Authorization": f"Bearer {ada}"},
+            timeout=10,
+        ).json()
+        result.surface["after"] = {"role": me["role"], "bio": bio["bio"]}  # what the probes left
+        return result
+
+
+@pytest.fixture(scope="module")
+def shop_full(tmp_path_factory: pytest.TempPathFactory) -> tuple[ScanResult, ScanResult]:
+    tmp = str(tmp_path_factory.mktemp("shopfull"))
+    return _shop_full_scan(False, tmp), _shop_full_scan(True, tmp)
+
+
+def test_mass_assignment_register_payment_profile(
+    shop_full: tuple[ScanResult, ScanResult],
+) -> None:
+    vulnerable, hardened = shop_full
+    mass = {
+        f.operation: f
+        for f in vulnerable.findings
+        if f.kind == "property_authorization.mass-assignment"
+    }
+    assert {"POST /api/shop/auth/register", "POST /api/shop/payments", "PATCH /api/shop/me"} <= set(
+        mass
+    ), sorted(mass)
+    assert "status" in mass["POST /api/shop/payments"].evidence.details["fields"]
+    assert {"admin", "role"} & set(mass["POST /api/shop/auth/register"].evidence.details["fields"])
+    assert mass["POST /api/shop/payments"].evidence.details["restored"] is True
+    assert mass["PATCH /api/shop/me"].evidence.details["restored"] is True
+    assert not [f for f in hardened.findings if f.kind.startswith("property_authorization.mass")]
+    for result in shop_full:  # whatever happened, ada is staff again and her bio is hers
+        assert result.surface["after"] == {"role": "staff", "bio": "ada's bio"}
+
+
+def test_cross_identity_write_restored(shop_full: tuple[ScanResult, ScanResult]) -> None:
+    vulnerable, hardened = shop_full
+    writes = [f for f in vulnerable.findings if f.kind == "bola.cross-identity-write"]
+    assert [f.operation for f in writes] == ["PUT /api/shop/users/{name}/profile"]
+    assert (
+        writes[0].evidence.details
+        == {
+            "owner": "ada",
+            "writer": "alan",
+            "restored": True,
+        }
+        or writes[0].evidence.details["restored"] is True
+    )
+    assert not [f for f in hardened.findings if f.kind == "bola.cross-identity-write"]
+
+
+def test_safe_mode_sends_no_create_probe(vulnerable_scan: ScanResult) -> None:
+    posted = {
+        e.url
+        for f in vulnerable_scan.findings
+        for e in f.evidence.exchanges
+        if e.method == "POST" and ("/payments" in e.url or "/register" in e.url)
+    }
+    assert posted == set()
+    assert not [f for f in vulnerable_scan.findings if f.kind == "bola.cross-identity-write"]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from firebrick.checks import writes
 from firebrick.checks.authz_common import (
     ANONYMOUS,
     Identity,
@@ -115,6 +116,13 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
         yield finding
 
     surface = _mass_assignment_surface(ctx)
+    if ctx.options.mode == "full":
+        # Creates (registrations need no account) and another user's objects: checks/writes.py.
+        created = await writes.mass_assignment_on_create(ctx, me, PRIVILEGED)
+        crossed = await writes.cross_identity_writes(ctx, who[0], who[1]) if len(who) > 1 else []
+        for finding in [*created, *crossed]:
+            yield finding
+        surface = [f for f in surface if f.operation not in {c.operation for c in created}]
     if ctx.options.mode == "full" and who:
         active = await _mass_assignment(ctx, who[0])
         for finding in active:

@@ -114,6 +114,8 @@ def blueprint(variant: str) -> Blueprint:
     bp = Blueprint(f"detect_lab_{variant}", __name__)
     templates = SandboxedEnvironment(autoescape=False)
     sessions: dict[str, str] = {}  # bearer token -> user name (shop login)
+    roles = dict(SHOP_ROLES)  # the mass-assignment probe changes (and restores) these
+    names: dict[str, str] = {}
 
     def caller() -> str | None:
         auth = request.headers.get("Authorization", "")
@@ -255,16 +257,23 @@ def blueprint(variant: str) -> Blueprint:
             return Response(text, 500, mimetype=ctype)
         return jsonify(page=page, items=["lamp", "desk"] if page == 1 else [])
 
-    @bp.get("/api/shop/me")
+    @bp.route("/api/shop/me", methods=["GET", "PATCH"])
     def shop_me() -> Any:
         name = caller()
         if name is None:
             return jsonify(error="authentication required"), 401
+        if request.method == "PATCH":
+            data = request.get_json(silent=True) or {}
+            if not hardened and isinstance(data.get("role"), str):
+                roles[name] = data["role"][:20]  # the profile update grants any role
+            if isinstance(data.get("display_name"), str):
+                names[name] = data["display_name"][:60]
         # The caller's own profile: their own e-mail is the point; 0.0.0.0 means "never".
         return jsonify(
             name=name,
+            display_name=names.get(name, name),
             email=f"{name}@example.com",
-            role=SHOP_ROLES[name],
+            role=roles[name],
             lastLoginIp="0.0.0.0",
         )
 
@@ -273,7 +282,7 @@ def blueprint(variant: str) -> Blueprint:
         name = caller()
         if name is None:
             return jsonify(error="authentication required"), 401
-        if hardened and SHOP_ROLES[name] != "staff":
+        if hardened and roles[name] != "staff":
             return jsonify(error="staff only"), 403
         return jsonify(reports=[{"month": "2026-11", "revenue": 1234.5}])
 
@@ -305,8 +314,69 @@ def blueprint(variant: str) -> Blueprint:
             return jsonify(error="username and password required"), 400
         if len(registered) >= 100:
             registered.pop(next(iter(registered)))
-        registered[name] = {"username": name, "role": "customer"}
-        return jsonify(registered[name]), 201
+        record: dict[str, Any] = {"username": name, "role": "customer", "admin": False}
+        if not hardened:  # every field of the request lands on the account ("admin": true)
+            record |= {k: v for k, v in data.items() if k != "password"}
+        registered[name] = record
+        resp = jsonify(record)
+        resp.headers["Location"] = f"/api/shop/accounts/{name}"
+        return resp, 201
+
+    @bp.get("/api/shop/accounts/<name>")
+    def account(name: str) -> Any:
+        record = registered.get(name)
+        return jsonify(record) if record else (jsonify(error="not found"), 404)
+
+    # Payments: the client names the amount; the state is the server's (vulnerable: the client's).
+    payments: dict[int, dict[str, Any]] = {}
+
+    @bp.post("/api/shop/payments")
+    def create_payment() -> Any:
+        if caller() is None:
+            return jsonify(error="authentication required"), 401
+        data = request.get_json(silent=True) or {}
+        amount = data.get("amount")
+        if not isinstance(amount, (int, float)) or isinstance(amount, bool) or amount <= 0:
+            return jsonify(error="amount required"), 400
+        pay_id = max(payments, default=0) + 1
+        status = "pending" if hardened else str(data.get("status", "pending"))
+        payments[pay_id] = {"id": pay_id, "amount": amount, "status": status, "owner": caller()}
+        if len(payments) > 100:
+            payments.pop(min(payments))
+        resp = jsonify(payments[pay_id])
+        resp.headers["Location"] = f"/api/shop/payments/{pay_id}"
+        return resp, 201
+
+    @bp.route("/api/shop/payments/<int:pay_id>", methods=["GET", "DELETE"])
+    def payment(pay_id: int) -> Any:
+        name = caller()
+        found = payments.get(pay_id)
+        if name is None:
+            return jsonify(error="authentication required"), 401
+        if found is None or found["owner"] != name:
+            return jsonify(error="not found"), 404
+        if request.method == "DELETE":
+            payments.pop(pay_id)
+            return "", 204
+        return jsonify(found)
+
+    # Another user's profile: vulnerable lets any logged-in user write it.
+    bios = {name: f"{name}'s bio" for name in SHOP_USERS}
+
+    @bp.route("/api/shop/users/<name>/profile", methods=["GET", "PUT"])
+    def user_profile(name: str) -> Any:
+        who = caller()
+        if who is None:
+            return jsonify(error="authentication required"), 401
+        if name not in bios:
+            return jsonify(error="not found"), 404
+        if request.method == "PUT":
+            if hardened and who != name:
+                return jsonify(error="not your profile"), 403
+            data = request.get_json(silent=True) or {}
+            if isinstance(data.get("bio"), str):
+                bios[name] = data["bio"][:200]
+        return jsonify(name=name, bio=bios[name])
 
     # A static help page with a demo login form that posts back to the same page.
     help_page = (
@@ -437,6 +507,8 @@ def _vault(bp: Blueprint, hardened: bool) -> None:
         token = encode({"alg": "HS256", "typ": "JWT"}, claims, "hs")
         resp = jsonify(token=token, token_type="Bearer")
         resp.set_cookie("vault_session", token, httponly=True, secure=True, samesite="Lax")
+        if hardened:
+            resp.headers["Cache-Control"] = "no-store"
         return resp
 
     @bp.get("/api/vault/items")
@@ -449,7 +521,10 @@ def _vault(bp: Blueprint, hardened: bool) -> None:
     @bp.get("/api/vault/v2/guest")
     def vault_v2_guest() -> Any:
         header = {"alg": "RS256", "typ": "JWT", "kid": "vault-1"}
-        return jsonify(token=encode(header, now_claims("guest"), "rsa"), token_type="Bearer")
+        resp = jsonify(token=encode(header, now_claims("guest"), "rsa"), token_type="Bearer")
+        if hardened:
+            resp.headers["Cache-Control"] = "no-store"
+        return resp
 
     @bp.get("/api/vault/v2/items")
     def vault_v2_items() -> Any:

@@ -22,6 +22,16 @@ def _json_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any
 _BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
+def _path(name: str, example: Any, kind: str = "string") -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": kind},
+        "example": example,
+    }
+
+
 def _get(op_id: str, summary: str, params: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     tags = extra.pop("tags", ["shop"])
     return {
@@ -116,7 +126,63 @@ def paths() -> dict[str, Any]:
             security=_BEARER,
             tags=["vault"],
         ),
-        "/api/shop/me": _get("shopMe", "The caller's own profile", [], security=_BEARER),
+        "/api/shop/me": {
+            **_get("shopMe", "The caller's own profile", [], security=_BEARER),
+            "patch": {
+                "operationId": "updateShopMe",
+                "summary": "Update the caller's profile",
+                "tags": ["shop"],
+                "requestBody": _json_body(
+                    {"display_name": {"type": "string", "example": "Ada"}}, []
+                ),
+                "security": _BEARER,
+                "responses": {"200": json_response()},
+            },
+        },
+        "/api/shop/accounts/{name}": _get(
+            "shopAccount", "A registered account", [_path("name", "grace")]
+        ),
+        "/api/shop/payments": {
+            "post": {
+                "operationId": "createPayment",
+                "summary": "Pay an amount",
+                "tags": ["shop"],
+                "requestBody": _json_body(
+                    {
+                        "amount": {"type": "number", "example": 12.5},
+                        "currency": {"type": "string", "example": "EUR"},
+                    },
+                    ["amount"],
+                ),
+                "security": _BEARER,
+                "responses": {"201": json_response()},
+            }
+        },
+        "/api/shop/payments/{pay_id}": {
+            **_get("getPayment", "A payment", [_path("pay_id", 1, "integer")], security=_BEARER),
+            "delete": {
+                "operationId": "deletePayment",
+                "summary": "Cancel a payment",
+                "tags": ["shop"],
+                "parameters": [_path("pay_id", 1, "integer")],
+                "security": _BEARER,
+                "responses": {"204": {"description": "cancelled"}},
+            },
+        },
+        "/api/shop/users/{name}/profile": {
+            **_get(
+                "userProfile", "A user's public profile", [_path("name", "ada")], security=_BEARER
+            ),
+            "put": {
+                "operationId": "updateUserProfile",
+                "summary": "Update a user's profile",
+                "tags": ["shop"],
+                "parameters": [_path("name", "ada")],
+                "requestBody": _json_body({"bio": {"type": "string", "example": "hello"}}, []),
+                "security": _BEARER,
+                "responses": {"200": json_response()},
+            },
+        },
         "/api/staff/reports": _get(
             "staffReports", "Monthly reports (staff role)", [], security=_BEARER, tags=["staff"]
         ),
