@@ -16,7 +16,7 @@ from firebrick.report import render
 
 PREFIXES = (
     "ssrf|dns|authentication|bola|bfla|property_authorization|input_validation|rate_limiting|"
-    "data_exposure|encryption|inventory|unsafe_consumption|llm"
+    "data_exposure|encryption|inventory|unsafe_consumption|llm|graphql"
 )
 # Literals of that shape that are ctx.state keys, not finding kinds.
 STATE_KEYS = {
@@ -26,7 +26,16 @@ STATE_KEYS = {
     "ssrf.fetch",
     "property_authorization.ma_clean",
 }
-CATEGORY_OF = {"dns": "dns_hygiene", "llm": "llm_security", "open-redirect": "ssrf"}
+CATEGORY_OF = {
+    "dns": "dns_hygiene",
+    "llm": "llm_security",
+    "open-redirect": "ssrf",
+    "graphql.field-suggestions": "inventory",
+    "graphql.ide-exposed": "inventory",
+    "graphql.batching-unbounded": "rate_limiting",
+    "graphql.aliases-unbounded": "rate_limiting",
+    "graphql.stack-trace": "data_exposure",
+}
 
 
 def emitted_kinds() -> set[str]:
