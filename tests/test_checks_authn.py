@@ -59,8 +59,12 @@ def test_vulnerable_found_without_credentials(
 
 
 def test_jwt_weak_secret_names_the_secret(vulnerable_scan: ScanResult) -> None:
-    f = find(vulnerable_scan, "authentication.jwt-weak-secret", None)
-    assert f is not None and f.evidence.details["secret"] == "secret"
+    secrets = {
+        f.evidence.details["secret"]
+        for f in vulnerable_scan.findings
+        if f.kind == "authentication.jwt-weak-secret"
+    }
+    assert "secret" in secrets  # from the word list; the vault's six digits come from brute force
     alg_none = find(vulnerable_scan, "authentication.jwt-alg-none", None)
     assert alg_none is not None and alg_none.evidence.payloads_worked[0].startswith("Bearer ey")
     assert alg_none.evidence.payloads_worked[0].endswith(".")  # no signature at all

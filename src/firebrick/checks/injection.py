@@ -10,7 +10,8 @@ SSRF check and are skipped, as are enums, booleans and numbers (except SQL probe
 Per input (bounded, see REQUESTS_PER_INPUT), in this order, stopping a family at its first proof:
 
 - SQL, error-based: ``value'"`` must produce a database error signature (patterns.SQL_ERRORS) the
-  plain value does not; the balanced ``value''`` producing none makes it *confirmed*, else *likely*.
+  plain value does not: *likely* (the error shows the quote broke the SQL text; the description
+  says whether the balanced ``value''`` made it go away again).
 - SQL, boolean: ``value' OR '1'='1' -- `` answered unlike the plain value and ``... '1'='2' -- ``
   answered like it, then the same with a second spelling (``2>1`` / ``2>3``): two agreeing pairs
   are *confirmed*. The plain value is sent twice first; a page that changes by itself is not
@@ -261,7 +262,9 @@ async def _sql(p: Prober) -> list[Finding]:
                 "input_validation.sql-error",
                 f"SQL injection: a quote causes a {db} error",
                 Severity.HIGH,
-                Confidence.CONFIRMED if confirmed else Confidence.LIKELY,
+                # An error shows the quote broke the SQL text, not that a query can be steered:
+                # likely (the boolean pairs, when they agree, are the confirmed kind).
+                Confidence.LIKELY,
                 p.t,
                 f"Adding `'\"` to {p.t.param.display} made the answer show a {db} error "
                 f"(`{text}`, status {ex.status}) that the plain value does not"

@@ -25,7 +25,7 @@ from firebrick.checks import injection
 from firebrick.checks.data_exposure import baseline
 from firebrick.checks.inventory import template_matches
 from firebrick.checks.patterns import TRACES
-from firebrick.context import ScanContext
+from firebrick.context import EXCLUDED_OPERATIONS, ScanContext
 from firebrick.inject import build, send
 from firebrick.model import (
     Cause,
@@ -44,7 +44,7 @@ CATEGORY = "input_validation"
 EVIL_ORIGIN = "https://firebrick-cors.example"
 EVIL_HOST = "firebrick-host.example"
 MAX_CORS_OPS = 16
-MAX_PATHS = 24
+MAX_PATHS = 64
 MAX_INJECT_INPUTS = 8
 MAX_JSON_OPS = 8
 WRITE_METHODS = ("PUT", "PATCH", "DELETE")
@@ -165,7 +165,9 @@ async def _cors(ctx: ScanContext) -> list[Finding]:
             await _cors_bypass(ctx, op, findings, seen)
         if acao and "null" not in seen:
             ex2 = await send(ctx.client, op, {}, check=CHECK, extra_headers={"Origin": "null"})
-            if ex2.response_headers.get("access-control-allow-origin") == "null":
+            if ex2.response_headers.get("access-control-allow-origin") == "null" and (
+                "null" not in seen  # another operation may have shown it while we waited
+            ):
                 seen.add("null")
                 creds2 = (
                     ex2.response_headers.get("access-control-allow-credentials", "").lower()
@@ -266,11 +268,20 @@ async def _methods(ctx: ScanContext) -> list[Finding]:
     for op in ctx.surface.operations:
         if op.graphql is None and op.source == "spec":
             documented.setdefault(op.path, set()).add(op.method)
-    # Densest route groups first (a blueprint's routes share their method handling), capped.
-    groups: dict[str, int] = {}
+    # Operations the mode keeps out of the scan (DELETE in safe mode) are still documented.
+    for key in ctx.state.get(EXCLUDED_OPERATIONS, ()):
+        method, _, path = str(key).partition(" ")
+        if path.startswith("/") and method.isupper():
+            documented.setdefault(path, set()).add(method)
+    # Route groups round robin, densest first (a blueprint's routes share their method
+    # handling): every group gets a path before a big one gets a second, capped.
+    by_group: dict[str, list[str]] = {}
     for path in documented:
-        groups[path.rsplit("/", 1)[0]] = groups.get(path.rsplit("/", 1)[0], 0) + 1
-    paths = sorted(documented, key=lambda p: -groups[p.rsplit("/", 1)[0]])[:MAX_PATHS]
+        by_group.setdefault(path.rsplit("/", 1)[0], []).append(path)
+    ordered = sorted(by_group.values(), key=len, reverse=True)
+    paths = [g[i] for i in range(max(map(len, ordered), default=0)) for g in ordered if i < len(g)][
+        :MAX_PATHS
+    ]
     findings: list[Finding] = []
     full = ctx.options.mode == "full"
 
