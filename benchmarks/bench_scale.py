@@ -9,7 +9,8 @@
 The API (benchmarks/synthetic_api.py, aiohttp, one process of its own) declares N operations in
 its OpenAPI document: one in ten is a real SSRF fetcher (reflected, blind or background), one in
 ten a URL-echo decoy that never fetches, the rest plain reads. Every scan is a whole
-``firebrick scan`` process (all checks, ``--rate`` as given, budgets lifted), measured the way
+``firebrick scan`` process (all checks, ``--rate`` as given, budgets and the operation sample
+lifted), measured the way
 ``/usr/bin/time -v`` does it (``wait4`` on that one child): wall, CPU (user + system), peak RSS.
 "SSRF found" counts the fetchers with an ``ssrf.*`` finding; "decoys" counts decoys with one
 (must be 0). Everything runs on 127.0.0.1 and every process started here is stopped here.
@@ -119,6 +120,8 @@ def scan(n: int, rate: float, max_time: float, spec_mode: str, extra: list[str])
                 "--rate",
                 str(rate),
                 "--budget",
+                "1000000",
+                "--max-operations",  # every operation tested, no sampling
                 "1000000",
                 "--max-time",
                 str(max_time),
