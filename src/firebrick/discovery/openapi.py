@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 from urllib.request import url2pathname
 
@@ -37,9 +37,15 @@ from firebrick.model import Location, Operation, Param
 from firebrick.offload import offload
 
 if TYPE_CHECKING:
-    from referencing._core import Resolver  # not re-exported at the top level
-
     from firebrick.discovery.crawl import DiscoveryClient
+
+_T = TypeVar("_T", covariant=True)
+
+
+class Resolver(Protocol[_T]):
+    """What this module uses of a ``referencing`` resolver (the class itself is private)."""
+
+    def lookup(self, ref: str) -> Any: ...
 
 __all__ = [
     "SPEC_PATHS",

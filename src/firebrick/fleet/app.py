@@ -15,7 +15,7 @@ from firebrick.target_policy import TargetPolicy, parse_networks
 try:
     from celery import Celery
 except ImportError:  # the fleet is an extra: one clear line instead of a traceback
-    raise UsageError("the fleet needs Celery: pip install 'firebrick[fleet]'") from None
+    raise UsageError("the fleet needs Celery: pip install 'firebrick-scan[fleet]'") from None
 
 TASK = "firebrick.scan"
 
