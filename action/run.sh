@@ -20,8 +20,13 @@ sarif="$out_dir/firebrick.sarif"
 md="$out_dir/firebrick.md"
 rm -f "$json" "$sarif" "$md"
 
+# GitHub code scanning accepts only locations in repository files: findings with no source file
+# and no local OpenAPI document point at this documented file (docs/reports.md).
+mkdir -p .firebrick && printf '%s\n' "$url" > .firebrick/target.txt
+
 read -r -a cmd <<< "${FIREBRICK:-firebrick}"
-args=(scan "$url"
+# --compact: one entry per finding in the log; the reports hold the evidence and the fixes.
+args=(scan "$url" --compact
       --format json --output "$json"
       --format sarif --output "$sarif"
       --format markdown --output "$md")
@@ -63,9 +68,16 @@ print(f"score={'' if score is None else round(score)}")
 print(f"grade={r.get('grade') or ''}")
 print(f"grade_status={r.get('grade_status') or ''}")
 print(f"findings={len(r.get('findings') or [])}")
+c = r.get("coverage_summary") or {}
+cats = c.get("categories") or []
+planned = sum(x.get("planned", 0) for x in cats)
+verdicts = sum(x.get("verdicts", 0) for x in cats)
+share = f"{100 * verdicts / planned:.0f}%" if planned else "n/a"
+reached = f"{c.get('operations_reached', 0)}/{c.get('operations_discovered', 0)}"
+print(f"coverage={reached} operations reached, {share} of planned tests with a verdict" if c else "coverage=")
 PY
   else
-    printf 'score=\ngrade=\ngrade_status=\nfindings=\n' >> "$GITHUB_OUTPUT"
+    printf 'score=\ngrade=\ngrade_status=\nfindings=\ncoverage=\n' >> "$GITHUB_OUTPUT"
   fi
   [ -s "$sarif" ] && echo "sarif=$sarif" >> "$GITHUB_OUTPUT"
   [ -s "$json" ] && echo "json=$json" >> "$GITHUB_OUTPUT"

@@ -59,10 +59,14 @@ def test_action_yml_is_a_composite_action_with_the_documented_interface():
     assert spec["runs"]["using"] == "composite"
     assert {"url", "spec", "headers", "fail-below", "fail-on", "args"} <= set(spec["inputs"])
     assert spec["inputs"]["url"]["required"] is True
-    assert {"score", "grade", "grade_status", "findings"} <= set(spec["outputs"])
+    assert {"score", "grade", "grade_status", "findings", "coverage"} <= set(spec["outputs"])
     steps = spec["runs"]["steps"]
     assert all(s.get("shell") == "bash" for s in steps if "run" in s)  # composite requires it
-    assert '"$GITHUB_ACTION_PATH/.."' in steps[0]["run"]
+    # its own Python, without changing the job's, and a virtualenv (PEP 668 images)
+    assert steps[0]["uses"].startswith("actions/setup-python@")
+    assert steps[0]["with"]["update-environment"] is False
+    install = steps[1]["run"]
+    assert "-m venv" in install and '"$GITHUB_ACTION_PATH/.."' in install
     scan = next(s for s in steps if s.get("id") == "scan")
     assert "run.sh" in scan["run"]
     # Inputs reach the script as env, never spliced into shell source (script injection).
@@ -169,6 +173,7 @@ def test_run_sh_when_the_scan_produced_nothing(tmp_path):
         "grade": "",
         "grade_status": "",
         "findings": "",
+        "coverage": "",
     }
     assert "produced no report (exit code 3)" in (tmp_path / "step_summary").read_text()
 
@@ -210,6 +215,15 @@ def test_run_sh_scans_the_real_lab(tmp_path):
     assert out["grade"] == result.grade and out["grade"] in "ABCDF"
     assert out["score"] == str(round(result.score or 0))
     assert int(out["findings"]) == len(result.findings) > 0
+    assert "operations reached" in out["coverage"]
     sarif = json.loads((reports / "firebrick.sarif").read_text())
     assert len(sarif["runs"][0]["results"]) == len(result.findings)
+    # code scanning's rule: a repository file for every result; the action wrote the fallback
+    assert (tmp_path / ".firebrick" / "target.txt").read_text().strip() == lab.base_url
+    uris = {
+        loc["physicalLocation"]["artifactLocation"]["uri"]
+        for r in sarif["runs"][0]["results"]
+        for loc in r["locations"]
+    }
+    assert uris == {".firebrick/target.txt"}
     assert f"grade {result.grade}" in (tmp_path / "step_summary").read_text()

@@ -69,7 +69,10 @@ def test_sarif_one_rule_per_kind_with_severity_and_help():
     assert rule["properties"]["security-severity"] == "9.5"
     assert rule["properties"]["tags"][:2] == ["ssrf", "security"]
     assert rule["properties"]["tags"][2].startswith("external/cwe/cwe-")
-    assert rule["help"]["markdown"] == internal_read().remediation  # the first of its kind
+    # the first of its kind: what it is, the fix, the references
+    assert rule["help"]["text"] == internal_read().remediation
+    assert internal_read().remediation.strip() in rule["help"]["markdown"]
+    assert rule["help"]["markdown"].startswith(internal_read().description)
     assert rules[ids.index("encryption.no-tls")]["properties"]["security-severity"] == "5.5"
     assert rules[ids.index("ssrf.dns-lookup-only")]["properties"]["security-severity"] == "3.0"
     assert rules[ids.index("dns_hygiene.source-port")]["properties"]["security-severity"] == "0.0"
@@ -89,14 +92,58 @@ def test_sarif_one_rule_per_kind_with_severity_and_help():
         assert r["partialFingerprints"] == {"firebrick/v1": f.fingerprint}
         assert r["properties"]["confidence"] == f.confidence.value
     first = results[0]
-    uri = first["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-    assert uri == f"{TARGET}/fetch"
+    # No source and no local spec: the documented fallback file, the URL in the message/props.
+    physical = first["locations"][0]["physicalLocation"]
+    assert physical["artifactLocation"] == {
+        "uri": ".firebrick/target.txt",
+        "uriBaseId": "%SRCROOT%",
+    }
+    assert physical["region"] == {"startLine": 1}
+    assert first["properties"]["operationUrl"] == f"{TARGET}/fetch"
+    assert f"{TARGET}/fetch" in first["message"]["text"]
     assert first["properties"]["curl"].startswith("curl ")
     assert first["properties"]["input"] == "query:url"
     assert "metadata canary" in first["message"]["text"]
-    # A finding with no operation lives at the target itself.
+    # A finding with no operation keeps the target in its properties.
     tls = results[[f.kind for f in result.findings].index("encryption.no-tls")]
-    assert tls["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == TARGET
+    assert tls["properties"]["operationUrl"] == TARGET
+
+
+def test_sarif_meets_github_code_scanning_constraints(tmp_path, monkeypatch):
+    """What github/codeql-action/upload-sarif checks, on a result located by a local spec."""
+    result = make_result()
+    spec = tmp_path / "api" / "openapi.yaml"
+    spec.parent.mkdir()
+    spec.write_text(
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n"
+        "  /preview:\n    get:\n      responses: {'200': {description: ok}}\n"
+        "  /fetch:\n    post:\n      responses: {'200': {description: ok}}\n"
+        "    get:\n      responses: {'200': {description: ok}}\n"
+    )
+    result.surface = {**result.surface, "spec": str(spec)}
+    result.findings[0].references = ["https://cwe.mitre.org/data/definitions/918.html"]
+    monkeypatch.chdir(tmp_path)  # the checkout: every location must be a file inside it
+    log = json.loads(sarif.render(result))
+    run = log["runs"][0]
+    fetch = run["results"][0]
+    physical = fetch["locations"][0]["physicalLocation"]
+    assert physical["artifactLocation"] == {"uri": "api/openapi.yaml", "uriBaseId": "%SRCROOT%"}
+    assert physical["region"]["startLine"] == 10  # the `get:` under `/fetch:`
+    for r in run["results"]:
+        for loc in r["locations"]:
+            uri = loc["physicalLocation"]["artifactLocation"]["uri"]
+            assert "://" not in uri and not uri.startswith("/")  # a repository-relative file
+            assert loc["physicalLocation"]["region"]["startLine"] >= 1
+        assert r["partialFingerprints"]["firebrick/v1"]
+        assert r["level"] in ("error", "warning", "note", "none")
+        assert r["message"]["text"]
+    for rule in run["tool"]["driver"]["rules"]:
+        assert rule["help"]["text"] and rule["help"]["markdown"]
+        float(rule["properties"]["security-severity"])  # a number in a string
+        assert "security" in rule["properties"]["tags"]
+    ssrf = next(r for r in run["tool"]["driver"]["rules"] if r["id"] == "ssrf.internal-read")
+    assert "external/cwe/cwe-918" in ssrf["properties"]["tags"]
+    assert len(run["results"]) <= 25_000  # the upload's limit per run
 
 
 def test_sarif_operation_url_is_a_valid_uri():

@@ -47,6 +47,7 @@ class Resolver(Protocol[_T]):
 
     def lookup(self, ref: str) -> Any: ...
 
+
 __all__ = [
     "SPEC_PATHS",
     "LoadedSpec",

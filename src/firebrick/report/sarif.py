@@ -1,15 +1,21 @@
 """SARIF 2.1.0 for code-scanning dashboards (GitHub code scanning and the like).
 
-One rule per finding kind, one result per finding. A black-box scan has no source file, so each
-result's location is the URL of the operation (target + path): code scanning insists on a
-location and a URL is the honest one. The fingerprint keys GitHub's alert de-duplication across
-runs, so a finding keeps its alert from scan to scan.
+One rule per finding kind, one result per finding. GitHub code scanning accepts only locations
+that are files of the checked-out repository, so each result is placed, in this order: at the
+Flask view's file and line when the source is known (``scan --source``, ``firebrick code``); at
+the operation's line in the OpenAPI document when one was given as a local file; else at the
+documented fallback file ``.firebrick/target.txt`` (the Action writes it with the target URL).
+The operation's URL stays in the message and the properties. The fingerprint keys GitHub's alert
+de-duplication across runs, so a finding keeps its alert from scan to scan.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -80,17 +86,69 @@ def _first_curl(finding: Finding) -> str | None:
     return None
 
 
-def _message(finding: Finding) -> str:
-    where = ", ".join(x for x in (finding.operation, finding.input) if x)
+def _message(finding: Finding, target: str = "") -> str:
+    url = operation_url(target, finding.operation) if target and finding.operation else ""
+    where = ", ".join(x for x in (finding.operation, finding.input, url) if x)
     text = finding.title + (f" ({where})" if where else "")
     if finding.evidence.summary:
         text += f": {finding.evidence.summary}"
     return text
 
 
+FALLBACK_FILE = ".firebrick/target.txt"  # docs/reports.md; the Action writes it
+PRECISION = {"confirmed": "very-high", "likely": "high", "possible": "medium"}
+
+
+def _repo_path(path: str) -> str | None:
+    """``path`` relative to the working directory (the checkout in CI), or None when it is not
+    a file inside it (a URL, or a file elsewhere)."""
+    if "://" in path:
+        return None
+    try:
+        rel = Path(path).resolve().relative_to(Path(os.getcwd()).resolve())
+    except (ValueError, OSError):
+        return None
+    return rel.as_posix() if Path(path).is_file() else None
+
+
+@lru_cache(maxsize=4)
+def _spec_lines(path: str) -> tuple[str, ...]:
+    try:
+        return tuple(Path(path).read_text(encoding="utf-8", errors="replace").splitlines())
+    except OSError:
+        return ()
+
+
+def spec_line(path: str, operation: str | None) -> int:
+    """The line of ``operation`` (``GET /users/{id}``) in an OpenAPI document, JSON or YAML: the
+    method key under the path key; the path's own line if the method is not found; else 1."""
+    if not operation or " " not in operation or operation.startswith("GRAPHQL "):
+        return 1
+    method, _, route = operation.partition(" ")
+    lines = _spec_lines(path)
+    key = re.compile(r"""^(\s*)["']?""" + re.escape(route) + r"""["']?\s*:""")
+    meth = re.compile(r"""^\s*["']?""" + method.lower() + r"""["']?\s*:""")
+    for i, line in enumerate(lines):
+        m = key.match(line)
+        if not m:
+            continue
+        indent = len(m.group(1))
+        for j in range(i + 1, min(len(lines), i + 400)):
+            nxt = lines[j]
+            if (
+                nxt.strip()
+                and len(nxt) - len(nxt.lstrip()) <= indent
+                and not nxt.lstrip().startswith("}")
+            ):
+                break  # the next path (YAML): this one has no such method
+            if meth.match(nxt):
+                return j + 1
+        return i + 1
+    return 1
+
+
 def _location(result: ScanResult, f: Finding) -> dict[str, Any]:
-    """The view's file and line when the source is known (a repository file, which GitHub code
-    scanning requires), else the operation's URL."""
+    """A repository file and line for every result (see the module docstring)."""
     if f.source is not None:
         return {
             "physicalLocation": {
@@ -101,9 +159,21 @@ def _location(result: ScanResult, f: Finding) -> dict[str, Any]:
                 {"name": f.source.function or f.operation or f.kind, "kind": "function"}
             ],
         }
-    return {
-        "physicalLocation": {"artifactLocation": {"uri": operation_url(result.target, f.operation)}}
+    spec = result.surface.get("spec") if isinstance(result.surface, dict) else None
+    spec_file = _repo_path(spec) if isinstance(spec, str) else None
+    if spec_file is not None:
+        uri, line = spec_file, spec_line(str(spec), f.operation)
+    else:
+        uri, line = FALLBACK_FILE, 1
+    location: dict[str, Any] = {
+        "physicalLocation": {
+            "artifactLocation": {"uri": quote(uri), "uriBaseId": "%SRCROOT%"},
+            "region": {"startLine": line},
+        }
     }
+    if f.operation:
+        location["logicalLocations"] = [{"name": f.operation, "kind": "member"}]
+    return location
 
 
 def build(result: ScanResult) -> dict[str, Any]:
@@ -124,19 +194,26 @@ def build(result: ScanResult) -> dict[str, Any]:
         help_text = f.remediation or f.description or f.title
         weak = weaknesses.lookup(f.kind, f.category)
         refs = list(dict.fromkeys([*f.references, *weak.references]))
+        cwe = f.cwe or weak.cwe
+        listed = "".join(f"\n- {r}" for r in refs)
+        markdown = f"{f.description}\n\n{help_text}" + (
+            f"\n\n#### References{listed}" if listed else ""
+        )
         rule: dict[str, Any] = {
             "id": f.kind,
             "name": _rule_name(f.kind),
             "shortDescription": {"text": f.title},
-            "help": {"text": help_text, "markdown": help_text},
+            "help": {"text": help_text, "markdown": markdown.strip()},
             "defaultConfiguration": {"level": LEVEL[sev]},
             "helpUri": refs[0],
             "properties": {
                 "security-severity": SECURITY_SEVERITY[sev],
-                "tags": [f.category, "security", f"external/cwe/cwe-{f.cwe or weak.cwe}"],
+                # GitHub shows these tags and filters on external/cwe/cwe-N
+                "tags": [f.category, "security", f"external/cwe/cwe-{cwe}"],
                 "category": f.category,
-                "cwe": f"CWE-{f.cwe or weak.cwe}",
+                "cwe": f"CWE-{cwe}",
                 "references": refs,
+                "precision": PRECISION.get(f.confidence.value, "medium"),
             },
         }
         if f.description:
@@ -151,6 +228,7 @@ def build(result: ScanResult) -> dict[str, Any]:
             "confidence": f.confidence.value,
             "category": f.category,
             "operation": f.operation,
+            "operationUrl": operation_url(result.target, f.operation),
             "input": f.input,
             "evidence": f.evidence.summary,
             "security-severity": SECURITY_SEVERITY[f.severity],
@@ -170,7 +248,7 @@ def build(result: ScanResult) -> dict[str, Any]:
                 "ruleId": f.kind,
                 "ruleIndex": rule_index[f.kind],
                 "level": LEVEL[f.severity],
-                "message": {"text": _message(f)},
+                "message": {"text": _message(f, result.target)},
                 "locations": [_location(result, f)],
                 "partialFingerprints": {"firebrick/v1": f.fingerprint},
                 "properties": props,
