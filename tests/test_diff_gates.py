@@ -166,3 +166,50 @@ def test_diff_command_errors_exit_3(tmp_path):
         res = runner.invoke(diff_command, [*args, "--store", str(store_path)])
         assert res.exit_code == 3, (args, res.output)
         assert "Traceback" not in res.output
+
+
+def test_diff_compares_only_what_both_scans_assessed() -> None:
+    """A two-check rescan does not 'resolve' the findings of checks it did not run."""
+    import copy
+
+    from firebrick.diff import diff, render_diff
+    from reportdata import make_result
+
+    full = make_result()
+    narrow = copy.deepcopy(full)
+    kept = {"ssrf"}
+    narrow.findings = [f for f in narrow.findings if f.category in kept]
+    for c in narrow.categories:
+        c.assessed = c.category in kept
+    d = diff(full, narrow)
+    other = [f for f in full.findings if f.category not in kept]
+    assert other, "the fixture should have findings outside ssrf"
+    assert d.resolved == []  # nothing that narrow could have seen went away
+    assert {f.fingerprint for f in d.not_compared_resolved} == {f.fingerprint for f in other}
+    assert "not compared" in render_diff(d)
+
+
+def test_junit_from_scan_and_from_report_agree(tmp_path) -> None:
+    """The same stored scan gives the same JUnit failures from `scan` and `report`."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    from click.testing import CliRunner
+
+    from firebrick.cli_reports import report
+    from firebrick.model import Severity
+    from firebrick.report import junit
+    from reportdata import make_result
+
+    result = make_result()
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(result.to_dict()))
+    from_scan = junit.render(result, fail_on=Severity.HIGH)  # scan's default gate
+    out = tmp_path / "r.xml"
+    run = CliRunner().invoke(report, [str(path), "-f", "junit", "-o", str(out)])
+    assert run.exit_code == 0, run.output
+
+    def failures(xml: str) -> int:
+        return sum(1 for c in ET.fromstring(xml).iter("testcase") if c.find("failure") is not None)
+
+    assert failures(out.read_text()) == failures(from_scan) > 0

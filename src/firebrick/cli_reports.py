@@ -147,9 +147,9 @@ _fail_on_option = click.option(
     "--fail-on",
     "fail_on",
     type=click.Choice([s.value for s in Severity], case_sensitive=False),
-    default=Severity.MEDIUM.value,
+    default=Severity.HIGH.value,
     show_default=True,
-    help="JUnit: findings at or above this severity are failures.",
+    help="JUnit: findings at or above this severity are failures (the same default as scan's gate).",
 )
 
 
@@ -259,6 +259,10 @@ def diff_command(a: str, b: str, as_json: bool, store_path: Path | None) -> None
                     "new": [f.to_dict() for f in d.new],
                     "resolved": [f.to_dict() for f in d.resolved],
                     "unchanged": [f.fingerprint for f in d.unchanged],
+                    "not_compared": {
+                        "in_a": [f.fingerprint for f in d.not_compared_resolved],
+                        "in_b": [f.fingerprint for f in d.not_compared_new],
+                    },
                     "categories": [
                         {
                             "category": c.category,

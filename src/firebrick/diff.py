@@ -45,6 +45,10 @@ class ScanDiff:
     # In both, but severity or confidence moved: (a's copy, b's copy)
     changed: list[tuple[Finding, Finding]] = field(default_factory=list)
     categories: list[CategoryDrift] = field(default_factory=list)
+    # Not compared: in one scan only, in a category the other scan did not assess (a narrower
+    # --check list, a check that could not run). Neither "new" nor "resolved": unknown.
+    not_compared_resolved: list[Finding] = field(default_factory=list)  # in a; b did not assess
+    not_compared_new: list[Finding] = field(default_factory=list)  # in b; a did not assess
 
     @property
     def score_delta(self) -> float | None:
@@ -69,6 +73,14 @@ def _sorted(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (_SEV_ORDER.index(f.severity), f.category, f.kind))
 
 
+def _assessed(r: ScanResult) -> set[str]:
+    """Categories a scan reached a verdict in; a stored result without category scores counts
+    every category of its findings (the older JSON reports)."""
+    if r.categories:
+        return {c.category for c in r.categories if c.assessed}
+    return {f.category for f in r.findings}
+
+
 def diff(a: ScanResult, b: ScanResult) -> ScanDiff:
     """``a`` is the older scan (the baseline), ``b`` the newer one."""
     fa = {f.fingerprint: f for f in a.findings}
@@ -83,8 +95,14 @@ def diff(a: ScanResult, b: ScanResult) -> ScanDiff:
         grade_a=a.grade,
         grade_b=b.grade,
     )
-    d.new = _sorted([f for fp, f in fb.items() if fp not in fa])
-    d.resolved = _sorted([f for fp, f in fa.items() if fp not in fb])
+    assessed_a = _assessed(a)
+    assessed_b = _assessed(b)
+    only_b = [f for fp, f in fb.items() if fp not in fa]
+    only_a = [f for fp, f in fa.items() if fp not in fb]
+    d.new = _sorted([f for f in only_b if f.category in assessed_a])
+    d.resolved = _sorted([f for f in only_a if f.category in assessed_b])
+    d.not_compared_new = _sorted([f for f in only_b if f.category not in assessed_a])
+    d.not_compared_resolved = _sorted([f for f in only_a if f.category not in assessed_b])
     d.unchanged = _sorted([f for fp, f in fb.items() if fp in fa])
     d.changed = [
         (fa[f.fingerprint], f)
@@ -148,6 +166,15 @@ def render_diff(d: ScanDiff) -> str:
     if d.resolved:
         out.append("Resolved:")
         out += [_line(f) for f in d.resolved]
+    if d.not_compared_resolved or d.not_compared_new:
+        skipped = sorted(
+            {f.category for f in d.not_compared_resolved} | {f.category for f in d.not_compared_new}
+        )
+        out.append(
+            f"not compared: {len(d.not_compared_resolved)} finding(s) of A and "
+            f"{len(d.not_compared_new)} of B are in categories the other scan did not assess "
+            f"({', '.join(skipped)}): neither new nor resolved"
+        )
     if d.changed:
         out.append("Changed:")
         out += [

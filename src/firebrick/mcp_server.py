@@ -246,6 +246,8 @@ def build_server(
             "score_delta": d.score_delta,
             "new_findings": [_finding_line(i, f) for i, f in enumerate(d.new, 1)],
             "resolved_findings": [_finding_line(i, f) for i, f in enumerate(d.resolved, 1)],
+            # in one scan only, in a category the other did not assess: unknown, not resolved
+            "not_compared": len(d.not_compared_resolved) + len(d.not_compared_new),
             "changed": [
                 {
                     "fingerprint": b.fingerprint,

@@ -172,6 +172,7 @@ def router(service: Service, session_key: Any) -> APIRouter:
             "grade": [d.grade_a, d.grade_b],
             "new": [f.to_dict() for f in d.new],
             "resolved": [f.to_dict() for f in d.resolved],
+            "not_compared": [f.to_dict() for f in d.not_compared_resolved + d.not_compared_new],
             "changed": [
                 {"fingerprint": y.fingerprint, "from": x.severity.value, "to": y.severity.value}
                 for x, y in d.changed
