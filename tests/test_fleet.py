@@ -282,3 +282,46 @@ def test_the_rate_limit_per_host_holds_across_workers(broker: str, tmp_path: Pat
     # Two scans ran at once on two workers, each allowed `rate`: together still `rate` a second
     # (one request of slack for a window's edges), where separate limits would give 2 x rate.
     assert target.max_per_window(1.0) <= rate + 1, target.max_per_window(1.0)
+
+
+def test_serve_dispatches_to_the_fleet_and_notifies_when_done(broker: str, tmp_path: Path) -> None:
+    """`firebrick serve --broker`: the API queues on the fleet, a worker runs and stores the
+    scan, the service sees it finish and sends its webhook."""
+    from test_server import client, service_on_loopback, wait_done
+
+    target = Target()
+    received: list[dict[str, Any]] = []
+    hooks = Flask("hooks")
+
+    @hooks.post("/hook")
+    def hook() -> Any:
+        received.append(request.get_json())
+        return "", 204
+
+    database = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    with (
+        serve(target.app) as base,
+        serve(hooks) as hook_url,
+        service_on_loopback(tmp_path, database=database, broker=broker, fleet_poll=0.1) as (
+            api,
+            service,
+            admin,
+        ),
+        worker(broker, database, "svc"),
+        client(api, admin) as c,
+    ):
+        c.post("/api/v1/webhooks", json={"url": f"{hook_url}/hook", "events": ["scan.completed"]})
+        scan = c.post(
+            "/api/v1/scans",
+            json={"url": base, "spec_url": f"{base}/openapi.json", "checks": ["inventory"]},
+        ).json()
+        done = wait_done(c, scan["id"])
+        assert done["status"] == "done" and done["attempts"] == 1
+        report = c.get(f"/api/v1/scans/{scan['id']}/report.json").json()
+        assert report["target"] == base
+        deadline = time.monotonic() + WAIT
+        while not received:
+            assert time.monotonic() < deadline, "no scan.completed webhook"
+            time.sleep(0.05)
+        assert received[0]["type"] == "scan.completed"
+        assert received[0]["data"]["scan_id"] == scan["id"]

@@ -171,35 +171,50 @@ def test_target_policy_refuses_internal_targets_and_webhooks(tmp_path: Path) -> 
         assert hook.status_code == 422 and hook.json()["error"]["code"] == "target_refused"
 
 
-async def test_connections_are_pinned_to_what_the_policy_allowed() -> None:
-    """A name checked while it answered publicly and connected after it rebinds inside is refused
-    at connect time: the resolver the scan's connections use is the policy's."""
+async def test_a_rebinding_name_is_refused_at_connect_time() -> None:
+    """A name that answers a public address when the scan is checked and 127.0.0.1 when the scan
+    connects (our OOB DNS serving a real rebinding name) is refused by the resolver every scan
+    connection goes through. Only DNS is exchanged: nothing connects to the public answer."""
+    import dns.asyncresolver
+    from aiohttp.abc import AbstractResolver
+
+    from firebrick.oob.server import OOBConfig, OOBServer
     from firebrick.target_policy import PolicyResolver
 
-    answers = iter(["93.184.216.34", "127.0.0.1"])  # first public, then loopback (rebinding)
+    public = "11.203.255.1"  # global to ipaddress, routed nowhere here; only ever an answer
 
-    class Rebinding:
-        async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[dict[str, Any]]:
+    class OOBDns(AbstractResolver):
+        """Asks the OOB DNS listener directly (stands in for a resolver that reaches the zone)."""
+
+        def __init__(self, port: int) -> None:
+            self.r = dns.asyncresolver.Resolver(configure=False)
+            self.r.nameservers, self.r.port, self.r.lifetime = ["127.0.0.1"], port, WAIT
+
+        async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[Any]:
+            answer = await self.r.resolve(host, "A")
             return [
                 {
                     "hostname": host,
-                    "host": next(answers),
+                    "host": a.address,
                     "port": port,
                     "family": 2,
                     "proto": 6,
                     "flags": 0,
                 }
+                for a in answer
             ]
 
         async def close(self) -> None:
             return None
 
-    resolver = PolicyResolver(TargetPolicy())
-    resolver._inner = Rebinding()  # type: ignore[assignment]
-    first = await resolver.resolve("rebind.example.com", 80)
-    assert first[0]["host"] == "93.184.216.34"
-    with pytest.raises(OSError, match="refused by the target policy"):
-        await resolver.resolve("rebind.example.com", 80)
+    async with OOBServer(OOBConfig(advertise_host=public, dnssec=False)) as oob:
+        name = oob.rebinding_name(oob.new_token("rebind-test"), "127.0.0.1")
+        resolver = PolicyResolver(TargetPolicy())
+        resolver._inner = OOBDns(oob.dns_port or 0)
+        first = await resolver.resolve(name, 80)  # the check: a public answer, allowed
+        assert [a["host"] for a in first] == [public]
+        with pytest.raises(OSError, match="refused by the target policy"):
+            await resolver.resolve(name, 80)  # the connection: rebound to 127.0.0.1
 
 
 def test_authenticated_scans_need_proof_of_control(tmp_path: Path) -> None:

@@ -170,7 +170,8 @@ def build_server(
             task.add_done_callback(pending.discard)
 
         try:
-            result = await run_scan(options, progress=progress)
+            # For a remote caller every connection is pinned to what the policy allowed.
+            result = await run_scan(options, progress=progress, target_policy=policy)
         except FirebrickError as exc:
             raise ToolError(str(exc)) from None
         if pending:
