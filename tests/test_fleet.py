@@ -304,7 +304,7 @@ def test_serve_dispatches_to_the_fleet_and_notifies_when_done(broker: str, tmp_p
         serve(hooks) as hook_url,
         service_on_loopback(tmp_path, database=database, broker=broker, fleet_poll=0.1) as (
             api,
-            service,
+            _service,
             admin,
         ),
         worker(broker, database, "svc"),
