@@ -117,6 +117,7 @@ def test_rules_globs_methods_and_regexes() -> None:
     assert Rule.parse("POST /api/items").matches("POST", "/api/items/")
     assert not Rule.parse("POST /api/items").matches("GET", "/api/items")
     assert Rule.parse("/users/*").matches("GET", "/users/{id}")  # the spec's template
+    assert Rule.parse("* /x").matches("PATCH", "/x") and Rule.parse("get /x").matches("GET", "/x")
     assert Rule.parse("re:reset|wipe").matches("GET", "/api/v1/wipe")
     assert Rule.parse("^/api/v[0-9]+/").matches("DELETE", "/api/v2/x")
     with pytest.raises(UsageError, match="invalid regular expression"):

@@ -196,7 +196,7 @@ class Rule:
         text = raw.strip()
         method: str | None = None
         head, sep, rest = text.partition(" ")
-        if sep and head.isalpha() and head.upper() == head.upper() and rest.strip():
+        if sep and (head.isalpha() or head == "*") and rest.strip():
             if head.upper() not in {
                 "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE", "GRAPHQL", "*",
             }:  # fmt: skip
