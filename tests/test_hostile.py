@@ -238,6 +238,16 @@ def test_a_yaml_alias_bomb_is_refused(scans: Any, case: str) -> None:
     else:  # served by the target: a warning, and the scan goes on without it
         assert_bounded(run, 10)
         assert any("alias" in w for w in run.report["warnings"]), run.report["warnings"]
+        # and on the first screen of the terminal report, not only among the warnings at the end
+        from rich.console import Console
+
+        from firebrick.report.terminal import print_report
+        from firebrick.store import result_from_dict
+
+        console = Console(record=True, width=120)
+        print_report(result_from_dict(run.report), console)
+        first_screen = "\n".join(console.export_text().splitlines()[:15])
+        assert "API description" in first_screen and "alias" in first_screen, first_screen
 
 
 def test_a_huge_spec_is_sampled_and_the_report_says_how_many_were_left_out(scans: Any) -> None:

@@ -101,6 +101,11 @@ def _fmt_time(ts: float) -> str:
         return str(ts)
 
 
+# Warnings that change what the grade means, shown on the first screen (discovery words them so).
+SPEC_WARNINGS = ("an API description was found but not used", "the API description at ")
+SAMPLED_WARNING = "the API has "
+
+
 def _header(result: ScanResult) -> RenderableType:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
@@ -121,6 +126,10 @@ def _header(result: ScanResult) -> RenderableType:
     for warning in result.warnings:  # a change the scan could not undo belongs on the first screen
         if warning.startswith("RESTORE FAILED"):
             grid.add_row("Restore failed", Text(warning, style="bold red"))
+        elif warning.startswith(SPEC_WARNINGS):  # a served spec that was cut or unreadable
+            grid.add_row("API description", Text(warning, style="bold yellow"))
+        elif warning.startswith(SAMPLED_WARNING):  # the surface was too large to test whole
+            grid.add_row("Sampled", Text(warning, style="bold yellow"))
     if result.interrupted:
         grid.add_row("Status", Text("INTERRUPTED: stopped by a signal, partial", style="bold red"))
     elif not result.complete:
