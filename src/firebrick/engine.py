@@ -308,6 +308,7 @@ async def run_scan(
         finally:
             watchdog.stop()
             beating.cancel()
+            INTERRUPT.unwatch(stop)
             if own_oob and ctx.oob is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(ctx.oob.stop(), timeout=GRACE_S / 3)
