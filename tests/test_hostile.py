@@ -259,7 +259,8 @@ def test_a_huge_spec_is_sampled_and_the_report_says_how_many_were_left_out(scans
     report = run.report
     facts = report["surface"]["facts"]
     if report["surface"]["spec"]:  # parsed in time: sampled
-        assert facts["operations_left_out"] == 20_000 - 500
+        assert facts["operations_total"] >= 20_000  # the spec's, and what the crawl saw
+        assert facts["operations_left_out"] == facts["operations_total"] - 500
         assert any("left out" in w for w in report["warnings"])
     else:  # the wall came first: partial and marked so
         assert report["complete"] is False

@@ -7,9 +7,9 @@ event loop that has not turned for a while after the deadline and raises ``WallC
 check or discovery code the main thread is executing (via a signal, whose handler runs between
 bytecodes). The check's task fails with it; the engine treats that as "cut by the time limit".
 
-The exception is raised only when a frame of a check or of discovery is on the stack, never in
-the event loop's own machinery; anywhere else the signal is ignored and the loop, about to turn,
-does the rest. Only possible in the main thread (signal handlers); elsewhere the wall stays soft.
+The exception is raised only when the interrupted frame itself is a check's or discovery's, never
+inside the event loop or a library; anywhere else the signal is ignored and the kick repeated
+(or the loop, about to turn, does the rest). Only possible in the main thread (signal handlers); elsewhere the wall stays soft.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ _INTERRUPTIBLE = (
     f"{os.sep}firebrick{os.sep}checks{os.sep}",
     f"{os.sep}firebrick{os.sep}discovery{os.sep}",
     f"{os.sep}firebrick{os.sep}inject.py",
+    f"{os.sep}firebrick{os.sep}safejson.py",
 )
 
 
@@ -35,13 +36,10 @@ class WallClock(Exception):
 
 
 def interruptible(frame: FrameType | None) -> bool:
-    depth = 0
-    while frame is not None and depth < 200:
-        if any(part in frame.f_code.co_filename for part in _INTERRUPTIBLE):
-            return True
-        frame = frame.f_back
-        depth += 1
-    return False
+    """True when the interrupted code itself is ours (a check, discovery, the JSON guard): never
+    raise inside asyncio, aiohttp or any other library that a check happened to call, whose
+    state an exception there could corrupt. A kick that misses is repeated (Watchdog)."""
+    return frame is not None and any(part in frame.f_code.co_filename for part in _INTERRUPTIBLE)
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
