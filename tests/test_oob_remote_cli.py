@@ -166,3 +166,25 @@ def test_scan_refuses_an_unreachable_or_unverified_oob_server_before_any_request
     for done in (untrusted, missing_ca):
         assert KEY not in done.stdout + done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_options_built_without_the_environment_still_use_its_oob_ca(
+    server: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fleet worker or `firebrick serve` builds ScanOptions directly (no env merge): the CA of
+    FIREBRICK_OOB_CA must still verify the shared OOB server."""
+    from firebrick.engine import make_oob
+
+    url, cert = server
+    monkeypatch.setenv("FIREBRICK_OOB_CA", cert)
+    remote = make_oob(ScanOptions(target="http://127.0.0.1:9/", oob_server=url, oob_key=KEY), False)
+    assert isinstance(remote, RemoteOOB)
+
+    async def go() -> str:
+        await remote.start()
+        try:
+            return remote.namespace
+        finally:
+            await remote.stop()
+
+    assert asyncio.run(go()).startswith("s")

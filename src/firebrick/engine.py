@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 import ipaddress
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -89,7 +90,9 @@ def make_oob(options: ScanOptions, local: bool) -> OOBEndpoint:
         return RemoteOOB(
             options.oob_server,
             options.oob_key or "",
-            ca_file=options.oob_ca,
+            # Callers that build ScanOptions themselves (serve, fleet workers) skip the
+            # environment: its CA setting still applies to them.
+            ca_file=options.oob_ca or os.environ.get("FIREBRICK_OOB_CA") or None,
             label=f"firebrick {__version__}",
         )
     return OOBServer(oob_config(options, local))
