@@ -139,8 +139,7 @@ async def _cors(ctx: ScanContext) -> list[Finding]:
                 "CORS allows any origin (*)",
                 Severity.MEDIUM if creds else Severity.LOW,
             )
-        if kind and kind[0] not in seen:
-            seen.add(kind[0])
+        if kind:
             findings.append(
                 _finding(
                     kind[0],
@@ -163,12 +162,9 @@ async def _cors(ctx: ScanContext) -> list[Finding]:
             )
         if acao != EVIL_ORIGIN:
             await _cors_bypass(ctx, op, findings, seen)
-        if acao and "null" not in seen:
+        if acao:
             ex2 = await send(ctx.client, op, {}, check=CHECK, extra_headers={"Origin": "null"})
-            if ex2.response_headers.get("access-control-allow-origin") == "null" and (
-                "null" not in seen  # another operation may have shown it while we waited
-            ):
-                seen.add("null")
+            if ex2.response_headers.get("access-control-allow-origin") == "null":
                 creds2 = (
                     ex2.response_headers.get("access-control-allow-credentials", "").lower()
                     == "true"
@@ -190,6 +186,11 @@ async def _cors(ctx: ScanContext) -> list[Finding]:
                 )
 
     await asyncio.gather(*(one(op) for op in ops))
+    # One finding per kind, from the first operation in probe order (not the fastest answer):
+    # the same scan reports the same operation every time.
+    order = {op.key: i for i, op in enumerate(ops)}
+    findings.sort(key=lambda f: order.get(f.operation or "", len(order)))
+    findings[:] = list({f.kind: f for f in reversed(findings)}.values())[::-1]
     ctx.cover(
         CHECK,
         CATEGORY,
