@@ -56,6 +56,9 @@ def test_debug_pages_clean_on_hardened(hardened_scan: ScanResult) -> None:
         ("input_validation.command-injection", "GET /api/shop/report", "query:title"),
         ("input_validation.template-injection", "GET /api/shop/label", "header:X-Label"),
         ("input_validation.reflected-xss", "GET /shop/search", "query:q"),
+        ("input_validation.reflected-xss", "POST /shop/search", "form:q"),
+        ("input_validation.sql-error", "GET /api/shop/categories/{slug}", "path:slug"),
+        ("input_validation.template-injection", "GET /api/shop/banner", "cookie:theme"),
     ],
 )
 def test_injection_every_input_kind(

@@ -229,9 +229,37 @@ def blueprint(variant: str) -> Blueprint:
         except Exception:
             return jsonify(error="bad label"), 400
 
-    @bp.get("/shop/search")
+    @bp.get("/api/shop/categories/<slug>")
+    def category(slug: str) -> Any:
+        db = _db()
+        try:
+            if hardened:
+                rows = db.execute(
+                    "SELECT name FROM products WHERE category = ?", (slug,)
+                ).fetchall()
+            else:
+                rows = db.execute(f"SELECT name FROM products WHERE category = '{slug}'").fetchall()
+        except sqlite3.Error as exc:
+            return jsonify(error=f"SQLITE_ERROR: {exc}"), 500
+        finally:
+            db.close()
+        return jsonify(category=slug, names=[r[0] for r in rows])
+
+    @bp.get("/api/shop/banner")
+    def banner() -> Any:
+        theme = request.cookies.get("theme", "light")[:100]
+        if hardened:
+            return jsonify(banner=f"Welcome ({theme} theme)")
+        try:
+            return jsonify(banner=templates.from_string(f"Welcome ({theme} theme)").render())
+        except Exception:
+            return jsonify(error="bad theme"), 400
+
+    @bp.route("/shop/search", methods=["GET", "POST"])
     def html_search() -> Any:
-        q = request.args.get("q", "")[:300]
+        q = (request.form.get("q", "") if request.method == "POST" else request.args.get("q", ""))[
+            :300
+        ]
         shown = html.escape(q) if hardened else q
         page = (
             "<!doctype html><html><head><title>Shop search</title></head><body>"

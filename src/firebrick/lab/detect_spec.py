@@ -102,16 +102,50 @@ def paths() -> dict[str, Any]:
                 }
             ],
         ),
-        "/shop/search": _get(
-            "shopSearchPage",
-            "The shop's HTML search page",
-            [query_param("q", "Search text", "lamp")],
-            response={
-                "description": "HTML",
-                "content": {"text/html": {"schema": {"type": "string"}}},
+        "/shop/search": {
+            **_get(
+                "shopSearchPage",
+                "The shop's HTML search page",
+                [query_param("q", "Search text", "lamp")],
+                response={
+                    "description": "HTML",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                },
+            ),
+            "post": {
+                "operationId": "shopSearchForm",
+                "summary": "The search form, posted",
+                "tags": ["shop"],
+                "requestBody": {
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"q": {"type": "string", "example": "lamp"}},
+                            }
+                        }
+                    }
+                },
+                "responses": {"200": {"description": "HTML"}},
             },
-        ),
+        },
         "/api/partner/catalog": _get("partnerCatalog", "Catalogue for partner sites", []),
+        "/api/shop/categories/{slug}": _get(
+            "shopCategory", "Products of a category (by slug)", [_path("slug", "home")]
+        ),
+        "/api/shop/banner": _get(
+            "shopBanner",
+            "A banner in the visitor's theme (cookie)",
+            [
+                {
+                    "name": "theme",
+                    "in": "cookie",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "example": "light",
+                }
+            ],
+        ),
         "/api/vault/guest": _get("vaultGuest", "A guest session token", [], tags=["vault"]),
         "/api/vault/items": _get(
             "vaultItems", "The caller's vault", [], security=_BEARER, tags=["vault"]
