@@ -54,6 +54,13 @@ def default_database() -> str:
     help="Run scans on the fleet (firebrick worker) through this Celery broker instead of in-process.",
 )
 @click.option(
+    "--oob-server",
+    envvar="FIREBRICK_OOB_SERVER",
+    default=None,
+    help="A shared OOB service (firebrick oob-server) for blind SSRF of remote targets.",
+)
+@click.option("--oob-key", envvar="FIREBRICK_OOB_KEY", default=None, help="Its API key.")
+@click.option(
     "--no-verify-control",
     is_flag=True,
     help="Let authenticated scans run without proof of control of the target (single-tenant use).",
@@ -67,6 +74,8 @@ def serve(
     monitor_tick: float,
     webhook_backoff: float,
     broker: str | None,
+    oob_server: str | None,
+    oob_key: str | None,
     no_verify_control: bool,
 ) -> None:
     """Run the service: paste a URL in the dashboard or POST /api/v1/scans, watch the scan, read
@@ -88,6 +97,8 @@ def serve(
         webhook_backoff=webhook_backoff,
         verify_control=not no_verify_control,
         broker=broker,
+        oob_server=oob_server,
+        oob_key=oob_key,
     )
 
     async def main() -> None:

@@ -59,7 +59,6 @@ class Interrupt:
         self._waiters.append((loop, event))
         return event
 
-
     def unwatch(self, event: asyncio.Event) -> None:
         """Forget an event (the scan it served is over): a long-running process stays small."""
         self._waiters = [(lp, ev) for lp, ev in self._waiters if ev is not event]

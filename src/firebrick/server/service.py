@@ -65,6 +65,8 @@ class ServiceConfig:
     webhook_tolerance: int = 300  # seconds a receiver should accept a signature's timestamp
     verify_control: bool = True  # authenticated scans need proof of control of the target
     broker: str | None = None  # a Celery broker: scans run on the fleet (firebrick worker)
+    oob_server: str | None = None  # a shared OOB service for the in-process scans (--oob-server)
+    oob_key: str | None = field(default=None, repr=False)
     fleet_poll: float = 1.0  # seconds between looks for scans the fleet finished
 
 
@@ -359,6 +361,11 @@ class Service:
             max_time=self.config.max_time,
             target_policy=self.config.policy,
             progress=lambda message: progress.add("progress", message=message),
+            overrides=(
+                {"oob_server": self.config.oob_server, "oob_key": self.config.oob_key}
+                if self.config.oob_server
+                else None
+            ),
         )
         if outcome == "failed":
             self._fail(scan_id, error or "failed")
