@@ -63,6 +63,9 @@ class ScanOptions:
     # Named identities for cross-identity authorization tests: name -> headers (--identity).
     identities: dict[str, dict[str, str]] = field(default_factory=dict)
     burst: int = 30  # requests of the rate-limit burst against one cheap operation (0: none)
+    # Seconds per token (at most 2 per scan) for trying every short numeric/lowercase JWT secret
+    # offline; 0 turns it off (FIREBRICK_JWT_CRACK_SECONDS, jwt_crack_seconds in firebrick.toml).
+    jwt_crack_seconds: float = 3.0
     # Login flows (firebrick.auth): --login URL|"POST /path" with --username/--password
     # (FIREBRICK_USERNAME / FIREBRICK_PASSWORD) and/or --login-user NAME USER PASSWORD.
     login: str | None = None
@@ -178,6 +181,8 @@ class ScanOptions:
             raise UsageError("request budgets must be at least 1")
         if not 0 <= self.burst <= 500:
             raise UsageError("--burst must be between 0 and 500")
+        if not 0 <= self.jwt_crack_seconds <= 600:  # also refuses nan
+            raise UsageError("jwt_crack_seconds must be between 0 and 600")
         if self.oob_server:
             from firebrick.oob.client import OOBRemoteError, validate_server_url
 

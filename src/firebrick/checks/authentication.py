@@ -349,12 +349,13 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
         and token.trusted_origin
         and token.alg.upper() in jwtlib.HMAC_ALGS
         and ctx.state.get("authentication.brute_forced", 0) < MAX_BRUTE_TOKENS
+        and ctx.options.jwt_crack_seconds > 0
     ):
         # Short and numeric secrets (every 6-digit number ...), offline, within a time budget.
         ctx.state["authentication.brute_forced"] = (
             ctx.state.get("authentication.brute_forced", 0) + 1
         )
-        brute = await asyncio.to_thread(jwtlib.crack_short, token)
+        brute = await asyncio.to_thread(jwtlib.crack_short, token, ctx.options.jwt_crack_seconds)
         secret = brute.secret
         token.extra["brute"] = brute
     if not ops:

@@ -211,7 +211,7 @@ def lifetime(token: Token) -> float | None:
 
 
 # -- short secrets, brute-forced offline within a time budget -----------------------------------
-BRUTE_BUDGET_S = 8.0  # per token; benchmarks/bench_jwt_crack.py measures the rate
+BRUTE_BUDGET_S = 3.0  # per token; benchmarks/bench_jwt_crack.py measures the rate
 _DIGITS = "0123456789"
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
 
