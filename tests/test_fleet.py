@@ -279,9 +279,10 @@ def test_the_rate_limit_per_host_holds_across_workers(broker: str, tmp_path: Pat
         )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(target.times) > 2 * rate  # long enough to measure
-    # Two scans ran at once on two workers, each allowed `rate`: together still `rate` a second
-    # (one request of slack for a window's edges), where separate limits would give 2 x rate.
-    assert target.max_per_window(1.0) <= rate + 1, target.max_per_window(1.0)
+    # Two scans ran at once on two workers, each allowed `rate`: together still `rate` a second,
+    # where separate limits would give 2 x rate. Measured over 2 s windows with a little slack:
+    # on a loaded machine requests sent on schedule can arrive bunched.
+    assert target.max_per_window(2.0) <= 2 * rate + 4, target.max_per_window(2.0)
 
 
 def test_serve_dispatches_to_the_fleet_and_notifies_when_done(broker: str, tmp_path: Path) -> None:

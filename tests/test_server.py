@@ -257,35 +257,27 @@ def docs_receiver() -> str:
 
 
 def test_monitor_diffs_runs_and_signed_webhooks_reach_the_docs_receiver(tmp_path: Path) -> None:
-    """A target that fixes its open redirect between two monitor runs: the second run's diff
-    becomes a findings.resolved event, delivered signed to the ten-line receiver from the docs."""
+    """A target that stops reflecting any Origin (CORS) between two monitor runs: the second
+    run's diff becomes a findings.resolved event, delivered signed to the ten-line receiver from
+    the docs. (A category both runs assessed: a diff never calls unassessed findings resolved.)"""
     state = {"vulnerable": True}
     target = Flask("monitored")
 
-    @target.get("/go")
-    def go() -> Any:
-        nxt = request.args.get("next", "/")
-        return redirect(nxt if state["vulnerable"] else "/", code=302)
+    @target.get("/items")
+    def items() -> Any:
+        resp = Response('{"items": []}', mimetype="application/json")
+        origin = request.headers.get("Origin")
+        if state["vulnerable"] and origin:
+            resp.headers["Access-Control-Allow-Origin"] = origin
+            resp.headers["Access-Control-Allow-Credentials"] = "true"
+        return resp
 
     @target.get("/openapi.json")
     def spec() -> Any:
         return {
             "openapi": "3.0.3",
             "info": {"title": "t", "version": "1"},
-            "paths": {
-                "/go": {
-                    "get": {
-                        "parameters": [
-                            {
-                                "name": "next",
-                                "in": "query",
-                                "schema": {"type": "string", "format": "uri"},
-                            }
-                        ],
-                        "responses": {"302": {"description": "redirect"}},
-                    }
-                }
-            },
+            "paths": {"/items": {"get": {"responses": {"200": {"description": "items"}}}}},
         }
 
     namespace: dict[str, Any] = {"__name__": "docs_webhook_receiver"}
@@ -312,7 +304,7 @@ def test_monitor_diffs_runs_and_signed_webhooks_reach_the_docs_receiver(tmp_path
             json={
                 "url": target_url,
                 "spec_url": f"{target_url}/openapi.json",
-                "checks": ["ssrf"],
+                "checks": ["input_validation"],
                 "interval_s": 60,
             },
         ).json()
@@ -325,7 +317,8 @@ def test_monitor_diffs_runs_and_signed_webhooks_reach_the_docs_receiver(tmp_path
             assert time.monotonic() < deadline, received
             time.sleep(0.1)
         resolved = next(e for e in received if e["type"] == "findings.resolved")
-        assert any(f["kind"] == "open-redirect" for f in resolved["data"]["findings"])
+        kinds = {f["kind"] for f in resolved["data"]["findings"]}
+        assert "input_validation.cors-reflected-origin" in kinds
         log = c.get(f"/api/v1/webhooks/{hook['id']}/deliveries").json()["deliveries"]
         assert any(d["status"] == "delivered" and d["response_status"] == 204 for d in log)
         # a forged or replayed delivery is refused by the same receiver
