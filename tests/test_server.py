@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from flask import Flask, Response, redirect, request
+from flask import Flask, Response, request
 
 from firebrick.lab.runner import LabConfig, start_lab
 from firebrick.server import Service, ServiceConfig, create_app
