@@ -120,6 +120,15 @@ def output_options(f: Any) -> Any:
         help="Terminal report: one entry per finding, no evidence or fixes (for CI logs).",
     )(f)
     f = click.option("-q", "--quiet", is_flag=True, help="No progress display.")(f)
+    f = click.option(
+        "--progress",
+        "progress_mode",
+        type=click.Choice(["auto", "tty", "plain", "json"]),
+        default="auto",
+        show_default=True,
+        help="Progress on stderr: auto (a live line on a terminal, else one line per phase), "
+        "plain, or json (one object per line). -q shows none.",
+    )(f)
     return f
 
 
@@ -553,16 +562,16 @@ def save(result: ScanResult, store_path: str | None) -> None:
     err.print(f"stored as scan {scan_id} (firebrick show {scan_id})", highlight=False)
 
 
-def run_with_progress(coro_factory: Any, quiet: bool) -> ScanResult:
+def run_with_progress(coro_factory: Any, quiet: bool, mode: str = "auto") -> ScanResult:
     import asyncio  # on use: --help and --version stay light
 
-    status_cm = nullcontext() if quiet or not err.is_terminal else err.status("scanning…")
+    from firebrick.progress import ProgressDisplay, choose_mode
 
-    def progress(message: str) -> None:
-        if status_cm is not None and hasattr(status_cm, "update"):
-            status_cm.update(message)
-        elif not quiet:
-            err.print(f"[dim]· {escape(message)}[/]", markup=True, highlight=False)
+    chosen = choose_mode(mode, quiet, err.is_terminal)
+    display: Any = ProgressDisplay(chosen) if chosen is not None else None
+    status_cm: Any = display if display is not None else nullcontext()
+    # the display is the engine's progress callable; its .state is what the engine updates
+    progress: Any = display if display is not None else (lambda _message: None)
 
     from firebrick.interrupt import INTERRUPT
 
@@ -602,6 +611,7 @@ class Output:
     formats: tuple[str, ...]
     outputs: tuple[str, ...]
     quiet: bool
+    progress_mode: str
     compact: bool
     fail_below: str | None
     fail_on: str | None
@@ -622,7 +632,7 @@ def run_and_report(
     if out.baseline:  # a bad baseline is a usage error before the scan, not after it
         _load_baseline(out.baseline, out.store_path)
     check_outputs(out, (store_by_default or bool(out.store_path)) and not out.no_store)
-    result = run_with_progress(start, out.quiet)
+    result = run_with_progress(start, out.quiet, out.progress_mode)
     fail_on = out.fail_on or default_fail_on
     emit(
         result,

@@ -35,6 +35,7 @@ from firebrick.model import Cause, Finding, Operation, Outcome, ScanResult, Scan
 from firebrick.oob.endpoint import OOBEndpoint
 from firebrick.oob.server import OOBConfig, OOBServer
 from firebrick.options import ScanOptions
+from firebrick.progress import ScanProgress
 from firebrick.redact import redact_result
 from firebrick.remediation.extra import annotate
 from firebrick.scoring import score_result, withhold_if_incomplete
@@ -42,7 +43,8 @@ from firebrick.sideeffects import SendPolicy
 from firebrick.target_policy import PolicyResolver, TargetPolicy
 from firebrick.wall import WallClock, Watchdog
 
-Progress = Callable[[str], None]
+Progress = Callable[[str], None]  # may carry a ``state`` (firebrick.progress.ScanProgress)
+PROGRESS_STATE = "progress"  # ctx.state key of the ScanProgress, when a display asked for one
 
 
 def _now() -> str:
@@ -202,6 +204,11 @@ async def run_scan(
         options, client, Surface(base_url=client.base_url), oob, target_is_local=local
     )
     findings: list[Finding] = []
+    # A progress display (firebrick.progress) reads what the scan has done from this object.
+    tracker: ScanProgress | None = getattr(progress, "state", None)
+    if isinstance(tracker, ScanProgress):
+        tracker.attach(client, ctx, findings, deadline)
+        ctx.state[PROGRESS_STATE] = tracker
     state: dict[str, Any] = {"complete": True, "auth": None}
     every_operation: list[Operation] = []
 
@@ -270,6 +277,8 @@ async def run_scan(
             )
         if checks and (options.headers or options.identities):
             await check_credentials(ctx, say)  # refused credentials: say so at once
+        if isinstance(tracker, ScanProgress):
+            tracker.start_checks(len(checks), len(surface.operations))
         say(f"found {len(surface.operations)} operations; running {len(checks)} checks")
         if not await _run_checks(ctx, checks, findings, say):
             state["complete"] = False
@@ -462,6 +471,8 @@ async def _run_checks(
             ctx.warn(f"check {check.name} failed ({why}); its results are partial")
         finally:
             finished[check.name].set()
+            if (tracker := ctx.state.get(PROGRESS_STATE)) is not None:
+                tracker.check_finished(check.name)
 
     tasks = [asyncio.create_task(one(c)) for c in checks]
     try:

@@ -174,6 +174,9 @@ class ScopedClient:
         self.credentials: CredentialSource | None = None
         self.default_identity: str | None = None  # who "the user's credentials" are
         self.secrets: set[str] = set()  # values redacted wherever a request is recorded
+        # Tokens the scanner forged itself (alg-none, re-signed JWTs): ours, not the user's, and
+        # the proof of a finding, so recorded in full even in an Authorization header.
+        self.forged: set[str] = set()
         self._op_identity: dict[str, str | None] = {}  # which identity an operation needed
         self._sweeps: dict[str, asyncio.Event] = {}  # operations whose identity is being found
         self._no_relogin: set[tuple[str, str]] = set()  # (identity, operation) fresh creds refused
@@ -250,6 +253,15 @@ class ScopedClient:
         """A value (password, token, cookie) never to appear in a recorded request or excerpt."""
         if value and len(value) >= 4:
             self.secrets.add(value)
+
+    def add_forged(self, value: str | None) -> None:
+        """A value the scanner made (a forged token) that the record of a request shows."""
+        if value and len(value) >= 4:
+            self.forged.add(value)
+
+    def _shown(self, value: str) -> bool:
+        """True when a secret-named header carries one of our forged tokens and no user secret."""
+        return any(t in value for t in self.forged) and self._redact(value) == value
 
     def session(self, identity: str | None) -> Session:
         return self.sessions.setdefault(identity, Session())
@@ -546,7 +558,7 @@ class ScopedClient:
         session.apply(request)  # this identity's cookies
         secrets = self._secret_names  # per call: user headers may change during a scan
         recorded = {  # names interned: thousands of exchanges share one copy of each
-            intern(k): ("<redacted>" if k in secrets else self._redact(v))
+            intern(k): ("<redacted>" if k in secrets and not self._shown(v) else self._redact(v))
             for k, v in request.headers.items()
         }
         content = request.content

@@ -409,6 +409,9 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
         claims = {**token.claims, "exp": int(time.time()) + 3600}
         forged = jwtlib.sign(token.header, claims, secret)
         variants.append(("signed with the cracked secret", forged))
+    for _label, raw in variants:
+        if raw != token.raw:  # ours, the proof of a finding: shown in replay lines
+            ctx.client.add_forged(raw)
     results = dict(
         zip(
             (raw for _, raw in variants),
@@ -507,6 +510,7 @@ async def _accepting(
     ctx: ScanContext, ops: list[Operation], raw: str, label: str
 ) -> tuple[Operation | None, Exchange | None]:
     """The first op (GET, in order) that answers raw as a bearer token with data."""
+    ctx.client.add_forged(raw)  # forged by us (e.g. HS256 with the public key): shown in replays
     answers = await asyncio.gather(
         *(
             send_as(ctx, CHECK, op, ANONYMOUS, extra_headers={"Authorization": f"Bearer {raw}"})
