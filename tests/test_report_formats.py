@@ -326,7 +326,11 @@ def test_html_escapes_target_controlled_strings():
     parsed = _parse(doc)
     assert not EXTERNAL.search(_markup_only(parsed))
     tags = {t for t, _ in parsed.tags}
-    assert "script" not in tags and "img" not in tags and "iframe" not in tags and "a" not in tags
+    assert "script" not in tags and "img" not in tags and "iframe" not in tags
+    # links only within the page (the findings index): never out, whatever the target sent
+    links = [a for t, a in parsed.tags if t == "a"]
+    assert links and all(set(a) == {"href"} for a in links)
+    assert all(re.fullmatch(r"#finding-\d+", a["href"]) for a in links), links
     assert [t for t, _ in parsed.tags].count("style") == 1  # ours, in <head>
     for tag, attrs in parsed.tags:
         assert not any(name.startswith("on") for name in attrs), (tag, attrs)

@@ -10,10 +10,10 @@ even a remediation text cannot make the page load something.
 from __future__ import annotations
 
 import datetime as _dt
-from html import escape
 from typing import Any
 
 from markdown_it import MarkdownIt
+from markupsafe import Markup, escape
 
 from firebrick.coverage import coverage_lines
 from firebrick.model import (
@@ -55,8 +55,8 @@ def markdown_to_html(text: str) -> str:
 
 
 def e(value: Any) -> str:
-    """Escape for text and for double- or single-quoted attributes."""
-    return escape("" if value is None else str(value), quote=True)
+    """Escape for text and for double- or single-quoted attributes (as the template does)."""
+    return str(escape("" if value is None else str(value)))
 
 
 def _score_color(score: float | None) -> str:
@@ -155,14 +155,63 @@ code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 1
 .status { font-weight: 600; }
 .muted { color: #6b7280; }
 .chart { max-width: 100%; height: auto; }
+.counts { width: auto; }
+.counts td, .counts th { text-align: center; min-width: 64px; }
+.idx { margin: 4px 0 10px; padding-left: 28px; }
+.group { margin: 6px 0; }
+details > summary { cursor: pointer; font-weight: 600; font-size: 12px; color: #374151;
+  margin-top: 8px; }
+"""
+
+# Screen only: index links and section anchors.
+_HTML_CSS = """
+a { color: #1d4ed8; }
 """
 
 
-def _sev_badge(sev: Severity) -> str:
-    return f'<span class="sev" style="background:{SEVERITY_COLOR[sev]}">{e(sev.value)}</span>'
+# PDF only: pages numbered, each section on its own page, contents with page numbers.
+_PDF_CSS = """
+@page { @bottom-right { content: "page " counter(page) " of " counter(pages); font-size: 9px;
+  color: #6b7280; } @bottom-left { content: "firebrick report"; font-size: 9px; color: #6b7280; } }
+#contents, #coverage, #index, #findings, #source-only, #scoring { break-before: page; }
+.toc a { color: #111827; text-decoration: none; }
+.toc a::after { content: leader(". ") target-counter(attr(href), page); }
+.idx a, td a { color: #111827; text-decoration: none; }
+.idx a::after { content: " (p. " target-counter(attr(href), page) ")"; color: #6b7280; }
+details > summary { font-weight: 600; font-size: 12px; color: #374151; list-style: none; }
+body { font-size: 12px; } pre, code { font-size: 10px; }
+"""
+
+# The PDF is for reading, not for the full record: evidence is cut and the JSON has it all.
+PDF_EXCHANGES = 1
+PDF_TEXT_CHARS = 1200
+PDF_PAYLOADS = 5
+PDF_FIX_LINES = 45  # lines of a fix's Markdown (the SSRF fixes carry whole modules)
+HTML_EXCHANGES = 3
+FIX_CUT = "The fix continues in the HTML and JSON reports."
+TRUNCATED = "… [truncated: the full evidence is in the JSON report (-f json)]"
 
 
-def _exchange_html(ex: Exchange) -> str:
+def _cut(text: str, limit: int | None) -> str:
+    if limit is None or len(text) <= limit:
+        return text
+    return text[:limit] + "\n" + TRUNCATED
+
+
+def _cut_markdown(text: str, max_lines: int) -> str:
+    """The first max_lines of a Markdown fix, a code fence left open closed, and a pointer."""
+    lines = text.splitlines()
+    if len(lines) <= max_lines:
+        return text
+    kept = lines[:max_lines]
+    fences = sum(1 for ln in kept if ln.lstrip().startswith(("```", "~~~")))
+    if fences % 2:
+        kept.append("```")
+    kept += ["", f"*{FIX_CUT}*"]
+    return "\n".join(kept)
+
+
+def _exchange_view(ex: Exchange, limit: int | None) -> dict[str, str]:
     req = [f"{ex.method} {ex.url}"]
     req += [f"{k}: {v}" for k, v in ex.request_headers.items()]
     if ex.request_body:
@@ -174,14 +223,11 @@ def _exchange_html(ex: Exchange) -> str:
         resp += [f"{k}: {v}" for k, v in ex.response_headers.items()]
         if ex.response_excerpt:
             resp += ["", ex.response_excerpt]
-    return (
-        '<div class="label">Request</div>'
-        f"<pre>{e(chr(10).join(req))}</pre>"
-        '<div class="label">Response (excerpt)</div>'
-        f"<pre>{e(chr(10).join(resp))}</pre>"
-        '<div class="label">Replay</div>'
-        f"<pre>{e(ex.curl)}</pre>"
-    )
+    return {
+        "request": _cut("\n".join(req), limit),
+        "response": _cut("\n".join(resp), limit),
+        "curl": _cut(ex.curl, limit),  # the replay line: user secrets masked, forged tokens shown
+    }
 
 
 def _interaction_time(t: float) -> str:
@@ -191,217 +237,146 @@ def _interaction_time(t: float) -> str:
         return str(t)
 
 
-def _interactions_html(items: list[Interaction]) -> str:
-    rows = []
-    for i in items:
-        if i.protocol == "dns":
-            what = f"{i.dns_qtype or '?'} {i.dns_qname or ''} (txid {i.dns_txid})"
-        else:
-            what = f"{i.http_method or ''} {i.http_path or ''} Host: {i.http_host or ''}"
-        rows.append(
-            "<tr>"
-            f"<td>{e(_interaction_time(i.time))}</td><td>{e(i.protocol)}</td>"
-            f"<td>{e(i.source_ip)}:{e(i.source_port)}</td><td>{e(i.listener)}</td>"
-            f"<td>{e(i.token)}</td><td><code>{e(what)}</code></td>"
-            "</tr>"
-        )
-    return (
-        '<div class="label">Out-of-band interactions</div>'
-        "<table><tr><th>Time (UTC)</th><th>Protocol</th><th>From</th><th>Listener</th>"
-        "<th>Token</th><th>Request / query</th></tr>" + "".join(rows) + "</table>"
-    )
+def _interaction_view(i: Interaction) -> dict[str, str]:
+    if i.protocol == "dns":
+        what = f"{i.dns_qtype or '?'} {i.dns_qname or ''} (txid {i.dns_txid})"
+    else:
+        what = f"{i.http_method or ''} {i.http_path or ''} Host: {i.http_host or ''}"
+    return {
+        "time": _interaction_time(i.time),
+        "protocol": i.protocol,
+        "source": f"{i.source_ip}:{i.source_port}",
+        "listener": str(i.listener),
+        "token": str(i.token),
+        "what": what,
+    }
 
 
-def _finding_html(n: int, f: Finding) -> str:
+def _payloads(items: list[str], pdf: bool) -> str:
+    shown = items[:PDF_PAYLOADS] if pdf else items
+    text = "\n".join(shown)
+    if len(shown) < len(items):
+        text += f"\n… {len(items) - len(shown)} more in the JSON report"
+    return _cut(text, PDF_TEXT_CHARS if pdf else None)
+
+
+def _finding_view(n: int, f: Finding, pdf: bool) -> dict[str, Any]:
     ev = f.evidence
-    out = [
-        f'<div class="finding" id="finding-{n}">',
-        f"<h3>{_sev_badge(f.severity)} <span class='conf'>{e(f.confidence.value)}</span> "
-        f"{e(f.title)}</h3>",
-        f'<div class="where">{e(f.kind)} &middot; {e(f.category)}'
-        + (f" &middot; {e(f.operation)}" if f.operation else "")
-        + (f" &middot; input {e(f.input)}" if f.input else "")
-        + f' &middot; <span class="muted">fingerprint {e(f.fingerprint)}</span></div>',
-    ]
-    if f.source is not None:
-        both = (
-            " &middot; <b>confirmed from both sides</b>"
-            if ev.details.get("source_confirmed")
-            else ""
+    keep = PDF_EXCHANGES if pdf else HTML_EXCHANGES
+    limit = PDF_TEXT_CHARS if pdf else None
+    more = ""
+    if len(ev.exchanges) > keep:
+        more = f"{len(ev.exchanges) - keep} more exchanges in the JSON."
+    return {
+        "n": n,
+        "anchor": f"finding-{n}",
+        "f": f,
+        "title": f.title,
+        "severity": f.severity,
+        "operation": f.operation,
+        "worked": _payloads(ev.payloads_worked, pdf),
+        "failed": _payloads(ev.payloads_failed, pdf),
+        "exchanges": [_exchange_view(x, limit) for x in ev.exchanges[:keep]],
+        "more": more,
+        "interactions": [_interaction_view(i) for i in ev.interactions],
+        "has_details": bool(
+            ev.payloads_worked or ev.payloads_failed or ev.exchanges or ev.interactions
+        ),
+        "remediation": Markup(
+            markdown_to_html(_cut_markdown(f.remediation, PDF_FIX_LINES) if pdf else f.remediation)
         )
-        out.append(
-            f'<div class="where">source <code>{e(f.source.file)}:{f.source.line}</code>'
-            + (f" in <code>{e(f.source.function)}</code>" if f.source.function else "")
-            + f"{both}</div>"
-        )
-    if f.description:
-        out.append(f"<p>{e(f.description)}</p>")
-    if ev.summary:
-        out.append(f'<div class="label">Evidence</div><p>{e(ev.summary)}</p>')
-    if ev.payloads_worked:
-        out.append(
-            '<div class="label">Payloads that worked</div><pre>'
-            + e("\n".join(ev.payloads_worked))
-            + "</pre>"
-        )
-    if ev.payloads_failed:
-        out.append(
-            '<div class="label">Payloads that were refused</div><pre>'
-            + e("\n".join(ev.payloads_failed))
-            + "</pre>"
-        )
-    for ex in ev.exchanges[:3]:
-        out.append(_exchange_html(ex))
-    if len(ev.exchanges) > 3:
-        out.append(f'<p class="muted">{len(ev.exchanges) - 3} more exchanges in the JSON.</p>')
-    if ev.interactions:
-        out.append(_interactions_html(ev.interactions))
-    if f.remediation:
-        out.append('<div class="fix"><div class="label">Fix (Flask)</div>')
-        out.append(markdown_to_html(f.remediation))
-        out.append("</div>")
-    if f.cwe:
-        out.append(f'<div class="label">Weakness</div><p><code>CWE-{f.cwe}</code></p>')
-    if f.references:
-        # Plain text on purpose: the report must not link out (and a PDF must not either).
-        out.append(
-            '<div class="label">References</div><ul>'
-            + "".join(f"<li><code>{e(r)}</code></li>" for r in f.references)
-            + "</ul>"
-        )
-    out.append("</div>")
-    return "".join(out)
+        if f.remediation
+        else "",
+        "fix_of": 0,  # the PDF prints a fix once: later findings point to its first finding
+    }
 
 
-def _coverage_html(items: list[CoverageItem]) -> str:
-    if not items:
-        return "<p class='muted'>No coverage recorded.</p>"
-    counts: dict[str, int] = {}
+def _coverage_by_check(items: list[CoverageItem]) -> list[dict[str, Any]]:
+    rows: dict[tuple[str, str], dict[str, int]] = {}
     for c in items:
+        counts = rows.setdefault((c.check, c.category), {})
         counts[c.status] = counts.get(c.status, 0) + 1
-    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-    rows = [
-        "<tr>"
-        f"<td>{e(c.check)}</td><td>{e(c.category)}</td><td>{e(c.operation or '')}</td>"
-        f"<td>{e(c.input or '')}</td>"
-        f'<td class="status" style="color:{STATUS_COLOR.get(c.status, "#111827")}">'
-        f"{e(c.status)}{' (' + e(c.cause) + ')' if c.cause else ''}</td><td>{e(c.reason)}</td>"
-        "</tr>"
-        for c in items
-    ]
-    return (
-        f"<p>{e(summary)}</p><table><tr><th>Check</th><th>Category</th><th>Operation</th>"
-        "<th>Input</th><th>Status</th><th>Why</th></tr>" + "".join(rows) + "</table>"
-    )
+    return [{"check": k[0], "category": k[1], "counts": v} for k, v in rows.items()]
 
 
-def _ledger_html(result: ScanResult) -> str:
-    """Every request other than GET/HEAD/OPTIONS the scan sent, and what became of it."""
-    if not result.writes:
-        return "<p class='muted'>The scan sent no write requests.</p>"
-    rows = [
-        "<tr>"
-        f"<td>{e(w.method)}</td><td>{e(w.path)}</td>"
-        f"<td>{e(w.status if w.status is not None else 'no answer')}</td><td>{e(w.check)}</td>"
-        f"<td>{e(w.operation or '')}</td><td>{e(w.created or '')}</td>"
-        f"<td>{e('; '.join(x for x in (w.cleanup, w.note) if x))}</td>"
-        "</tr>"
-        for w in result.writes
-    ]
-    return (
-        "<table><tr><th>Method</th><th>Path</th><th>Status</th><th>Check</th><th>Operation</th>"
-        "<th>Created</th><th>Cleanup / note</th></tr>" + "".join(rows) + "</table>"
-    )
+_ENV: Any = None
 
 
-def _categories_table(categories: list[CategoryScore]) -> str:
-    rows = [
-        "<tr>"
-        f"<td>{e(c.category)}</td>"
-        f"<td>{_fmt_score(c.score) if c.assessed else '<span class=muted>not assessed</span>'}</td>"
-        f"<td>{e(c.weight)}</td><td>{e(c.findings)}</td>"
-        "</tr>"
-        for c in categories
-    ]
-    return (
-        "<table><tr><th>Category</th><th>Score</th><th>Weight</th><th>Findings</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
+def _template() -> Any:
+    global _ENV
+    if _ENV is None:
+        from jinja2 import Environment, PackageLoader, StrictUndefined
+
+        _ENV = Environment(
+            loader=PackageLoader("firebrick.report", "templates"),
+            autoescape=True,  # every string comes from the target
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+    return _ENV.get_template("report.html")
 
 
-def render(result: ScanResult) -> str:
+def render(result: ScanResult, *, pdf: bool = False) -> str:
+    """The report page; ``pdf=True`` lays it out for print (contents page, page numbers,
+    evidence cut with a pointer to the JSON report)."""
     grade = "incomplete" if result.grade_incomplete else (result.grade or "?")
-    findings = sorted(
+    ordered = sorted(
         result.findings,
         key=lambda f: (_SEV_ORDER.index(f.severity), -f.confidence.rank, f.category, f.title),
     )
-    counts = {s: sum(1 for f in findings if f.severity is s) for s in _SEV_ORDER}
-    count_line = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no findings"
-    body = [
-        '<div class="header">',
-        f'<div class="grade" style="background:{GRADE_COLOR.get(grade, "#6b7280")}">'
-        f"{e(grade if len(grade) == 1 else '?')}</div>",
-        "<div>",
-        f"<h1>firebrick report: {e(result.target)}</h1>",
-        f'<div class="meta">Grade <b>{e(grade)}</b> &middot; score '
-        f"<b>{_fmt_score(result.score)}</b>/100"
-        f"{' (partial: not a grade)' if result.grade_incomplete else ''} &middot; "
-        f"{e(count_line)}</div>",
-        f'<div class="meta">Started {e(result.started_at)} &middot; finished '
-        f"{e(result.finished_at)} &middot; mode {e(result.mode)} &middot; firebrick "
-        f"{e(result.tool_version)}</div>",
-        f'<div class="meta">{result.stats.requests_sent} requests &middot; '
-        f"{result.stats.oob_interactions} OOB interactions &middot; "
-        f"{result.stats.operations} operations &middot; {result.stats.duration_s:.1f} s"
-        f" &middot; {len(result.writes)} writes (see the write ledger)</div>",
-        "</div></div>",
+    findings = [_finding_view(n, f, pdf) for n, f in enumerate(ordered, 1)]
+    offset = len(findings)
+    source = [_finding_view(offset + n, f, pdf) for n, f in enumerate(result.source_findings, 1)]
+    if pdf:
+        first_with: dict[str, int] = {}
+        for v in [*findings, *source]:
+            text = v["f"].remediation
+            if text and text in first_with:
+                v["remediation"], v["fix_of"] = "", first_with[text]
+            elif text:
+                first_with[text] = v["n"]
+    counts = [(s, sum(1 for f in ordered if f.severity is s)) for s in _SEV_ORDER]
+    by_category: dict[str, list[dict[str, Any]]] = {}
+    for v in findings:
+        by_category.setdefault(v["f"].category, []).append(v)
+    status_counts: dict[str, int] = {}
+    for c in result.coverage:
+        status_counts[c.status] = status_counts.get(c.status, 0) + 1
+    sections = [
+        ("coverage", "Coverage"),
+        ("index", "Findings index"),
+        ("findings", f"Findings ({len(findings)})"),
     ]
-    if not result.complete:
-        body.append(
-            '<div class="banner"><b>Incomplete scan:</b> the time limit or request budget cut it '
-            "short; untested does not mean safe.</div>"
+    if source:
+        sections.append(("source-only", f"Only in the source ({len(source)})"))
+    sections += [
+        ("ledger", "Write ledger"),
+        ("warnings", "Warnings"),
+        ("scoring", "How the score was computed"),
+    ]
+    return str(
+        _template().render(
+            r=result,
+            pdf=pdf,
+            css=Markup(_CSS + (_PDF_CSS if pdf else _HTML_CSS)),
+            grade=grade,
+            grade_color=GRADE_COLOR.get(grade, "#6b7280"),
+            score=_fmt_score(result.score),
+            count_line=", ".join(f"{n} {s.value}" for s, n in counts if n) or "no findings",
+            counts=counts,
+            chart=Markup(category_chart(result.categories)),
+            fmt_score=_fmt_score,
+            sev_color=SEVERITY_COLOR,
+            status_color=STATUS_COLOR,
+            coverage_lines=coverage_lines(result),
+            coverage_counts=", ".join(f"{v} {k}" for k, v in sorted(status_counts.items())),
+            statuses=sorted(status_counts),
+            coverage_by_check=_coverage_by_check(result.coverage) if pdf else [],
+            findings=findings,
+            source_findings=source,
+            by_severity=[(s, [v for v in findings if v["severity"] is s]) for s, n in counts if n],
+            by_category=sorted(by_category.items()),
+            sections=sections,
         )
-    cov = coverage_lines(result)
-    if cov:
-        style = ' class="banner"' if result.grade_incomplete else ""
-        body.append(
-            f'<div{style} id="coverage-summary">' + "<br>".join(e(line) for line in cov) + "</div>"
-        )
-    body.append("<h2>Categories</h2>")
-    body.append(category_chart(result.categories))
-    body.append(_categories_table(result.categories))
-    if result.score_explanation:
-        body.append(
-            '<div class="label">How the score was computed</div><ul>'
-            + "".join(f"<li>{e(x)}</li>" for x in result.score_explanation)
-            + "</ul>"
-        )
-    body.append(f"<h2>Findings ({len(findings)})</h2>")
-    if not findings:
-        body.append("<p>No findings.</p>")
-    body += [_finding_html(n, f) for n, f in enumerate(findings, 1)]
-    if result.source_findings:
-        body.append(f"<h2>Only in the source ({len(result.source_findings)}, not graded)</h2>")
-        offset = len(findings)
-        body += [_finding_html(offset + n, f) for n, f in enumerate(result.source_findings, 1)]
-    body.append("<h2>Coverage</h2>")
-    body.append(_coverage_html(result.coverage))
-    body.append(f"<h2>Write ledger ({len(result.writes)})</h2>")
-    body.append(_ledger_html(result))
-    body.append(f"<h2>Warnings ({len(result.warnings)})</h2>")
-    if result.warnings:
-        body.append("<ul>" + "".join(f"<li>{e(w)}</li>" for w in result.warnings) + "</ul>")
-    else:
-        body.append("<p class='muted'>None.</p>")
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        # No fetch of any kind: not even if an escaping bug let markup through.
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'\">"
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="referrer" content="no-referrer">'
-        f"<title>firebrick {e(grade)} - {e(result.target)}</title>"
-        f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )

@@ -64,7 +64,7 @@ def render(result: ScanResult) -> bytes:
     # WeasyPrint warns on every refused fetch and CSS property it ignores; that is noise here.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     document = weasyprint.HTML(
-        string=html_report.render(result),
+        string=html_report.render(result, pdf=True),
         url_fetcher=_deny_fetcher(weasyprint),
     )
     pdf = document.write_pdf()
