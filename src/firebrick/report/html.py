@@ -343,9 +343,9 @@ def render(result: ScanResult, *, pdf: bool = False) -> str:
     status_counts: dict[str, int] = {}
     for c in result.coverage:
         status_counts[c.status] = status_counts.get(c.status, 0) + 1
-    sections = [
-        ("coverage", "Coverage"),
+    sections = [  # the PDF's contents: summary and index first, then coverage
         ("index", "Findings index"),
+        ("coverage", "Coverage"),
         ("findings", f"Findings ({len(findings)})"),
     ]
     if source:
