@@ -11,10 +11,10 @@ redis-server (Debian package) and runs only on loopback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from test_fleet import Target  # noqa: E402  (the same logging target the tests use)
+from test_fleet import Target, worker  # noqa: E402  (the same target and workers as the tests)
 
 
 def free_port() -> int:
@@ -48,39 +48,11 @@ def run(n_workers: int, scans: int, redis_url: str) -> tuple[float, int, float]:
     base = f"http://127.0.0.1:{server.server_port}"
     tmp = Path(tempfile.mkdtemp(prefix="fb-bench-fleet-"))
     database = f"sqlite:///{tmp / 'fleet.sqlite'}"
-    workers = []
-    for i in range(n_workers):
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "firebrick",
-                "worker",
-                "--broker",
-                redis_url,
-                "--database",
-                database,
-                "-c",
-                "1",
-                "--name",
-                f"bench{i}@%h",
-                "--allow-network",
-                "127.0.0.0/8",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            start_new_session=True,
-        )
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            if "ready" in line:
-                break
-        threading.Thread(target=proc.stderr.read, daemon=True).start()
-        workers.append(proc)
     targets = tmp / "targets.txt"
     targets.write_text(f"{base} {base}/openapi.json\n" * scans)
+    stack = contextlib.ExitStack()
+    for i in range(n_workers):
+        stack.enter_context(worker(redis_url, database, f"bench{i}"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     subprocess.run(
@@ -109,9 +81,7 @@ def run(n_workers: int, scans: int, redis_url: str) -> tuple[float, int, float]:
         cwd=ROOT,
     )
     wall = time.monotonic() - t0
-    for proc in workers:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=120)
+    stack.close()  # SIGTERM: warm shutdown of every worker
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     server.shutdown()
