@@ -184,9 +184,9 @@ body { font-size: 12px; } pre, code { font-size: 10px; }
 
 # The PDF is for reading, not for the full record: evidence is cut and the JSON has it all.
 PDF_EXCHANGES = 1
-PDF_TEXT_CHARS = 1200
+PDF_TEXT_CHARS = 800
 PDF_PAYLOADS = 5
-PDF_FIX_LINES = 45  # lines of a fix's Markdown (the SSRF fixes carry whole modules)
+PDF_FIX_LINES = 30  # lines of a fix's Markdown (the SSRF fixes carry whole modules)
 HTML_EXCHANGES = 3
 FIX_CUT = "The fix continues in the HTML and JSON reports."
 TRUNCATED = "… [truncated: the full evidence is in the JSON report (-f json)]"
@@ -299,6 +299,26 @@ def _coverage_by_check(items: list[CoverageItem]) -> list[dict[str, Any]]:
     return [{"check": k[0], "category": k[1], "counts": v} for k, v in rows.items()]
 
 
+def _ledger_groups(result: ScanResult) -> list[dict[str, Any]]:
+    """The PDF's write ledger: one row per (method, path, check), counts and statuses."""
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for w in result.writes:
+        g = groups.setdefault(
+            (w.method, w.path, w.check),
+            {"method": w.method, "path": w.path, "check": w.check, "count": 0, "s": {}, "n": []},
+        )
+        g["count"] += 1
+        status = str(w.status) if w.status is not None else "no answer"
+        g["s"][status] = g["s"].get(status, 0) + 1
+        for x in (w.created, w.cleanup, w.note):
+            if x and x not in g["n"]:
+                g["n"].append(x)
+    for g in groups.values():
+        g["statuses"] = ", ".join(f"{k} x{v}" if v > 1 else k for k, v in g.pop("s").items())
+        g["notes"] = "; ".join(g.pop("n"))
+    return list(groups.values())
+
+
 _ENV: Any = None
 
 
@@ -373,6 +393,7 @@ def render(result: ScanResult, *, pdf: bool = False) -> str:
             coverage_counts=", ".join(f"{v} {k}" for k, v in sorted(status_counts.items())),
             statuses=sorted(status_counts),
             coverage_by_check=_coverage_by_check(result.coverage) if pdf else [],
+            ledger_groups=_ledger_groups(result) if pdf else [],
             findings=findings,
             source_findings=source,
             by_severity=[(s, [v for v in findings if v["severity"] is s]) for s, n in counts if n],
