@@ -161,7 +161,7 @@ class ProgressDisplay:
 
     # the engine calls this with a human message at every step
     def __call__(self, message: str) -> None:
-        if self.state.phase == "done":
+        if self.state.phase in ("done", "stopped"):
             return
         phase = _phase_of(message)
         if phase == "setup" and self.state.checks_started_at is not None:
@@ -227,7 +227,10 @@ class ProgressDisplay:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.state.phase, self.state.detail = "done", "finished"
+        failed = exc and exc[0] is not None  # an error ends the scan: its own line follows
+        self.state.phase, self.state.detail = (
+            ("stopped", "error") if failed else ("done", "finished")
+        )
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join(timeout=5)
