@@ -674,12 +674,32 @@ def run_and_report(
     default=None,
     help="With --launch: the port CMD listens on (also passed as $PORT) [default: detected].",
 )
+@click.option(
+    "--server",
+    default=None,
+    envvar="FIREBRICK_SERVER",
+    metavar="URL",
+    help="Run the scan on this `firebrick serve` (its base URL) instead of here; reports, store and exit code stay local [env FIREBRICK_SERVER].",
+)
+@click.option(
+    "--api-key",
+    default=None,
+    envvar="FIREBRICK_API_KEY",
+    metavar="KEY",
+    help="API key for --server (prefer env FIREBRICK_API_KEY: flags show in ps). Never printed.",
+)
 def scan(url: str | None, source_path: str | None, **kw: Any) -> None:
     """Scan the API at URL (or the app --launch starts) and print a graded report."""
     from firebrick.engine import run_scan
 
     launch, launch_port = kw.pop("launch"), kw.pop("launch_port")
+    server, api_key = kw.pop("server"), kw.pop("api_key")
     out = Output.pop(kw)
+    if server:  # the scan runs on a `firebrick serve` (cli_remote.py)
+        from firebrick.cli_remote import scan_on_server
+
+        scan_on_server(url, server, api_key, source_path, launch, launch_port, kw, out)
+        return
     if launch is None:
         if url is None:
             raise UsageError("give the URL to scan, or --launch CMD to start the app under test")

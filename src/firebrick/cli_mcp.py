@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -44,6 +45,20 @@ import click
     type=click.Path(file_okay=False),
     help="HTTP only: scan_source may read under this folder (nothing otherwise).",
 )
+@click.option(
+    "--server",
+    default=None,
+    envvar="FIREBRICK_SERVER",
+    metavar="URL",
+    help="Run scans on this `firebrick serve` and read scans from it, instead of the local engine and store [env FIREBRICK_SERVER].",
+)
+@click.option(
+    "--api-key",
+    default=None,
+    envvar="FIREBRICK_API_KEY",
+    metavar="KEY",
+    help="API key for --server (prefer env FIREBRICK_API_KEY). Never printed.",
+)
 def mcp(
     use_http: bool,
     host: str,
@@ -52,6 +67,8 @@ def mcp(
     store_path: str | None,
     allow_networks: tuple[str, ...],
     source_root: str | None,
+    server: str | None = None,
+    api_key: str | None = None,
 ) -> None:
     """Serve the scanner over the Model Context Protocol.
 
@@ -65,11 +82,20 @@ def mcp(
     from firebrick.mcp_server import build_server, check_loopback, new_token, serve_http
     from firebrick.target_policy import TargetPolicy, parse_networks
 
-    if not use_http:
-        server = build_server(store_path=store_path)
+    backend = None
+    if server:  # scans run on a `firebrick serve`; its key is checked before we serve
         import asyncio  # on use: `firebrick --help` does not import it
 
-        asyncio.run(server.run_stdio_async())
+        from firebrick.mcp_server import RemoteBackend
+
+        backend = RemoteBackend(server, api_key or "")
+        asyncio.run(_check_server(backend))
+        os.environ.pop("FIREBRICK_API_KEY", None)  # never handed to anything we start
+    if not use_http:
+        mcp_server = build_server(store_path=store_path, backend=backend)
+        import asyncio  # on use: `firebrick --help` does not import it
+
+        asyncio.run(mcp_server.run_stdio_async())
         return
     check_loopback(host)
     policy = TargetPolicy(parse_networks(allow_networks))
@@ -81,16 +107,29 @@ def mcp(
 
         raise UsageError("--token must be at least 16 characters")
     os.environ.pop("FIREBRICK_MCP_TOKEN", None)  # never handed to anything we start
-    server = build_server(
-        store_path=store_path, policy=policy, source_root=source_root, remote=True, port=port
+    mcp_server = build_server(
+        store_path=store_path,
+        policy=policy,
+        source_root=source_root,
+        remote=True,
+        port=port,
+        backend=backend,
     )
     try:
         import asyncio  # on use: `firebrick --help` does not import it
 
-        asyncio.run(serve_http(server, host, port, token))
+        asyncio.run(serve_http(mcp_server, host, port, token))
     except OSError as exc:
         from firebrick.errors import UsageError
 
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     except KeyboardInterrupt:
         pass
+
+
+async def _check_server(backend: Any) -> None:
+    """GET /api/v1/me: a wrong URL or key is one line and exit 3 now, not at the first tool call."""
+    try:
+        await backend.client.me()
+    finally:
+        await backend.client.aclose()  # the tools open their own connections in the server's loop

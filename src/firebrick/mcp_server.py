@@ -18,6 +18,7 @@ import json
 import secrets
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,7 +52,7 @@ def _finding_line(index: int, f: Finding) -> dict[str, Any]:
     return out
 
 
-def summarize(result: ScanResult, scan_id: int | None) -> dict[str, Any]:
+def summarize(result: ScanResult, scan_id: int | str | None) -> dict[str, Any]:
     """What an assistant needs to act: grade, score, coverage, the findings in one line each."""
     doc = result.to_dict()
     counts: dict[str, int] = {}
@@ -80,6 +81,79 @@ def summarize(result: ScanResult, scan_id: int | None) -> dict[str, Any]:
     }
 
 
+ScanId = int | str  # local scans are numbered; a server's scans have hex ids
+
+
+def scan_options(request: dict[str, Any]) -> Any:
+    """Validated ScanOptions for a scan_api request (FirebrickError with one line otherwise)."""
+    from firebrick.options import load_options
+
+    overrides = {k: v for k, v in request.items() if k != "url"}
+    options = load_options({**overrides, "target": request["url"]})
+    options.validate()
+    return options
+
+
+class LocalBackend:
+    """Scans run here (the engine) and are kept in the local history store (the default)."""
+
+    def __init__(self, store_path: str | None = None, policy: TargetPolicy | None = None) -> None:
+        self.store_path = store_path
+        self.policy = policy
+
+    def _store(self) -> Any:
+        from firebrick.store import Store
+
+        return Store(Path(self.store_path) if self.store_path else None)
+
+    async def scan(
+        self, request: dict[str, Any], progress: Callable[[str], None]
+    ) -> tuple[ScanId, ScanResult]:
+        from firebrick.engine import run_scan
+
+        # For a remote caller every connection is pinned to what the policy allowed.
+        result = await run_scan(scan_options(request), progress=progress, target_policy=self.policy)
+        try:
+            scan_id = await asyncio.to_thread(self._store().save, result)
+        except FirebrickError as exc:
+            raise ToolError(f"scan finished but could not be stored: {exc}") from None
+        return scan_id, result
+
+    async def load(self, scan_id: ScanId) -> tuple[ScanId, ScanResult]:
+        if not str(scan_id).isdigit():
+            raise ToolError(f"not a scan id: {scan_id!r} (local scans are numbered)")
+        return int(scan_id), self._store().get(int(scan_id))
+
+    async def list(self, target: str | None, limit: int) -> list[dict[str, Any]]:
+        return [s.to_dict() for s in self._store().list(target=target, limit=limit)]
+
+
+class RemoteBackend:
+    """Scans run on a `firebrick serve` (``--server URL --api-key KEY``) and are kept there."""
+
+    def __init__(self, server: str, api_key: str) -> None:
+        from firebrick.server.client import ServerClient
+
+        self.client = ServerClient(server, api_key)
+
+    async def scan(
+        self, request: dict[str, Any], progress: Callable[[str], None]
+    ) -> tuple[ScanId, ScanResult]:
+        spec = request.get("spec")
+        if spec and not str(spec).startswith(("http://", "https://")):
+            raise ToolError("spec must be a URL the firebrick server can fetch (not a local file)")
+        body = {k: v for k, v in request.items() if k != "spec" and v not in (None, [], {})}
+        if spec:
+            body["spec_url"] = spec
+        return await self.client.run(body, progress)
+
+    async def load(self, scan_id: ScanId) -> tuple[ScanId, ScanResult]:
+        return str(scan_id), await self.client.result(str(scan_id))
+
+    async def list(self, target: str | None, limit: int) -> list[dict[str, Any]]:
+        return await self.client.scans(target=target, limit=limit)
+
+
 def build_server(
     *,
     store_path: str | None = None,
@@ -87,13 +161,12 @@ def build_server(
     source_root: str | None = None,
     remote: bool = False,
     port: int = 0,
+    backend: LocalBackend | RemoteBackend | None = None,
 ) -> Any:
     """The FastMCP server. ``remote``: callers are not the local user (HTTP): the target policy
-    applies and source paths must lie under ``source_root``."""
-    from firebrick.store import Store
-
-    def store() -> Store:
-        return Store(Path(store_path) if store_path else None)
+    applies and source paths must lie under ``source_root``. ``backend``: where scans run and
+    are kept (default: here, in the local store; RemoteBackend: a `firebrick serve`)."""
+    scans = backend if backend is not None else LocalBackend(store_path, policy)
 
     server = FastMCP(
         "firebrick",
@@ -111,9 +184,9 @@ def build_server(
         ),
     )
 
-    def load(scan_id: int) -> ScanResult:
+    async def load(scan_id: ScanId) -> tuple[ScanId, ScanResult]:
         try:
-            return store().get(int(scan_id))
+            return await scans.load(scan_id)
         except FirebrickError as exc:
             raise ToolError(str(exc)) from None
 
@@ -137,23 +210,18 @@ def build_server(
         sent on every request (e.g. {"Authorization": "Bearer ..."}); identities: name -> headers
         for cross-identity tests; rate: requests per second; max_time: seconds.
         """
-        from firebrick.engine import run_scan
-        from firebrick.options import load_options
-
+        request: dict[str, Any] = {
+            "url": url,
+            "spec": spec,
+            "mode": mode,
+            "checks": list(checks or []),
+            "headers": dict(headers or {}),
+            "identities": {k: dict(v) for k, v in (identities or {}).items()},
+            "rate": rate,
+            "max_time": max_time,
+        }
         try:
-            options = load_options(
-                {
-                    "target": url,
-                    "spec": spec,
-                    "mode": mode,
-                    "checks": list(checks or []),
-                    "headers": dict(headers or {}),
-                    "identities": {k: dict(v) for k, v in (identities or {}).items()},
-                    "rate": rate,
-                    "max_time": max_time,
-                }
-            )
-            options.validate()
+            options = scan_options(request)  # bad input is refused here, whichever backend
             if policy is not None:
                 await asyncio.to_thread(policy.check, options.target)
         except FirebrickError as exc:
@@ -170,40 +238,36 @@ def build_server(
             task.add_done_callback(pending.discard)
 
         try:
-            # For a remote caller every connection is pinned to what the policy allowed.
-            result = await run_scan(options, progress=progress, target_policy=policy)
+            scan_id, result = await scans.scan(request, progress)
         except FirebrickError as exc:
             raise ToolError(str(exc)) from None
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-        try:
-            scan_id = await asyncio.to_thread(store().save, result)
-        except FirebrickError as exc:
-            raise ToolError(f"scan finished but could not be stored: {exc}") from None
         return summarize(result, scan_id)
 
     @server.tool()
-    def get_scan(scan_id: int) -> dict[str, Any]:
+    async def get_scan(scan_id: ScanId) -> dict[str, Any]:
         """A stored scan: grade, score, coverage, warnings and its findings in one line each."""
-        return summarize(load(scan_id), scan_id)
+        scan_id, result = await load(scan_id)
+        return summarize(result, scan_id)
 
     @server.tool()
-    def list_scans(target: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    async def list_scans(target: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """Stored scans, newest first (optionally of one target)."""
         if not 1 <= limit <= 500:
             raise ToolError("limit must be between 1 and 500")
         try:
-            return [s.to_dict() for s in store().list(target=target, limit=limit)]
+            return await scans.list(target, limit)
         except FirebrickError as exc:
             raise ToolError(str(exc)) from None
 
     @server.tool()
-    def explain_finding(scan_id: int, finding: str) -> dict[str, Any]:
+    async def explain_finding(scan_id: ScanId, finding: str) -> dict[str, Any]:
         """One finding of a stored scan, by its 1-based index or its fingerprint: what it is,
         the evidence, a curl line that replays it, and the Flask fix (Markdown)."""
         from firebrick import remediation
 
-        result = load(scan_id)
+        scan_id, result = await load(scan_id)
         every = [*result.findings, *result.source_findings]
         chosen = None
         if finding.isdigit() and 1 <= int(finding) <= len(every):
@@ -235,12 +299,14 @@ def build_server(
         }
 
     @server.tool()
-    def compare_scans(old_scan_id: int, new_scan_id: int) -> dict[str, Any]:
+    async def compare_scans(old_scan_id: ScanId, new_scan_id: ScanId) -> dict[str, Any]:
         """What changed between two stored scans: new and resolved findings, severity or
         confidence drift, score and per-category movement."""
         from firebrick.diff import diff
 
-        d = diff(load(old_scan_id), load(new_scan_id))
+        old_scan_id, old = await load(old_scan_id)
+        new_scan_id, new = await load(new_scan_id)
+        d = diff(old, new)
         return {
             "old": {"scan_id": old_scan_id, "grade": d.grade_a, "score": d.score_a},
             "new": {"scan_id": new_scan_id, "grade": d.grade_b, "score": d.score_b},
@@ -299,24 +365,22 @@ def build_server(
         name="scan-report-json",
         mime_type="application/json",
     )
-    def report_json(scan_id: str) -> str:
+    async def report_json(scan_id: str) -> str:
         """A stored scan's full JSON report (docs/json-report.md)."""
-        if not scan_id.isdigit():
-            raise ValueError(f"not a scan id: {scan_id!r}")
-        return json.dumps(load(int(scan_id)).to_dict(), default=str)
+        _, result = await load(scan_id)
+        return json.dumps(result.to_dict(), default=str)
 
     @server.resource(
         "firebrick://scans/{scan_id}/report.md",
         name="scan-report-markdown",
         mime_type="text/markdown",
     )
-    def report_markdown(scan_id: str) -> str:
+    async def report_markdown(scan_id: str) -> str:
         """A stored scan's Markdown report."""
         from firebrick.report import render
 
-        if not scan_id.isdigit():
-            raise ValueError(f"not a scan id: {scan_id!r}")
-        out = render(load(int(scan_id)), "markdown")
+        _, result = await load(scan_id)
+        out = render(result, "markdown")
         return out.decode() if isinstance(out, bytes) else out
 
     return server
