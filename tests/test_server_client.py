@@ -48,6 +48,7 @@ def firebrick(*args: str, key: str | None = None, cwd: Path) -> subprocess.Compl
         env["FIREBRICK_API_KEY"] = key
     return subprocess.run(
         [sys.executable, "-m", "firebrick", *args],
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         cwd=cwd,
