@@ -141,6 +141,8 @@ def test_cli_server_errors_are_one_line(lab: str, served: tuple[str, str], tmp_p
     assert wrong.returncode == 3
     assert "refused the API key" in one_error_line(wrong)
 
+    lonely = firebrick("scan", lab, "--api-key", admin, *common, cwd=tmp_path)
+    assert lonely.returncode == 3 and "--server" in one_error_line(lonely)
     no_key = firebrick("scan", lab, "--server", base, *common, cwd=tmp_path)
     assert no_key.returncode == 3 and "--api-key" in one_error_line(no_key)
 

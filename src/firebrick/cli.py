@@ -695,6 +695,10 @@ def scan(url: str | None, source_path: str | None, **kw: Any) -> None:
     launch, launch_port = kw.pop("launch"), kw.pop("launch_port")
     server, api_key = kw.pop("server"), kw.pop("api_key")
     out = Output.pop(kw)
+    if api_key and not server:
+        source = click.get_current_context().get_parameter_source("api_key")
+        if source == click.core.ParameterSource.COMMANDLINE:  # env FIREBRICK_API_KEY may idle
+            raise UsageError("--api-key goes with --server URL (or env FIREBRICK_SERVER)")
     if server:  # the scan runs on a `firebrick serve` (cli_remote.py)
         from firebrick.cli_remote import scan_on_server
 
