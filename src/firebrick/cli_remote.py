@@ -6,6 +6,7 @@ as for a local scan (cli.run_and_report). See docs/cli.md "Scanning on a server"
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from firebrick.errors import UsageError
@@ -55,7 +56,7 @@ def scan_on_server(
     out: Any,
 ) -> None:
     """Validate everything locally, then submit, follow and report (exits like `scan`)."""
-    from firebrick.cli import build_options, run_and_report
+    from firebrick.cli import _load_baseline, build_options, check_outputs, run_and_report
     from firebrick.server.client import (
         ServerClient,
         ServerUnavailable,
@@ -78,22 +79,26 @@ def scan_on_server(
 
         analysis = load_analysis(source_path)
 
+    # Before the progress display starts: outputs writable, then the key, the URL and the
+    # server's verdict on the target (401, 422 target_refused...) are one line each.
+    if out.baseline:
+        _load_baseline(out.baseline, out.store_path)
+    check_outputs(out, not out.no_store)
+
+    async def submit() -> str:
+        async with ServerClient(server, key) as client:
+            await client.me()
+            scan = await client.submit(request)
+            return str(scan["id"])
+
+    scan_id = asyncio.run(submit())
+
     async def start(progress: Any) -> ScanResult:
         from firebrick.interrupt import INTERRUPT
 
         async with ServerClient(server, key) as client:
-            await client.me()  # a wrong URL or key fails here, before anything is queued
-            scan = await client.submit(request)
-            scan_id = str(scan["id"])
             progress(f"queued as scan {scan_id} on {client.base_url}")
-
-            def on_event(event: dict[str, Any]) -> None:
-                if event.get("type") == "progress" and event.get("message"):
-                    progress(str(event["message"]))
-                elif event.get("type") == "started":
-                    progress(f"scan {scan_id} started on the server")
-
-            follow = asyncio.ensure_future(client.follow(scan_id, on_event))
+            follow = asyncio.ensure_future(client.follow(scan_id, _relay(progress, scan_id)))
             stop = asyncio.ensure_future(INTERRUPT.watch().wait())
             await asyncio.wait({follow, stop}, return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()
@@ -108,6 +113,7 @@ def scan_on_server(
                 reason = record.get("error") or record.get("status") or "unknown"
                 raise ServerUnavailable(f"the server could not finish scan {scan_id}: {reason}")
             result = await client.result(scan_id)
+        _show_totals(progress, result)
         if analysis is not None:
             from firebrick.source.join import attach
 
@@ -115,3 +121,39 @@ def scan_on_server(
         return result
 
     run_and_report(start, out, default_fail_on="high", store_by_default=True)
+
+
+def _relay(progress: Any, scan_id: str) -> Any:
+    """The server's events into the local progress display (its messages are the engine's)."""
+    state = getattr(progress, "state", None)
+    checks: list[str] = []
+
+    def on_event(event: dict[str, Any]) -> None:
+        kind, message = event.get("type"), str(event.get("message") or "")
+        if kind == "started":
+            progress(f"scan {scan_id} started on the server")
+        elif kind == "progress" and message:
+            found = re.match(r"found (\d+) operations; running (\d+) checks", message)
+            if state is not None and found:  # the display counts work like a local scan's
+                state.start_checks(int(found.group(2)), int(found.group(1)))
+            elif state is not None and message.startswith("check "):
+                if checks:
+                    state.check_finished(checks[-1])
+                checks.append(message[6:])
+            progress(message)
+        elif kind == "done" and state is not None and checks:
+            state.check_finished(checks[-1])
+
+    return on_event
+
+
+class _Sent:
+    def __init__(self, sent: int) -> None:
+        self.sent = sent
+
+
+def _show_totals(progress: Any, result: ScanResult) -> None:
+    """The display's last line counts the server's requests and findings."""
+    state = getattr(progress, "state", None)
+    if state is not None:
+        state.attach(_Sent(result.stats.requests_sent), None, list(result.findings), 0.0)
