@@ -171,6 +171,13 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
                     f"{status_line(ex)} as {who.label}",
                     identity=who.label,
                 )
+            elif ex.status == 401 or ex.status is None:
+                # 401: the identity itself was not accepted, so its role was never checked
+                why = f"{who.label}'s credentials not accepted ({ex.status or ex.error})"
+                if ex.status is None:
+                    ctx.cover(CHECK, CATEGORY, op, who.label, "error", why)
+                else:
+                    ctx.refused(CHECK, CATEGORY, op, who.label, "auth", why)
             else:
                 ctx.cover(CHECK, CATEGORY, op, who.label, "passed", f"refused ({ex.status})")
     if not users and spec_ops:
