@@ -314,8 +314,8 @@ NOTES = {
     "bob-travel-plans": ("bob", "flight on friday, passport in the drawer"),
 }
 PROFILES = {
-    "alice": {"username": "alice", "email": "alice@example.com", "phone": "+44 20 7946 0001"},
-    "bob": {"username": "bob", "email": "bob@example.com", "phone": "+44 20 7946 0002"},
+    "alice": {"username": "alice", "display_name": "Alice", "plan": "basic"},
+    "bob": {"username": "bob", "display_name": "Bob", "plan": "pro"},
 }
 
 
