@@ -11,6 +11,7 @@ operation; sends nothing.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -29,7 +30,7 @@ from firebrick.reach import reached, refusal
 MIN_OPERATIONS = 3
 # Fewer operations than this and the first screen warns that discovery saw little.
 WARN_OPERATIONS = 5
-# Fewer than this share of the (non-excluded) operations reached: most were refused.
+# Fewer than this share of the probed operations reached (the rest refused): most were refused.
 MIN_REACHED_SHARE = 0.5
 # Fewer than this share of the planned categories reached a verdict: most were not assessed.
 MIN_ASSESSED_SHARE = 0.5
@@ -44,9 +45,44 @@ CAUSE_TEXT = {
 }
 
 
-def _operation_state(answers: Sequence[Exchange]) -> str:
-    """ "reached", or the most common refusal cause among an operation's answers, or "error"."""
+# The 404 a framework gives for a path it has no route for (Werkzeug/Flask, Starlette/FastAPI,
+# Express, Django, Spring). Any other 404 on a templated path is the view's own "no such object":
+# the code ran.
+_FRAMEWORK_404 = re.compile(
+    r"<title>404 Not Found</title>|^\s*\{\s*\"detail\"\s*:\s*\"Not Found\"\s*\}\s*$|"
+    r"Cannot (GET|POST|PUT|PATCH|DELETE) /|Page not found at /|Whitelabel Error Page",
+    re.I,
+)
+
+
+def _object_absent(ex: Exchange) -> bool:
+    return ex.status == 404 and not _FRAMEWORK_404.search((ex.body_text or "")[:2000])
+
+
+_CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "cookie", "x-api-key", "api-key", "apikey", "x-auth-token", "x-access-token"}
+)
+
+
+def _credentialed(ex: Exchange) -> bool:
+    return any(k.lower() in _CREDENTIAL_HEADERS for k in ex.request_headers)
+
+
+_LOGIN_PATH = re.compile(r"(^|/)(login|log-in|signin|sign-in|session|sessions|token)(/|$)", re.I)
+
+
+def _operation_state(answers: Sequence[Exchange], templated: bool = False, key: str = "") -> str:
+    """ "reached", or the most common refusal cause among an operation's answers, or "error".
+
+    On an operation with inputs (``/items/{id}``, ``?scan=``) a 404 from the view itself (not the
+    framework's no-route page) means our made-up value named no object: the code ran. A login
+    operation answering 401 to our made-up credentials is its code answering too.
+    """
     if any(reached(ex) for ex in answers):
+        return "reached"
+    if templated and any(_object_absent(ex) for ex in answers):
+        return "reached"
+    if _LOGIN_PATH.search(key.partition(" ")[2]) and any(ex.status == 401 for ex in answers):
         return "reached"
     causes = Counter(c.value for ex in answers if (c := refusal(ex)) is not None)
     if causes:
@@ -66,6 +102,8 @@ def summarize(
     has_credentials: bool = False,
     credentials_refused: Iterable[str] = (),
     spec_given: bool = False,
+    with_inputs: Iterable[str] = (),
+    declared: Iterable[str] | None = None,
 ) -> CoverageSummary:
     """The coverage numbers of one scan and whether they are enough for a grade.
 
@@ -73,6 +111,9 @@ def summarize(
     ``excluded``: operation keys the user or the safe mode kept out (never probed on purpose).
     """
     findings = list(findings)
+    with_inputs = set(with_inputs)  # operations that take declared inputs (a 404 may be data)
+    # operations a spec (or GraphQL introspection) declares; None: treat every one as declared
+    declared = set(declared) if declared is not None else None
     excluded_set = set(excluded) & set(operations)
     # A finding proves its operation was reached. A "passed" item does not on its own: the
     # authentication check passes an operation *because* it refused us; reach is then read from
@@ -85,10 +126,19 @@ def summarize(
         if key in excluded_set:
             continue
         got = answers.get(key, ())
-        if key in judged_ops or (got and _operation_state(got) == "reached"):
+        takes = "{" in key or key in with_inputs
+        state = _operation_state(got, takes, key) if got else None
+        if state not in (None, "reached") and has_credentials:
+            # With credentials given, an operation refused only to deliberately anonymous probes
+            # (the authentication check's) was never tried as a user: untested, not refused.
+            mine = [ex for ex in got if _credentialed(ex)]
+            state = _operation_state(mine, takes, key) if mine else None
+        if state == "route_absent" and declared is not None and key not in declared:
+            state = None  # a guessed path (crawl, common paths) that is not there: not an operation
+        if key in judged_ops or state == "reached":
             reached_n += 1
-        elif got:
-            refused[_operation_state(got)] += 1
+        elif state is not None:
+            refused[state] += 1
         else:
             untested += 1
 
@@ -96,7 +146,9 @@ def summarize(
     reached_ops = {
         key
         for key in operations
-        if key in judged_ops or _operation_state(answers.get(key, ())) == "reached"
+        if key in judged_ops
+        or _operation_state(answers.get(key, ()), "{" in key or key in with_inputs, key)
+        == "reached"
     }
     # an input counts as tested when its test reached a verdict on an operation that answered
     inputs = {
@@ -155,12 +207,15 @@ def _judge(
                 "give the API's OpenAPI document with --spec FILE-or-URL (discovery found "
                 f"{s.operations_discovered} operation(s) by crawling)"
             )
+    # Most refused: of the operations that answered our probes, fewer than half answered from
+    # their code. Operations no check had a probe for (untested) do not count either way.
+    answered = s.operations_reached + sum(s.operations_refused.values())
     if considered > 0 and s.operations_reached == 0:
         s.reasons.append(f"no operation was reached ({refused_total} of {considered} refused)")
-    elif considered > 0 and s.operations_reached / considered < MIN_REACHED_SHARE:
+    elif answered > 0 and s.operations_reached / answered < MIN_REACHED_SHARE:
         s.reasons.append(
-            f"only {s.operations_reached} of {considered} operations reached "
-            f"(a grade needs {MIN_REACHED_SHARE:.0%})"
+            f"most operations refused: {s.operations_reached} of {answered} probed operations "
+            f"reached (a grade needs {MIN_REACHED_SHARE:.0%})"
         )
     if planned and len(assessed) / planned < MIN_ASSESSED_SHARE:
         s.reasons.append(

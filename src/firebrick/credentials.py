@@ -149,7 +149,13 @@ async def check_at_start(ctx: ScanContext, say: Callable[[str], None]) -> list[s
             named = label.removeprefix("--identity ") if label.startswith("--identity ") else None
             who = named if named in managed else None
             answers = await asyncio.gather(*(_send(ctx, op, hs, who) for op, _ in walled))
-            if all(refusal(a) is Cause.AUTH for a in answers):
+            # Refused as a caller, not as a role: 401 (or the very answer anonymous got). A 403
+            # to credentials that turned a 401 into a 403 means they were accepted, not allowed.
+            if all(
+                refusal(a) is Cause.AUTH
+                and (a.status == 401 or (a.status, a.body_text) == (anon.status, anon.body_text))
+                for a, (_op, anon) in zip(answers, walled, strict=True)
+            ):
                 op, first = walled[0][0], answers[0]
                 message = (
                     f"the credentials given with {label} were refused: {op.key} refuses anonymous "

@@ -391,6 +391,8 @@ async def run_scan(
         has_credentials=bool(options.headers or options.identities),
         credentials_refused=ctx.state.get(REFUSED_STATE, []),
         spec_given=bool(options.spec),
+        with_inputs=[op.key for op in every_operation if any(not p.guessed for p in op.params)],
+        declared=[op.key for op in every_operation if op.source in ("spec", "graphql")],
     )
     summary.notes.extend(ctx.state.get(COVERAGE_NOTES, []))
     grade = withhold_if_incomplete(grade, summary, explanation)
