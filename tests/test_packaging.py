@@ -41,6 +41,7 @@ def test_wheel_and_sdist_build_install_and_run(tmp_path: Path) -> None:
     for needed in (
         "firebrick/report/data/sarif-2.1.0.schema.json",
         "firebrick/server/templates/scan.html",
+        "firebrick/report/templates/report.html",  # the HTML/PDF report's template
         "firebrick/server/static/app.js",
         "firebrick/server/static/app.css",
         "firebrick/remediation/snippets/safe_fetch_stdlib.py",

@@ -44,6 +44,7 @@ class ScanProgress:
     _finished: set[str] = field(default_factory=set)
     _covered: dict[str, set[str]] = field(default_factory=dict)
     _seen: int = 0  # coverage items already folded into _covered
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     # -- engine side ---------------------------------------------------------------------------
     def attach(self, client: Any, ctx: Any, findings: list[Any], deadline: float) -> None:
@@ -72,6 +73,10 @@ class ScanProgress:
 
     @property
     def done(self) -> int:
+        with self._lock:  # the json ticker thread and the engine's messages both read it
+            return self._done()
+
+    def _done(self) -> int:
         coverage = getattr(self._ctx, "coverage", None) or []
         for item in coverage[self._seen :]:  # a slice: the engine may append meanwhile
             if item.operation:
