@@ -261,10 +261,11 @@ async def discover(
         total = len(surface.operations)
         surface.operations = sample_operations(surface.operations, max_operations)
         surface.facts["operations_total"] = total
-        surface.facts["operations_left_out"] = total - len(surface.operations)
+        left_out = total - len(surface.operations)
+        surface.facts["operations_left_out"] = left_out
         warnings.append(
-            f"the API has {total} operations: {max_operations} were sampled for testing and "
-            f"{total - max_operations} left out (--max-operations)"
+            f"the API has {total} operations: {len(surface.operations)} were sampled for testing "
+            f"and {left_out} left out (--max-operations {max_operations})"
         )
     await offload(classify_all, surface)
 
