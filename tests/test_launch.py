@@ -61,7 +61,7 @@ def _coverage(report: dict[str, Any], op: str) -> list[dict[str, Any]]:
 
 def _no_leftovers() -> list[str]:
     mine = f"{nsmod.PREFIX}-{os.getpid()}-"
-    return [n for n in nsmod._namespaces() if n.startswith(mine)]
+    return [n for n in nsmod.FAMILY.namespaces() if n.startswith(mine)]
 
 
 # -- the guard ladder ---------------------------------------------------------------------------
@@ -245,7 +245,7 @@ def test_cleanup_removes_leftovers_of_dead_runs() -> None:
     (nsmod.NETNS_ETC / ns).mkdir(parents=True, exist_ok=True)
     removed = nsmod.cleanup_leftovers()
     assert ns in removed and link in removed
-    assert ns not in nsmod._namespaces()
+    assert ns not in nsmod.FAMILY.namespaces()
     assert not (nsmod.NETNS_ETC / ns).exists()
 
 

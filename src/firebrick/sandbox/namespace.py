@@ -17,42 +17,36 @@ Two ways to build it, chosen by privilege:
   other interface.
 
 Crash safety (root): everything carries the prefix and the creating pid; ``cleanup_leftovers``
-removes namespaces, links, processes and /etc/netns files of dead pids before each build.
+removes namespaces, links, processes and /etc/netns files of dead pids before each build (the
+root machinery is firebrick/netns.py, shared with the network lab).
 Sockets "inside" the namespace are made by a thread that entered it (``setns``): a socket keeps
 the namespace it was created in, so the scanner process can listen and connect there.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import fcntl
 import ipaddress
 import os
-import re
 import shutil
-import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from firebrick.errors import FirebrickError
+from firebrick.netns import METADATA_IP, NETNS_ETC, NamespaceFamily, write_resolv_conf
 
 PREFIX = "fbsb"
 # Global by `ipaddress` (what guards consult), used only on the sandbox's own links: the
 # sandbox's "public internet". One /24 per sandbox.
 INTERNET = ipaddress.IPv4Network("11.203.0.0/16")
-METADATA_IP = "169.254.169.254"
 LOCK_PATH = Path("/run/lock/firebrick-sandbox.lock")
-NETNS_ETC = Path("/etc/netns")
 NETNS_RUN = Path("/run/netns")
-_NS_RE = re.compile(rf"^{PREFIX}-(\d+)-(\d+)$")
-_LINK_RE = re.compile(rf"^{PREFIX}(\d+)[oi](\d+)$")
 CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
 
@@ -61,108 +55,11 @@ class SandboxError(FirebrickError):
     """The sandbox cannot be built or the launched app did not come up (exit 3)."""
 
 
-def _ip_binary() -> str:
-    found = shutil.which("ip", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
-    if found is None:
-        raise SandboxError("--launch needs iproute2 (the `ip` command)")
-    return found
-
-
-def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    try:
-        done = subprocess.run(
-            [_ip_binary(), *args], capture_output=True, text=True, timeout=20, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SandboxError(f"ip {' '.join(args)}: {exc}") from exc
-    if check and done.returncode != 0:
-        raise SandboxError(f"ip {' '.join(args)}: {done.stderr.strip() or done.returncode}")
-    return done
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _namespaces() -> list[str]:
-    out = ip("netns", "list", check=False).stdout
-    return [line.split()[0] for line in out.splitlines() if line.strip()]
-
-
-def _links() -> list[str]:
-    out = ip("-o", "link", "show", check=False).stdout
-    return [
-        p[1].strip().split("@", 1)[0]
-        for p in (ln.split(":", 2) for ln in out.splitlines())
-        if len(p) >= 2
-    ]
-
-
-def _kill_inside(ns: str) -> None:
-    for word in ip("netns", "pids", ns, check=False).stdout.split():
-        if word.isdigit():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(word), signal.SIGKILL)
-
-
-def _delete_namespace(ns: str) -> None:
-    _kill_inside(ns)
-    if ns in _namespaces():
-        ip("netns", "delete", ns, check=False)
-    shutil.rmtree(NETNS_ETC / ns, ignore_errors=True)
-
-
-def cleanup_leftovers(only_pid: int | None = None) -> list[str]:
-    """Remove fbsb namespaces, links and files whose creating process is gone (or ``only_pid``)."""
-
-    def stale(pid: int) -> bool:
-        return pid == only_pid or (only_pid is None and not _alive(pid))
-
-    removed: list[str] = []
-    for ns in _namespaces():
-        m = _NS_RE.match(ns)
-        if m and stale(int(m.group(1))):
-            _delete_namespace(ns)
-            removed.append(ns)
-    if NETNS_ETC.is_dir():
-        live = set(_namespaces())
-        for entry in NETNS_ETC.iterdir():
-            m = _NS_RE.match(entry.name)
-            if m and entry.name not in live and stale(int(m.group(1))):
-                shutil.rmtree(entry, ignore_errors=True)
-    for link in _links():
-        m = _LINK_RE.match(link)
-        if m and stale(int(m.group(1))):
-            ip("link", "delete", link, check=False)
-            removed.append(link)
-    return removed
-
-
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
-    with open(LOCK_PATH, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _used_subnets() -> set[ipaddress.IPv4Network]:
-    out = ip("-o", "-4", "addr", "show", check=False).stdout
-    used = set()
-    for match in re.finditer(r"inet (\d+\.\d+\.\d+\.\d+)/(\d+)", out):
-        addr = ipaddress.IPv4Address(match.group(1))
-        if addr in INTERNET:
-            used.add(ipaddress.IPv4Network(f"{addr}/24", strict=False))
-    return used
+FAMILY = NamespaceFamily(
+    PREFIX, LOCK_PATH, SandboxError, "--launch needs iproute2 (the `ip` command)"
+)
+ip = FAMILY.run
+cleanup_leftovers = FAMILY.cleanup_leftovers
 
 
 def _setns(path: str) -> None:
@@ -212,7 +109,7 @@ class Namespace:
 
     # -- running things inside -----------------------------------------------------------------
     def exec_prefix(self) -> list[str]:
-        return [_ip_binary(), "netns", "exec", self.name] if self.mode == "netns" else []
+        return FAMILY.exec_prefix(self.name) if self.mode == "netns" else []
 
     def inside(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on a thread that lives in the namespace (sockets it makes stay there)."""
@@ -261,57 +158,22 @@ class Namespace:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
         if self.mode == "netns":
-            _delete_namespace(self.name)
-            if self.outside_if and self.outside_if in _links():
-                ip("link", "delete", self.outside_if, check=False)
-
-
-def write_resolv_conf(path: Path, nameserver: str, label: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # One attempt, short timeout: a refused name must fail fast, not stall the app's handler.
-    path.write_text(
-        f"# firebrick launch sandbox {label}\nnameserver {nameserver}\n"
-        "options timeout:2 attempts:1\n"
-    )
+            FAMILY.destroy(self.name, self.outside_if)
 
 
 def create_netns() -> Namespace:
     """Root: a fresh named namespace joined by a veth pair on a free /24 of INTERNET."""
-    pid = os.getpid()
-    with _locked():
+    with FAMILY.locked():
         cleanup_leftovers()
-        used = _used_subnets()
-        subnet = next(
-            (
-                s
-                for s in INTERNET.subnets(new_prefix=24)
-                if s not in used and s.network_address.packed[2] > 0
-            ),
-            None,
-        )
-        if subnet is None:
-            raise SandboxError(f"no free /24 left in {INTERNET} for the launch sandbox")
-        n = subnet.network_address.packed[2]
-        name = f"{PREFIX}-{pid}-{n}"
-        outside, inside_if = f"{PREFIX}{pid}o{n}", f"{PREFIX}{pid}i{n}"
+        subnet = FAMILY.free_subnet(INTERNET, "the launch sandbox")
+        name, outside, inside_if = FAMILY.names(subnet.network_address.packed[2])
         internet_ip = str(subnet.network_address + 1)
         app_ip = str(subnet.network_address + 2)
         ns = Namespace("netns", name, internet_ip, app_ip, outside_if=outside)
         try:
-            ip("netns", "add", name)
-            ip("link", "add", outside, "type", "veth", "peer", "name", inside_if)
-            ip("link", "set", inside_if, "netns", name)
-            ip("addr", "add", f"{internet_ip}/24", "dev", outside)
-            ip("link", "set", outside, "up")
-            inside = ["-n", name]
-            ip(*inside, "link", "set", "lo", "up")
-            ip(*inside, "addr", "add", f"{app_ip}/24", "dev", inside_if)
-            ip(*inside, "link", "set", inside_if, "up")
-            # No default route: only the sandbox's /24 is reachable; anything else fails at once
-            # (ENETUNREACH) and never leaves through the root namespace.
-            ip(*inside, "addr", "add", f"{METADATA_IP}/32", "dev", "lo")
+            FAMILY.build(name, outside, inside_if, [internet_ip], app_ip)
             ns.resolv_conf = NETNS_ETC / name / "resolv.conf"
-            write_resolv_conf(ns.resolv_conf, internet_ip, name)
+            write_resolv_conf(ns.resolv_conf, internet_ip, f"firebrick launch sandbox {name}")
         except BaseException:
             ns.destroy()
             raise
@@ -326,7 +188,7 @@ def create_flat(resolv_dir: Path) -> Namespace:
     ip("addr", "add", f"{METADATA_IP}/32", "dev", "lo")
     ns = Namespace("flat", "", internet_ip, "127.0.0.1")
     ns.resolv_conf = resolv_dir / "resolv.conf"
-    write_resolv_conf(ns.resolv_conf, internet_ip, "(unprivileged)")
+    write_resolv_conf(ns.resolv_conf, internet_ip, "firebrick launch sandbox (unprivileged)")
     # Our mount namespace is private: this hides the host's resolv.conf from us and the app only.
     done = subprocess.run(
         ["mount", "--bind", str(ns.resolv_conf), "/etc/resolv.conf"],
