@@ -31,11 +31,9 @@ import httpx
 
 from firebrick.errors import FirebrickError
 from firebrick.model import Exchange, Interaction
-from firebrick.oob import names
-from firebrick.oob import tokens as _tokens
 from firebrick.oob.dns_listener import QueryInfo
-from firebrick.oob.endpoint import CAPABILITIES
-from firebrick.oob.server import CANARY_PREFIX, OOBConfig, OOBServer
+from firebrick.oob.endpoint import CAPABILITIES, EndpointBase
+from firebrick.oob.server import OOBConfig
 
 log = logging.getLogger("firebrick.oob.client")
 
@@ -90,15 +88,11 @@ def tls_context(ca_file: str | None) -> ssl.SSLContext:
         raise OOBRemoteError(f"cannot load --oob-ca {ca_file}: {exc}") from None
 
 
-@dataclasses.dataclass
-class _Waiter:
-    tokens: frozenset[str]
-    protocols: frozenset[str] | None
-    future: asyncio.Future[bool]
-
-
-class RemoteOOB:
+class RemoteOOB(EndpointBase):
     """One scan's registration at a remote OOB service (see the module docstring)."""
+
+    _what = "RemoteOOB"
+    _no_https = "the remote OOB server has no HTTPS listener"
 
     def __init__(
         self,
@@ -114,6 +108,7 @@ class RemoteOOB:
             raise ValueError("transport must be 'sse' or 'poll'")
         if not key:
             raise OOBRemoteError("--oob-server needs a key: --oob-key or FIREBRICK_OOB_KEY")
+        super().__init__(MAX_INTERACTIONS)
         self.url = validate_server_url(url)
         self._key = key
         self._ssl = tls_context(ca_file)
@@ -134,14 +129,8 @@ class RemoteOOB:
         self.retention: dict[str, Any] = {}
         self.config = OOBConfig(https_port=None, dns_port=None)
         self._capabilities: frozenset[str] = frozenset()
-        # The local book.
-        self._issued: dict[str, str] = {}
-        self._hits: dict[str, set[str]] = {}
-        self._interactions: deque[Interaction] = deque(maxlen=MAX_INTERACTIONS)
+        # The local book (the rest of it: EndpointBase).
         self._queries: deque[QueryInfo] = deque(maxlen=MAX_INTERACTIONS)
-        self._behavior_reports: dict[str, list[dict[str, object]]] = {}
-        self._behavior_events: dict[str, asyncio.Event] = {}
-        self._waiters: list[_Waiter] = []
         self._seq = 0
         self.missed = 0  # events the server dropped before we read them (cap or age)
         self.lost: str | None = None  # why the event feed ended early, if it did
@@ -149,7 +138,6 @@ class RemoteOOB:
         self._client: httpx.AsyncClient | None = None
         self._sync: httpx.Client | None = None
         self._feed: asyncio.Task[None] | None = None
-        self._started = False
 
     def __repr__(self) -> str:
         return f"RemoteOOB({self.url!r}, scan={self.scan_id or '-'}, namespace={self.namespace or '-'})"
@@ -241,9 +229,7 @@ class RemoteOOB:
         if self._sync is not None:
             self._sync.close()
             self._sync = None
-        for waiter in self._waiters:
-            if not waiter.future.done():
-                waiter.future.set_result(False)
+        self._release_waiters()
         self._started = False
 
     async def __aenter__(self) -> RemoteOOB:
@@ -372,9 +358,7 @@ class RemoteOOB:
     def _end(self, why: str) -> None:
         self.lost = why
         log.warning("OOB event feed ended: %s", why)
-        for waiter in self._waiters:
-            if not waiter.future.done():
-                waiter.future.set_result(False)
+        self._release_waiters()
 
     def _apply_event(self, event: dict[str, Any]) -> None:
         seq = int(event.get("seq", 0))
@@ -390,8 +374,7 @@ class RemoteOOB:
             token = str(data.get("token", "")).lower()
             report = data.get("report")
             if token and isinstance(report, dict):
-                self._behavior_reports.setdefault(token, []).append(report)
-                self._behavior_events.setdefault(token, asyncio.Event()).set()
+                self._book_behavior(token, report)
 
     def _record_dict(self, data: dict[str, Any]) -> None:
         known = {f.name for f in dataclasses.fields(Interaction)}
@@ -406,30 +389,15 @@ class RemoteOOB:
             with contextlib.suppress(TypeError):
                 info = QueryInfo(**{k: v for k, v in query.items() if k in qfields})
                 self._queries.append(dataclasses.replace(info, token=interaction.token))
-        self._record(interaction)
+        self._book(interaction)
 
     def _attribute(self, interaction: Interaction) -> str | None:
         """Our issued tokens win over the server's guess (it knows none of them)."""
         for text in (interaction.http_path, interaction.http_host, interaction.dns_qname):
-            for candidate in _tokens.candidates(text or ""):
-                if candidate in self._issued:
-                    return candidate
+            issued = self.resolve_token(text or "")
+            if issued is not None:
+                return issued
         return interaction.token.lower() if interaction.token else None
-
-    def _record(self, interaction: Interaction) -> None:
-        self._interactions.append(interaction)
-        token = interaction.token
-        if token is None:
-            return
-        if token in self._issued:
-            self._hits.setdefault(token, set()).add(interaction.protocol)
-        for waiter in self._waiters:
-            if (
-                not waiter.future.done()
-                and token in waiter.tokens
-                and (waiter.protocols is None or interaction.protocol in waiter.protocols)
-            ):
-                waiter.future.set_result(True)
 
     async def settle(self, exchange: Exchange) -> None:
         """Catch up with the server when ``exchange`` carried one of our payloads.
@@ -458,50 +426,14 @@ class RemoteOOB:
                 if len(events) < MAX_EVENTS_PER_RESPONSE:
                     return
 
-    # -- tokens and payload forms ----------------------------------------------------------
+    # -- payload forms (the rest: EndpointBase) ---------------------------------------------
 
-    def _require_started(self) -> None:
-        if not self._started:
-            raise RuntimeError("RemoteOOB not started")
-
-    def new_token(self, purpose: str = "") -> str:
-        token = _tokens.new_token()
-        while token in self._issued:
-            token = _tokens.new_token()
-        self._issued[token] = purpose
-        return token
-
-    def purpose(self, token: str) -> str | None:
-        return self._issued.get(token.lower())
-
-    def http_url(self, token: str, suffix: str = "") -> str:
-        """``http://<advertise>:<port>/<namespace>/<token><suffix>``."""
-        self._require_started()
-        return f"http://{_url_host(self.advertise_host)}:{self.http_port}/{self.namespace}/{token}{suffix}"
-
-    def https_url(self, token: str, suffix: str = "") -> str:
-        self._require_started()
-        if self.https_port is None:
-            raise RuntimeError("the remote OOB server has no HTTPS listener")
-        return f"https://{_url_host(self.advertise_host)}:{self.https_port}/{self.namespace}/{token}{suffix}"
+    def _path(self, token: str, suffix: str) -> str:
+        """``/<namespace>/<token><suffix>``: the server attributes the callback to this scan."""
+        return f"/{self.namespace}/{token}{suffix}"
 
     def inside_url(self, token: str, host: str | None = None, suffix: str = "") -> str:
         raise RuntimeError("a remote OOB server has no inside listener (inside_port is None)")
-
-    def dns_name(self, token: str) -> str:
-        return f"{token}.{self.zone}"
-
-    def name_answering(self, token: str, address: str) -> str:
-        return f"{token}.{names.address_label(address)}.{self.zone}"
-
-    def rebinding_name(self, token: str, address: str) -> str:
-        return f"{token}.{names.rebinding_label(address)}.{self.zone}"
-
-    def canary(self, token: str) -> str:
-        return f"{CANARY_PREFIX}{token.lower()}"
-
-    def script_canary(self, token: str) -> str:
-        return f"<script>/*{self.canary(token)}*/</script>"
 
     # -- per-token answers (blocking: in force before the payload goes out) ----------------
 
@@ -519,73 +451,25 @@ class RemoteOOB:
         self._check(response, (204,))
 
     def set_redirect(self, token: str, location: str, status: int = 302) -> None:
-        if not 300 <= status <= 399:
-            raise ValueError(f"redirect status must be 3xx, got {status}")
-        if any(ch in location for ch in "\r\n\x00"):
-            raise ValueError("redirect location must not contain CR, LF or NUL")
+        self._check_redirect(location, status)
         self._put(token, "redirect", {"location": location, "status": status})
 
     def set_behavior(
         self, token: str, behavior: str, *, stall: float = 8.0, size: int = 20 * 1024 * 1024
     ) -> None:
-        if behavior not in OOBServer.BEHAVIORS:
-            raise ValueError(f"behavior must be one of {OOBServer.BEHAVIORS}, not {behavior!r}")
+        self._check_behavior(behavior)
         self._put(token, "behavior", {"behavior": behavior, "stall": stall, "size": size})
 
-    def behavior_reports(self, token: str) -> list[dict[str, object]]:
-        return list(self._behavior_reports.get(token.lower(), []))
-
-    async def wait_behavior(self, token: str, timeout: float) -> bool:
-        event = self._behavior_events.setdefault(token.lower(), asyncio.Event())
-        try:
-            async with asyncio.timeout(max(0.0, timeout)):
-                await event.wait()
-        except TimeoutError:
-            return False
-        return True
-
-    # -- interactions ------------------------------------------------------------------------
-
-    def interactions(self, token: str | None = None) -> list[Interaction]:
-        if token is None:
-            return list(self._interactions)
-        wanted = token.lower()
-        return [i for i in self._interactions if i.token == wanted]
+    # -- interactions (the book: EndpointBase) ----------------------------------------------
 
     async def wait_for(
         self, tokens: Iterable[str], timeout: float, protocols: set[str] | None = None
     ) -> bool:
-        wanted = frozenset(t.lower() for t in tokens)
-        wanted_protocols = frozenset(protocols) if protocols is not None else None
-        if not wanted:
-            return False
-        if any(
-            i.token in wanted and (wanted_protocols is None or i.protocol in wanted_protocols)
-            for i in self._interactions
-        ):
-            return True
-        if self.lost is not None:
-            return False
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        waiter = _Waiter(wanted, wanted_protocols, future)
-        self._waiters.append(waiter)
-        try:
-            async with asyncio.timeout(max(0.0, timeout)):
-                return await future
-        except TimeoutError:
-            return False
-        finally:
-            self._waiters.remove(waiter)
-
-    @property
-    def outstanding(self) -> set[str]:
-        return {t for t in self._issued if t not in self._hits}
+        # Once the event feed has ended nothing more arrives: answer from the book at once.
+        return await super().wait_for(tokens, 0.0 if self.lost is not None else timeout, protocols)
 
     def dns_queries(self, token: str | None = None) -> list[QueryInfo]:
-        if token is None:
-            return list(self._queries)
-        wanted = token.lower()
-        return [q for q in self._queries if q.token == wanted]
+        return self._of_token(self._queries, token)
 
 
 def _loads(text: str) -> dict[str, Any]:
@@ -593,9 +477,3 @@ def _loads(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("event is not an object")
     return value
-
-
-def _url_host(host: str) -> str:
-    if ":" in host and not host.startswith("["):
-        return f"[{host}]"
-    return host

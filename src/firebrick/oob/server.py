@@ -12,8 +12,7 @@ import ipaddress
 import logging
 import socket
 import ssl
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -22,11 +21,10 @@ from firebrick.oob import names, tls
 from firebrick.oob import tokens as _tokens
 from firebrick.oob.dns_listener import DNSListener, DNSStats, QueryInfo
 from firebrick.oob.dnssec import ZoneSigner
+from firebrick.oob.endpoint import EndpointBase, url_host
 from firebrick.oob.http_listener import HTTPListener, Reply
 
 log = logging.getLogger("firebrick.oob")
-
-CANARY_PREFIX = "firebrick-canary-"
 
 
 @dataclass
@@ -51,17 +49,14 @@ class OOBConfig:
     dnssec_anchored: bool = False
 
 
-@dataclass
-class _Waiter:
-    tokens: frozenset[str]
-    protocols: frozenset[str] | None
-    future: asyncio.Future[bool]
+class OOBServer(EndpointBase):
+    _what = "OOB server"
+    _no_https = "the HTTPS listener is disabled (https_port=None)"
 
-
-class OOBServer:
     def __init__(self, config: OOBConfig) -> None:
         if config.max_interactions < 1:
             raise ValueError("max_interactions must be at least 1")
+        super().__init__(config.max_interactions)
         self.config = config
         self.zone: str = ".".join(names.zone_labels(config.zone))
         if not self.zone:
@@ -84,16 +79,10 @@ class OOBServer:
         self._replies: dict[str, Callable[[str | None], Reply]] = {}
         self.tls_fingerprint: str | None = None  # sha256 of the HTTPS certificate, hex
         self.recorded_total = 0  # interactions recorded since start, including dropped ones
-        self._interactions: deque[Interaction] = deque(maxlen=config.max_interactions)
-        self._issued: dict[str, str] = {}  # token -> purpose
-        self._hits: dict[str, set[str]] = {}  # issued token -> protocols seen (never evicted)
         self._redirects: dict[str, tuple[int, str]] = {}
         self._behaviors: dict[
             str, tuple[str, float, int]
         ] = {}  # token -> (behavior, stall s, bytes)
-        self._behavior_reports: dict[str, list[dict[str, object]]] = {}
-        self._behavior_events: dict[str, asyncio.Event] = {}
-        self._waiters: list[_Waiter] = []
         self._subscribers: list[Callable[[Interaction], None]] = []
         self._behavior_subscribers: list[Callable[[str, dict[str, object]], None]] = []
         self._ignore = {_normalize_ip(ip) for ip in config.ignore_sources}
@@ -101,7 +90,6 @@ class OOBServer:
         self._dns: DNSListener | None = None
         # One key per server; resolvers that should validate get its trust anchor.
         self.dnssec_signer: ZoneSigner | None = ZoneSigner(self.zone) if config.dnssec else None
-        self._started = False
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -165,9 +153,7 @@ class OOBServer:
         if self._dns is not None:
             await self._dns.stop()
             self._dns = None
-        for waiter in self._waiters:
-            if not waiter.future.done():
-                waiter.future.set_result(False)
+        self._release_waiters()
         self._started = False
 
     async def __aenter__(self) -> OOBServer:
@@ -224,29 +210,7 @@ class OOBServer:
         self._http.append(created)
         return created
 
-    # -- tokens and payload forms ----------------------------------------------------------
-
-    def new_token(self, purpose: str = "") -> str:
-        """A fresh token, registered as outstanding until something carrying it arrives."""
-        token = _tokens.new_token()
-        while token in self._issued:  # 36**10 space: practically never loops
-            token = _tokens.new_token()
-        self._issued[token] = purpose
-        return token
-
-    def purpose(self, token: str) -> str | None:
-        return self._issued.get(token.lower())
-
-    def http_url(self, token: str, suffix: str = "") -> str:
-        """``http://<advertise>:<http_port>/<token><suffix>``."""
-        self._require_started()
-        return f"http://{_url_host(self.advertise_host)}:{self.http_port}/{token}{suffix}"
-
-    def https_url(self, token: str, suffix: str = "") -> str:
-        self._require_started()
-        if self.https_port is None:
-            raise RuntimeError("the HTTPS listener is disabled (https_port=None)")
-        return f"https://{_url_host(self.advertise_host)}:{self.https_port}/{token}{suffix}"
+    # -- payload forms and per-token answers (the rest: EndpointBase) ----------------------
 
     def inside_url(self, token: str, host: str | None = None, suffix: str = "") -> str:
         """``http://<host or inside_host>:<inside_port>/<token><suffix>``.
@@ -258,33 +222,12 @@ class OOBServer:
         if self.inside_port is None or self.config.inside_host is None:
             raise RuntimeError("no inside listener (set OOBConfig.inside_host)")
         spelled = host if host is not None else self.config.inside_host
-        return f"http://{_url_host(spelled)}:{self.inside_port}/{token}{suffix}"
-
-    def dns_name(self, token: str) -> str:
-        """``<token>.<zone>``: answers the advertised address."""
-        return f"{token}.{self.zone}"
-
-    def name_answering(self, token: str, address: str) -> str:
-        """``<token>.a-127-0-0-1.<zone>``: answers ``address`` (A; IPv6 via an ``a6-`` label)."""
-        return f"{token}.{names.address_label(address)}.{self.zone}"
-
-    def rebinding_name(self, token: str, address: str) -> str:
-        """``<token>.rb-127-0-0-1.<zone>``: first A query -> advertise_host, later -> ``address``.
-
-        Both with TTL 0. The count is per name (case-insensitive) and starts at the first query
-        the DNS listener sees, whoever sends it; the scanner must not resolve its own payloads.
-        """
-        return f"{token}.{names.rebinding_label(address)}.{self.zone}"
+        return f"http://{url_host(spelled)}:{self.inside_port}/{token}{suffix}"
 
     def set_redirect(self, token: str, location: str, status: int = 302) -> None:
         """HTTP(S) requests carrying ``token`` answer ``status`` with ``Location: location``."""
-        if not 300 <= status <= 399:
-            raise ValueError(f"redirect status must be 3xx, got {status}")
-        if any(ch in location for ch in "\r\n\x00"):
-            raise ValueError("redirect location must not contain CR, LF or NUL")
+        self._check_redirect(location, status)
         self._redirects[token.lower()] = (status, location)
-
-    BEHAVIORS = ("stall", "huge", "html-script")
 
     def set_behavior(
         self, token: str, behavior: str, *, stall: float = 8.0, size: int = 20 * 1024 * 1024
@@ -296,76 +239,10 @@ class OOBServer:
         ``html-script``: a text/html page with a ``<script>`` carrying the token's canary.
         What happened is kept per token: ``behavior_reports(token)``.
         """
-        if behavior not in self.BEHAVIORS:
-            raise ValueError(f"behavior must be one of {self.BEHAVIORS}, not {behavior!r}")
+        self._check_behavior(behavior)
         self._behaviors[token.lower()] = (behavior, max(0.0, stall), max(0, size))
 
-    def behavior_reports(self, token: str) -> list[dict[str, object]]:
-        """For a behaviour token: {"held_s", "client_left"} (stall), {"sent", "complete"} (huge)."""
-        return list(self._behavior_reports.get(token.lower(), []))
-
-    async def wait_behavior(self, token: str, timeout: float) -> bool:
-        """True as soon as a behaviour token has a report; False after ``timeout`` seconds."""
-        event = self._behavior_events.setdefault(token.lower(), asyncio.Event())
-        try:
-            async with asyncio.timeout(max(0.0, timeout)):
-                await event.wait()
-        except TimeoutError:
-            return False
-        return True
-
-    def script_canary(self, token: str) -> str:
-        """The script line the html-script page carries (reflected unchanged = unsanitized)."""
-        return f"<script>/*{self.canary(token)}*/</script>"
-
-    def canary(self, token: str) -> str:
-        """``firebrick-canary-<token>``: the body of a normal hit contains it."""
-        return f"{CANARY_PREFIX}{token.lower()}"
-
-    # -- interactions ------------------------------------------------------------------------
-
-    def interactions(self, token: str | None = None) -> list[Interaction]:
-        """All recorded interactions (oldest first), or those of ``token``."""
-        if token is None:
-            return list(self._interactions)
-        wanted = token.lower()
-        return [i for i in self._interactions if i.token == wanted]
-
-    async def wait_for(
-        self, tokens: Iterable[str], timeout: float, protocols: set[str] | None = None
-    ) -> bool:
-        """True as soon as any of ``tokens`` has an interaction (of ``protocols``, if given).
-
-        Returns immediately when one already arrived; False after ``timeout`` seconds.
-        """
-        wanted = frozenset(t.lower() for t in tokens)
-        wanted_protocols = frozenset(protocols) if protocols is not None else None
-        if not wanted:
-            return False
-        if self._already_seen(wanted, wanted_protocols):
-            return True
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        waiter = _Waiter(wanted, wanted_protocols, future)
-        self._waiters.append(waiter)
-        try:
-            async with asyncio.timeout(max(0.0, timeout)):
-                return await future
-        except TimeoutError:
-            return False
-        finally:
-            self._waiters.remove(waiter)
-
-    @property
-    def outstanding(self) -> set[str]:
-        """Tokens issued by ``new_token`` that no interaction has carried yet."""
-        return {t for t in self._issued if t not in self._hits}
-
-    def resolve_token(self, text: str) -> str | None:
-        """The first issued token found in ``text`` (a path, host or qname), lower-cased."""
-        for candidate in _tokens.candidates(text):
-            if candidate in self._issued:
-                return candidate
-        return None
+    # -- interactions (the book: EndpointBase) ----------------------------------------------
 
     @property
     def dns_tcp(self) -> bool:
@@ -384,10 +261,7 @@ class OOBServer:
         queries = list(self._dns.queries)
         if self._ignore:
             queries = [q for q in queries if _normalize_ip(q.source_ip) not in self._ignore]
-        if token is None:
-            return queries
-        wanted = token.lower()
-        return [q for q in queries if q.token == wanted]
+        return self._of_token(queries, token)
 
     def subscribe(self, callback: Callable[[Interaction], None]) -> None:
         """Call ``callback`` for every interaction recorded from now on."""
@@ -417,26 +291,6 @@ class OOBServer:
         self._behavior_events.pop(key, None)
 
     # -- internals -------------------------------------------------------------------------
-
-    def _require_started(self) -> None:
-        if not self._started:
-            raise RuntimeError("OOB server not started")
-
-    def _already_seen(self, wanted: frozenset[str], protocols: frozenset[str] | None) -> bool:
-        unissued = False
-        for token in wanted:
-            if token in self._issued:
-                seen = self._hits.get(token)
-                if seen and (protocols is None or seen & protocols):
-                    return True
-            else:
-                unissued = True
-        if unissued:  # tokens we did not issue (standalone use): look through what is kept
-            return any(
-                i.token in wanted and (protocols is None or i.protocol in protocols)
-                for i in self._interactions
-            )
-        return False
 
     def _attribute(self, text: str | None) -> tuple[str | None, bool]:
         """(token, known): an issued token if ``text`` has one, else the first token-shaped one."""
@@ -473,8 +327,7 @@ class OOBServer:
             kind, stall, size = behavior
 
             def report(what: dict[str, object], token: str = token) -> None:
-                self._behavior_reports.setdefault(token, []).append(what)
-                self._behavior_events.setdefault(token, asyncio.Event()).set()
+                self._book_behavior(token, what)
                 for callback in self._behavior_subscribers:
                     try:
                         callback(token, what)
@@ -492,20 +345,10 @@ class OOBServer:
     def _record(self, interaction: Interaction) -> None:
         if self._ignore and _normalize_ip(interaction.source_ip) in self._ignore:
             return
-        self._interactions.append(interaction)  # deque(maxlen): the oldest falls out
+        self._book(interaction)
         self.recorded_total += 1
-        token = interaction.token
-        if token is None:
-            return
-        if token in self._issued:
-            self._hits.setdefault(token, set()).add(interaction.protocol)
-        for waiter in self._waiters:
-            if (
-                not waiter.future.done()
-                and token in waiter.tokens
-                and (waiter.protocols is None or interaction.protocol in waiter.protocols)
-            ):
-                waiter.future.set_result(True)
+        if interaction.token is None:
+            return  # subscribers see attributed interactions only
         for callback in self._subscribers:
             try:
                 callback(interaction)
@@ -547,10 +390,3 @@ def _is_unspecified(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_unspecified
     except ValueError:
         return host == ""
-
-
-def _url_host(host: str) -> str:
-    """Bracket a bare IPv6 literal for use in a URL; leave everything else as written."""
-    if ":" in host and not host.startswith("["):
-        return f"[{host}]"
-    return host
