@@ -1,7 +1,8 @@
 """What the authentication, bola, bfla, property_authorization, rate_limiting and inventory checks
 share: who is calling (anonymous, the user's --header, a named --identity), how an operation is
-sent as one of them, what a path looks like (private, admin, login, health), and the pool of
-responses they saw (ctx.state["authz.responses"]) that later checks read instead of re-sending.
+sent as one of them, what a path looks like (private, admin, login, health), the pool of
+responses they saw (ctx.state["authz.responses"]) that later checks read instead of re-sending,
+and the privileged properties a client must never set (property_authorization and writes).
 """
 
 from __future__ import annotations
@@ -225,6 +226,41 @@ def walk_keys(data: Any, depth: int = 0) -> list[tuple[str, Any]]:
 
 def snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).replace("-", "_").lower()
+
+
+# -- privileged properties (mass assignment: property_authorization and writes) ------------------
+# Properties a client must never set on itself, and the value that would escalate.
+PRIVILEGED = {
+    "role": "admin",
+    "roles": ["admin"],
+    "is_admin": True,
+    "isadmin": True,
+    "admin": True,
+    "is_staff": True,
+    "is_superuser": True,
+    "permissions": ["*"],
+    "scopes": ["admin"],
+    "verified": True,
+    "is_verified": True,
+    "email_verified": True,
+    "balance": 1_000_000,
+    "credit": 1_000_000,
+    "account_type": "premium",
+    "plan": "enterprise",
+    "tier": "enterprise",
+    "owner_id": 1,
+    "approved": True,
+}
+# On operations that create payments or orders: the state a client must never set.
+PAYMENT_STATE = {"status": "paid", "payment_status": "paid", "paid": True, "is_paid": True}
+
+
+def privileged_value(name: str) -> Any:
+    """The value of property ``name`` that would escalate ("admin" for one not listed)."""
+    key = snake(name)
+    if key in PAYMENT_STATE:
+        return PAYMENT_STATE[key]
+    return PRIVILEGED.get(key, "admin")
 
 
 def path_params(op: Operation) -> list[str]:

@@ -23,6 +23,7 @@ from typing import Any
 from firebrick.checks import writes
 from firebrick.checks.authz_common import (
     ANONYMOUS,
+    PRIVILEGED,
     Identity,
     carries_data,
     has_required_inputs,
@@ -63,28 +64,6 @@ SENSITIVE = re.compile(
     r"social_security_number|credit_card|card_number|cvv|aws_secret_access_key)$"
 )
 PII = ("email", "phone", "phone_number", "address", "date_of_birth", "dob")
-# Properties a client must never set on itself, and the value that would escalate.
-PRIVILEGED = {
-    "role": "admin",
-    "roles": ["admin"],
-    "is_admin": True,
-    "isadmin": True,
-    "admin": True,
-    "is_staff": True,
-    "is_superuser": True,
-    "permissions": ["*"],
-    "scopes": ["admin"],
-    "verified": True,
-    "is_verified": True,
-    "email_verified": True,
-    "balance": 1_000_000,
-    "credit": 1_000_000,
-    "account_type": "premium",
-    "plan": "enterprise",
-    "tier": "enterprise",
-    "owner_id": 1,
-    "approved": True,
-}
 OWASP = "https://owasp.org/API-Security/editions/2023/en/0xa3-broken-object-property-level-authorization/"
 
 
@@ -118,7 +97,7 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
     surface = _mass_assignment_surface(ctx)
     if ctx.options.mode == "full":
         # Creates (registrations need no account) and another user's objects: checks/writes.py.
-        created = await writes.mass_assignment_on_create(ctx, me, PRIVILEGED)
+        created = await writes.mass_assignment_on_create(ctx, me)
         crossed = await writes.cross_identity_writes(ctx, who[0], who[1]) if len(who) > 1 else []
         for finding in [*created, *crossed]:
             yield finding

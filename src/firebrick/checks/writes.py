@@ -22,6 +22,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from firebrick.checks.authz_common import (
+    PAYMENT_STATE,
+    PRIVILEGED,
     Identity,
     anonymous_headers,
     carries_data,
@@ -32,6 +34,7 @@ from firebrick.checks.authz_common import (
     path_params,
     plain_ops,
     pool,
+    privileged_value,
     send_as,
     snake,
     status_line,
@@ -59,9 +62,7 @@ OWASP_API1 = (
 MAX_CREATE_OPS = 4
 MAX_CROSS_OPS = 3
 # Tried on every create operation, whatever its schema says (the fields real apps forgot).
-COMMON = {"role": "admin", "is_admin": True, "admin": True}
-# On operations that create payments or orders: the state a client must never set.
-PAYMENT = {"status": "paid", "payment_status": "paid", "paid": True, "is_paid": True}
+COMMON = {key: PRIVILEGED[key] for key in ("role", "is_admin", "admin")}
 _PAYMENT_PATH = re.compile(r"pay|order|invoice|checkout|purchase|subscription|charge", re.I)
 _SUSPECT_KEYS = {"role", "roles", "is_admin", "admin", "is_staff", "is_superuser", "status",
                  "paid", "is_paid", "payment_status", "verified", "is_verified", "plan", "tier",
@@ -74,33 +75,28 @@ _finding3 = partial(make_finding, "property_authorization", OWASP_API3)
 _finding1 = partial(make_finding, "bola", OWASP_API1)
 
 
-def _value_for(name: str, privileged: dict[str, Any]) -> Any:
-    key = snake(name)
-    if key in PAYMENT:
-        return PAYMENT[key]
-    return privileged.get(key, COMMON.get(key, "admin"))
-
-
-def _candidates(ctx: ScanContext, op: Operation, privileged: dict[str, Any]) -> dict[str, Any]:
+def _candidates(ctx: ScanContext, op: Operation) -> dict[str, Any]:
     """Privileged fields for a create: schema, answers seen, the common list."""
     out: dict[str, Any] = {}
     for p in op.params:
         if p.location is Location.JSON and len(p.json_path) == 1:
             name = p.json_path[0]
-            if snake(name) in privileged or snake(name) in PAYMENT:
-                out[name] = _value_for(name, privileged)
+            if _privileged(name):
+                out[name] = privileged_value(name)
     for obs in pool(ctx):
         if urlsplit(obs.exchange.url).path.startswith(op.path.rstrip("/")):
             for key, _v in walk_keys(json_body(obs.exchange)):
-                if snake(key) in _SUSPECT_KEYS and snake(key) in (
-                    privileged.keys() | PAYMENT.keys()
-                ):
-                    out.setdefault(key, _value_for(key, privileged))
+                if snake(key) in _SUSPECT_KEYS and _privileged(key):
+                    out.setdefault(key, privileged_value(key))
     for key, value in COMMON.items():
         out.setdefault(key, value)
     if _PAYMENT_PATH.search(op.path):
         out.setdefault("status", "paid")
     return out
+
+
+def _privileged(name: str) -> bool:
+    return snake(name) in PRIVILEGED or snake(name) in PAYMENT_STATE
 
 
 def _applied(data: Any, fields: dict[str, Any]) -> dict[str, Any]:
@@ -155,9 +151,7 @@ async def _delete_created(ctx: ScanContext, who: Identity, path: str) -> tuple[b
     return ok, f"DELETE {path} answered {ex.status}; reading it again answered {check.status}"
 
 
-async def mass_assignment_on_create(
-    ctx: ScanContext, who: Identity, privileged: dict[str, Any]
-) -> list[Finding]:
+async def mass_assignment_on_create(ctx: ScanContext, who: Identity) -> list[Finding]:
     findings: list[Finding] = []
     ops = sorted(
         (
@@ -177,7 +171,7 @@ async def mass_assignment_on_create(
         spec = build(op, {})
         if not isinstance(spec.json, dict):
             continue
-        fields = _candidates(ctx, op, privileged)
+        fields = _candidates(ctx, op)
         body = dict(spec.json)
         for key in ("username", "name", "login", "email"):  # a fresh account, never a real one
             if isinstance(body.get(key), str):
