@@ -374,20 +374,6 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
         return findings
     who: Identity = token.extra.get("identity") or ANONYMOUS
 
-    async def first_accepting(raw: str, label: str) -> tuple[Operation | None, Exchange | None]:
-        """Send raw to every op at once; the first op (in order) that accepts it."""
-        answers = await asyncio.gather(
-            *(
-                send_as(ctx, CHECK, op, who, extra_headers={"Authorization": f"Bearer {raw}"})
-                for op in ops
-            )
-        )
-        for op, ex in zip(ops, answers, strict=True):
-            if carries_data(ex):
-                remember(ctx, op, ex, Identity(f"jwt {label}", {"Authorization": f"Bearer {raw}"}))
-                return op, ex
-        return None, None
-
     nones = jwtlib.alg_none(token)[:2]
     tampered = jwtlib.tampered_signature(token)
     exp = token.claims.get("exp")
@@ -415,7 +401,9 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
     results = dict(
         zip(
             (raw for _, raw in variants),
-            await asyncio.gather(*(first_accepting(raw, label) for label, raw in variants)),
+            await asyncio.gather(
+                *(_accepting(ctx, ops, raw, label, who) for label, raw in variants)
+            ),
             strict=True,
         )
     )
@@ -507,13 +495,13 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
 
 
 async def _accepting(
-    ctx: ScanContext, ops: list[Operation], raw: str, label: str
+    ctx: ScanContext, ops: list[Operation], raw: str, label: str, who: Identity = ANONYMOUS
 ) -> tuple[Operation | None, Exchange | None]:
-    """The first op (GET, in order) that answers raw as a bearer token with data."""
-    ctx.client.add_forged(raw)  # forged by us (e.g. HS256 with the public key): shown in replays
+    """Send raw as a bearer token (as ``who``) to every op at once; the first op (in order)
+    that answers it with data."""
     answers = await asyncio.gather(
         *(
-            send_as(ctx, CHECK, op, ANONYMOUS, extra_headers={"Authorization": f"Bearer {raw}"})
+            send_as(ctx, CHECK, op, who, extra_headers={"Authorization": f"Bearer {raw}"})
             for op in ops
         )
     )
@@ -569,6 +557,7 @@ async def _key_confusion(
     if isinstance(claims.get("exp"), (int, float)) and claims["exp"] < time.time() + 60:
         claims["exp"] = int(time.time()) + 600
     junk = jwtlib.sign({"alg": "HS256", "typ": "JWT"}, claims, secrets.token_bytes(32))
+    ctx.client.add_forged(junk)  # forged by us: shown as such in replay lines
     if (await _accepting(ctx, ops, junk, "random secret"))[0] is not None:
         ctx.cover(
             CHECK,
@@ -582,6 +571,7 @@ async def _key_confusion(
     kid = next((t.header.get("kid") for t in asym if t.header.get("kid")), None)
     for path, label, pem in keys[:MAX_CONFUSION_KEYS]:
         raw = jwtlib.confusion_token(claims, pem, kid if isinstance(kid, str) else None)
+        ctx.client.add_forged(raw)  # HS256 signed with the public key: shown in replay lines
         op, ex = await _accepting(ctx, ops, raw, "key confusion")
         if op is None:
             continue
