@@ -41,6 +41,7 @@ import dns.rrset
 
 from firebrick.model import Interaction
 from firebrick.oob import dns_fast, names
+from firebrick.oob.connections import Connections
 from firebrick.oob.dnssec import ZoneSigner
 
 log = logging.getLogger("firebrick.oob.dns")
@@ -116,7 +117,7 @@ class DNSListener:
         self._rebind_capacity = max(1, rebind_capacity)
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp_server: asyncio.Server | None = None
-        self._tcp_tasks: set[asyncio.Task[None]] = set()
+        self._tcp_connections = Connections(TCP_MAX_CONNECTIONS)
         soa = f"ns1.{self.zone}. hostmaster.{self.zone}. 1 3600 600 86400 0"
         self._soa = dns.rrset.from_text(self.zone_name, APEX_TTL, "IN", "SOA", soa)
 
@@ -161,12 +162,7 @@ class DNSListener:
             self._udp.close()
             self._udp = None
         if self._tcp_server is not None:
-            self._tcp_server.close()
-            for task in list(self._tcp_tasks):
-                task.cancel()
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(2):
-                    await self._tcp_server.wait_closed()
+            await self._tcp_connections.close(self._tcp_server)
             self._tcp_server = None
 
     # -- the core: bytes in, bytes out ---------------------------------------------------------
@@ -446,12 +442,11 @@ class DNSListener:
     # -- TCP framing ---------------------------------------------------------------------------
 
     async def _handle_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._tcp_tasks) >= TCP_MAX_CONNECTIONS:  # bound file descriptors and memory
-            writer.close()
-            return
-        task = asyncio.current_task()
-        if task is not None:
-            self._tcp_tasks.add(task)
+        async with self._tcp_connections.serving(writer) as admitted:
+            if admitted:
+                await self._serve_tcp(reader, writer)
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername") or ("", 0)
         try:
             for _ in range(TCP_MAX_QUERIES):
@@ -469,13 +464,6 @@ class DNSListener:
             raise
         except Exception:
             log.exception("DNS TCP handler failed")
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(1):
-                    await writer.wait_closed()
-            if task is not None:
-                self._tcp_tasks.discard(task)
 
 
 class _UDPProtocol(asyncio.DatagramProtocol):

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from firebrick.model import Interaction
+from firebrick.oob.connections import Connections
 
 log = logging.getLogger("firebrick.oob.http")
 
@@ -105,7 +106,7 @@ class HTTPListener:
         self._record = record
         self._ssl = ssl_context
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._connections = Connections(MAX_CONNECTIONS)
 
     async def start(self) -> None:
         if self.sock is not None:
@@ -130,21 +131,15 @@ class HTTPListener:
     async def stop(self) -> None:
         if self._server is None:
             return
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(2):
-                await self._server.wait_closed()
+        await self._connections.close(self._server)
         self._server = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._tasks) >= MAX_CONNECTIONS:  # bound file descriptors and memory
-            writer.close()
-            return
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
+        async with self._connections.serving(writer) as admitted:
+            if admitted:
+                await self._serve(reader, writer)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername") or ("", 0)
         try:
             try:
@@ -184,13 +179,6 @@ class HTTPListener:
             raise
         except Exception:  # never let one client's input take the listener down
             log.exception("HTTP handler failed")
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(1):
-                    await writer.wait_closed()
-            if task is not None:
-                self._tasks.discard(task)
 
     def _interaction(
         self,
