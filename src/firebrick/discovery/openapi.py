@@ -27,6 +27,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from firebrick.discovery.params import schema_types
 from firebrick.discovery.spec_validation import (
     FULL_CHECK_MAX_OPERATIONS,
     count_operations,
@@ -615,15 +616,6 @@ async def probe_spec(
 # Walking the document
 
 
-def _types(schema: dict[str, Any]) -> set[str]:
-    t = schema.get("type")
-    if isinstance(t, str):
-        return {t}
-    if isinstance(t, list):
-        return {x for x in t if isinstance(x, str)}
-    return set()
-
-
 def _join(base_path: str, path: str) -> str:
     return (base_path.rstrip("/") + "/" + path.lstrip("/")) if base_path else "/" + path.lstrip("/")
 
@@ -756,7 +748,7 @@ class _Walker:
     ) -> None:
         flat = self.flatten(schema, resolver)
         resolver = flat.get("x-fb-resolver", resolver)
-        types = _types(flat)
+        types = schema_types(flat)
         props = flat.get("properties") or {}
         form = location is Location.FORM
         if depth < MAX_BODY_DEPTH and props and (not form or depth == 0):

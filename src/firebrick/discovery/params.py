@@ -486,7 +486,8 @@ def example_of(param: Param) -> list[Any]:
     return values
 
 
-def _schema_types(schema: dict[str, Any]) -> set[str]:
+def schema_types(schema: dict[str, Any]) -> set[str]:
+    """The JSON-schema ``type`` as a set (OpenAPI 3.1 allows a list of types)."""
     t = schema.get("type")
     if isinstance(t, str):
         return {t}
@@ -516,7 +517,7 @@ def classify(param: Param) -> set[InputKind]:
     """What the input looks like it carries; ``{OTHER}`` when nothing matches."""
     schema = param.schema or {}
     kinds = _kinds_from_name(param.name)
-    types = _schema_types(schema)
+    types = schema_types(schema)
     # A number or a flag cannot carry a URL, host or path, whatever its name says.
     if types and types <= {"integer", "number", "boolean", "null"}:
         kinds -= {InputKind.URL, InputKind.HOST, InputKind.PATH}
@@ -602,7 +603,7 @@ ARRAY_ITEM = "[]"  # json_path element meaning "the items of this array"
 def _default_for(param: Param) -> Any:
     for value in example_of(param):
         return value
-    types = _schema_types(param.schema)
+    types = schema_types(param.schema)
     if "integer" in types:
         return 1
     if "number" in types:
