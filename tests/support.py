@@ -8,34 +8,23 @@ Imported as ``support`` (pytest puts tests/ on sys.path, as for ``reportdata``).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
 
 from flask import Flask
-from werkzeug.serving import make_server
 
 from firebrick.errors import OutOfScope
 from firebrick.http import ScopedClient
+from firebrick.lab.canaries import serving
 from firebrick.model import Exchange, Operation, Surface
 
 TEST_RATE = 1000.0  # requests per second: the rate limit stays on, the tests stay fast
 
 
-@contextmanager
-def serve(app: Flask) -> Iterator[str]:
+def serve(app: Flask) -> AbstractContextManager[str]:
     """Serve ``app`` on 127.0.0.1 (a free port, threaded); yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    # a short poll interval so that shutdown() returns quickly
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
+    return serving(app)
 
 
 class RecordingClient(ScopedClient):

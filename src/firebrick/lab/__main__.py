@@ -62,7 +62,7 @@ def _sigterm(signum: int, frame: object) -> NoReturn:
 
 def serve_lab(args: argparse.Namespace) -> int:
     from firebrick.lab.app import create_app
-    from firebrick.lab.canaries import quiet_server
+    from firebrick.lab.canaries import quiet_server, serve_until_interrupted
 
     if args.die_with_parent:
         _die_with_parent()
@@ -99,11 +99,8 @@ def serve_lab(args: argparse.Namespace) -> int:
     }
     print(json.dumps(ready), flush=True)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        serve_until_interrupted(server)
     finally:
-        server.server_close()
         for svc in (admin, metadata, inventory):
             svc.server.server_close()
     return 0

@@ -2,14 +2,16 @@
 
 Each is a tiny WSGI app on 127.0.0.1 (ephemeral port) in a thread of the lab process. Their
 content is distinctive so that a scanner (and the tests) can tell an internal read from anything
-else: the admin API's secret, the metadata imitation's fake AWS key.
+else: the admin API's secret, the metadata imitation's fake AWS key. The helpers that serve a
+WSGI app (in a thread, for a ``with`` block, or until interrupted) live here too.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,3 +134,28 @@ def serve(app: WSGIApp, host: str = "127.0.0.1", port: int = 0) -> Served:
     thread = threading.Thread(target=server.serve_forever, name=f"lab-{port}", daemon=True)
     thread.start()
     return Served(server, thread)
+
+
+@contextmanager
+def serving(app: WSGIApp, request_handler: type[WSGIRequestHandler] | None = None) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 (a free port, threaded) for a ``with`` block; its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=request_handler)
+    # a short poll interval so that shutdown() returns quickly
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+
+
+def serve_until_interrupted(server: BaseWSGIServer) -> None:
+    """Serve in this thread until Ctrl-C (or a signal turned into KeyboardInterrupt)."""
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

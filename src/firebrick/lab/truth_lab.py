@@ -43,6 +43,8 @@ from typing import Any
 from flask import Flask, Response, jsonify, redirect, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from firebrick.lab.canaries import serve_until_interrupted, serving
+
 SHAPES = ("token-wall", "spa", "swagger-redirect", "string-ids", "likely-sql", "jwt-example")
 TOKENS = {"alice": "lab-truth-alice-7c1e", "bob": "lab-truth-bob-52d9"}
 LEAKED_AWS_KEY = "AKIAIOSFODNN7TRUTHLB"  # lab-only, the AWS documentation's example shape
@@ -534,17 +536,8 @@ def create_app(shape: str, hardened: bool = False) -> Flask:
 @contextmanager
 def serve(shape: str, hardened: bool = False) -> Iterator[str]:
     """Serve a shape on 127.0.0.1 (a free port, threaded) for a ``with`` block; its base URL."""
-    server = make_server(
-        "127.0.0.1", 0, create_app(shape, hardened), threaded=True, request_handler=_Handler
-    )
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
+    with serving(create_app(shape, hardened), _Handler) as url:
+        yield url
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -565,12 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         request_handler=_Handler,
     )
     print(f"serving {args.shape} on http://127.0.0.1:{server.server_port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server)
     return 0
 
 

@@ -12,7 +12,7 @@ import json
 import sys
 
 from firebrick.lab.__main__ import _die_with_parent, _host_port, _watch_stdin
-from firebrick.lab.canaries import metadata_app, quiet_server
+from firebrick.lab.canaries import metadata_app, quiet_server, serve_until_interrupted
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,12 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     _watch_stdin()
     server = quiet_server(args.metadata[0], args.metadata[1], metadata_app)
     print(json.dumps({"metadata": f"http://{args.metadata[0]}:{args.metadata[1]}"}), flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server)
     return 0
 
 
