@@ -38,6 +38,7 @@ from firebrick.options import ScanOptions
 from firebrick.progress import ScanProgress
 from firebrick.redact import redact_result
 from firebrick.remediation.extra import annotate
+from firebrick.restore import Restorer
 from firebrick.scoring import score_result, withhold_if_incomplete
 from firebrick.sideeffects import SendPolicy
 from firebrick.target_policy import PolicyResolver, TargetPolicy
@@ -200,6 +201,10 @@ async def run_scan(
     policy = SendPolicy.from_options(options.mode, options.include, options.exclude)
     ledger = WriteLedger()
     client.policy, client.ledger = policy, ledger
+    # Full mode puts back what it changes (restore.py): snapshots before writes, restores after.
+    restorer = client.start_restoring() if options.mode == "full" else None
+    if restorer is not None:
+        restorer.set_created(ledger.created_paths)
     ctx = ScanContext(
         options, client, Surface(base_url=client.base_url), oob, target_is_local=local
     )
@@ -250,6 +255,8 @@ async def run_scan(
         dropped = [(op, policy.operation_verdict(op)) for op in every_operation]
         surface.operations = [op for op, why in dropped if why is None]
         policy.approve(surface.operations)
+        if restorer is not None:
+            restorer.set_surface(surface.operations)
         ctx.surface = surface
         excluded = ctx.state.setdefault(EXCLUDED_OPERATIONS, [])
         for op, why in dropped:
@@ -285,6 +292,13 @@ async def run_scan(
         findings.extend(await _settle_deferred(ctx, deadline, say))
         if oob is not None and options.oob_server and own_oob:
             ctx.warnings.extend(_remote_health(oob))
+        if restorer is not None:
+            # At the end, not per check: checks run concurrently, and putting an object back
+            # while another check probes it would change that check's verdict.
+            changed = [t for t in restorer.objects() if t.dirty]
+            if changed:
+                say(f"restoring {len(changed)} objects the scan wrote to")
+                await restorer.restore_all()
         if options.cleanup_enabled and ledger.created():
             say(f"cleaning up {len(ledger.created())} created objects")
             await ledger.cleanup(client, every_operation)
@@ -340,22 +354,31 @@ async def run_scan(
     for entry in ledger.entries:  # checks that sent to a concrete path named no operation
         if entry.operation is None and entry.check not in ("discovery", "cleanup"):
             entry.operation = policy.operation_for(entry.method, entry.path)
-    # Updates the target accepted that no restore put back: said on the ledger and in a warning.
+    if restorer is not None:
+        for failed in restorer.finish():  # one first-screen warning per object left changed
+            ctx.warn(failed.warning)
+        say_restored(findings, restorer)
+    # Updates the target accepted that no verified restore covers: on the ledger and in a warning.
+    created = ledger.created_paths()
     kept = [
         e
         for e in ledger.entries
         if e.method in ("PUT", "PATCH", "DELETE")
-        and e.check != "cleanup"
+        and e.check not in ("cleanup", "restore")
         and e.status is not None
         and 200 <= e.status < 300
-        and not (e.note or "").startswith(("restore", "mass-assignment probe"))
+        and not any(v in (e.note or "") for v in _SETTLED)
+        and e.path.split("?", 1)[0].rstrip("/") not in created  # --cleanup's business
     ]
     for entry in kept:
-        entry.note = "accepted; not restored by firebrick"
+        if "cannot verify" not in (entry.note or ""):
+            note = "accepted; not restored by firebrick"
+            entry.note = f"{entry.note}; {note}" if entry.note else note
     if kept:
         ctx.warn(
-            f"{len(kept)} update requests (PUT/PATCH/DELETE) were accepted and not restored "
-            f"(see the write ledger: {', '.join(sorted({f'{e.method} {e.path}' for e in kept})[:3])})"
+            f"{len(kept)} update requests (PUT/PATCH/DELETE) were accepted and not restored or "
+            "verified (see the write ledger: "
+            f"{', '.join(sorted({f'{e.method} {e.path}' for e in kept})[:3])})"
         )
     left = [e for e in ledger.created() if not (e.cleanup or "").startswith("deleted")]
     if left:
@@ -442,6 +465,35 @@ async def run_scan(
     # Whatever the user gave as a secret never leaves the scan, reflected by the target or not.
     # client.secrets: passwords and tokens the login flows used or obtained (firebrick.auth).
     return redact_result(result, options.secrets() + sorted(client.secrets))
+
+
+# Ledger notes that settle what became of an accepted write (restore.py).
+_SETTLED = ("restored; verified", "accepted; unchanged", "restore failed")
+
+
+def say_restored(findings: list[Finding], restorer: Restorer) -> None:
+    """A finding whose evidence holds a write to an object says what state it was left in
+    (mass assignment and cross-identity writes say it themselves)."""
+    for finding in findings:
+        details = finding.evidence.details
+        if "restored" in details:
+            continue
+        for ex in finding.evidence.exchanges:
+            result = restorer.result_for(ex)
+            why = restorer.unverified(ex)
+            if result is not None and (result.changes or not result.verified):
+                finding.description = f"{finding.description} {result.sentence}"
+                details["restored"] = result.verified
+                if not result.verified:
+                    details["left_as"] = {k: n for k, _, n in result.left}
+                break
+            if why is not None:
+                finding.description = (
+                    f"{finding.description} The target accepted this write and firebrick cannot "
+                    f"verify what it changed ({why})."
+                )
+                details["restored"] = None
+                break
 
 
 async def _run_checks(

@@ -38,6 +38,8 @@ from firebrick import __version__
 from firebrick.auth.session import Session, no_cookie_jar
 from firebrick.errors import BudgetExhausted, OutOfScope, UsageError
 from firebrick.model import Exchange
+from firebrick.restore import CHECK as RESTORE_CHECK
+from firebrick.restore import UNWATCHED_CHECKS, WRITE_METHODS, Caller, Restorer, Watch
 
 if TYPE_CHECKING:
     from firebrick.ledger import WriteLedger
@@ -160,6 +162,8 @@ class ScopedClient:
         # Set by the engine (sideeffects.py, ledger.py): what may be sent, and the writes sent.
         self.policy: SendPolicy | None = None
         self.ledger: WriteLedger | None = None
+        # Full mode (restore.py): snapshots objects before writes, puts them back after.
+        self.restorer: Restorer | None = None
         self._limiter = rate_limiter or RateLimiter(rate)
         self._slots = asyncio.Semaphore(concurrency)
         self._admission = asyncio.Semaphore(max(16, 2 * concurrency))  # see _request_once
@@ -369,6 +373,41 @@ class ScopedClient:
         use_user_headers: bool,
         apply_credentials: bool,
     ) -> Exchange:
+        watch: Watch | None = None
+        if self.restorer is not None and check not in UNWATCHED_CHECKS:
+            watch = await self._watch(
+                Caller(who, _caller_headers(headers), use_user_headers, apply_credentials),
+                method,
+                url,
+                op_key,
+            )
+        exchange = await self._request_as_inner(
+            who, memo_key, method, url, params=params, headers=headers, json=json, data=data,
+            content=content, check=check, op_key=op_key, follow_redirects=follow_redirects,
+            use_user_headers=use_user_headers, apply_credentials=apply_credentials,
+        )  # fmt: skip
+        if watch is not None and self.restorer is not None:
+            self.restorer.after_write(watch, exchange)
+        return exchange
+
+    async def _request_as_inner(
+        self,
+        who: str | None,
+        memo_key: str,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | list[tuple[str, Any]] | None,
+        headers: dict[str, str] | None,
+        json: Any,
+        data: dict[str, Any] | None,
+        content: bytes | str | None,
+        check: str,
+        op_key: str | None,
+        follow_redirects: bool,
+        use_user_headers: bool,
+        apply_credentials: bool,
+    ) -> Exchange:
         creds: dict[str, str] = {}
         generation = 0
         managed = who is not None and apply_credentials and self.credentials is not None
@@ -499,17 +538,18 @@ class ScopedClient:
                 return exchange  # an unusable Location: the 3xx is the answer
         return exchange
 
-    def _precheck(self, op_key: str | None) -> None:
+    def _precheck(self, op_key: str | None, check: str = "") -> None:
         """Refuse at once what could never be sent (nothing is counted yet)."""
         if self.time_left <= 0:
             raise BudgetExhausted("the scan's time limit (--max-time) is reached")
-        if self.sent >= self.budget:
+        if self.sent >= self.budget and check != RESTORE_CHECK:
             raise BudgetExhausted(f"the scan's request budget ({self.budget}) is spent")
 
     def _charge(self, check: str, op_key: str | None) -> None:
         if self.time_left <= 0:
             raise BudgetExhausted("the scan's time limit (--max-time) is reached")
-        if self.sent >= self.budget:
+        # Putting the target back is not held back by the budget (restore.py bounds it).
+        if self.sent >= self.budget and check != RESTORE_CHECK:
             raise BudgetExhausted(f"the scan's request budget ({self.budget}) is spent")
         if op_key is not None and self.by_operation[op_key] >= self.per_operation_budget:
             raise BudgetExhausted(
@@ -528,7 +568,7 @@ class ScopedClient:
             return refused
         retried = False
         while True:
-            self._precheck(op_key)
+            self._precheck(op_key, check)
             async with self._slots:
                 await self._limiter.wait()
                 if self.time_left <= 0:  # the rate limit's wait ran into the deadline
@@ -656,6 +696,60 @@ class ScopedClient:
                     exchange.method, exchange.url, op_key, bool(entry.created), exchange.status
                 )
 
+    # -- restoring what full mode changes (restore.py) ----------------------------------------
+    def start_restoring(self) -> Restorer:
+        """Full mode: snapshot every object a check writes to, so that it can be put back."""
+        self.restorer = Restorer(
+            self._restore_send, self._default_caller, self._caller_key, self._annotate
+        )
+        return self.restorer
+
+    def _annotate(self, exchange: Exchange, note: str) -> None:
+        if self.ledger is not None:
+            self.ledger.annotate(exchange, note)
+
+    def _default_caller(self) -> Caller:
+        """The scan's own credentials: the user's -H headers, as the default identity."""
+        return Caller(self.default_identity, ())
+
+    def _caller_key(self, caller: Caller) -> tuple[Any, ...]:
+        """Whose view of an object a request gets: the identity, or the credentials it carries."""
+        if caller.who is not None and caller.apply_credentials and self.credentials is not None:
+            return (caller.who,)
+        sent = (
+            {k.lower(): v for k, v in self.user_headers.items()} if caller.use_user_headers else {}
+        )
+        sent.update((k.lower(), v) for k, v in caller.headers)
+        names = self._secret_names
+        return (caller.who, tuple(sorted((k, v) for k, v in sent.items() if k in names)))
+
+    async def _watch(
+        self, caller: Caller, method: str, url: str, op_key: str | None
+    ) -> Watch | None:
+        method = method.upper()
+        if self.restorer is None or method not in WRITE_METHODS:
+            return None
+        absolute = self.url_for(url)
+        if not self.in_scope(absolute):
+            return None  # refused below
+        path = urlsplit(absolute).path or "/"
+        if (
+            method == "DELETE"
+            and self.policy is not None
+            and not any(r.matches("DELETE", path) for r in self.policy.include)
+        ):
+            return None  # never sent unless --include names it (sideeffects.py)
+        self._precheck(op_key)  # no snapshot for a write the budget refuses anyway
+        return await self.restorer.before_write(caller, method, path)
+
+    async def _restore_send(self, caller: Caller, method: str, path: str, body: Any) -> Exchange:
+        return await self._request_as_inner(
+            caller.who, path, method, path, params=None, headers=caller.header_dict or None,
+            json=body, data=None, content=None, check=RESTORE_CHECK, op_key=None,
+            follow_redirects=False, use_user_headers=caller.use_user_headers,
+            apply_credentials=caller.apply_credentials,
+        )  # fmt: skip
+
     @property
     def _secret_names(self) -> set[str]:
         names = {k.lower() for k in self.user_headers} | {
@@ -670,6 +764,12 @@ class ScopedClient:
             for who in self.credentials.names():
                 names |= {k.lower() for k in self.credentials.headers(who)}
         return names
+
+
+def _caller_headers(headers: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """The headers a snapshot read repeats from a write: all but the body's."""
+    skip = ("content-type", "content-length")
+    return tuple((k, v) for k, v in (headers or {}).items() if k.lower() not in skip)
 
 
 def _retry_after(value: str | None) -> float:

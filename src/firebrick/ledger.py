@@ -78,6 +78,17 @@ class WriteLedger:
     def created(self) -> list[WriteRecord]:
         return [e for e in self.entries if e.created and e.check != "cleanup"]
 
+    def created_paths(self) -> set[str]:
+        """Where this scan's creations live (a Location, or the create path + the id)."""
+        out: set[str] = set()
+        for entry in self.created():
+            ref = entry.created or ""
+            if ref.startswith("/"):
+                out.add(ref.split("?", 1)[0].rstrip("/"))
+            elif not ref.startswith("("):
+                out.add(f"{entry.path.split('?', 1)[0].rstrip('/')}/{ref}")
+        return out
+
     async def cleanup(self, client: ScopedClient, operations: list[Operation]) -> int:
         """Delete what this scan created where a matching delete exists; returns deletions sent."""
         deletes = [op for op in operations if op.method == "DELETE" and op.graphql is None]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -42,6 +41,7 @@ from firebrick.checks.authz_common import (
     status_line,
     walk_keys,
 )
+from firebrick.checks.writes import restore_now
 from firebrick.context import ScanContext
 from firebrick.model import (
     Confidence,
@@ -53,6 +53,7 @@ from firebrick.model import (
     Outcome,
     Severity,
 )
+from firebrick.restore import Restore
 
 CHECK = "property_authorization"
 CATEGORY = "property_authorization"
@@ -266,7 +267,7 @@ async def _mass_assignment(ctx: ScanContext, me: Identity) -> list[Finding]:
         unchanged = readable and isinstance(after, dict) and after.get(name) == before.get(name)
         restored: Restore | None = None
         if accepted and not unchanged:
-            restored = await _restore(ctx, me, write, read, body, name, before)
+            restored = await restore_now(ctx, put_ex, before)
         if applied and isinstance(after, dict):
             findings.append(
                 _finding(
@@ -311,84 +312,3 @@ async def _mass_assignment(ctx: ScanContext, me: Identity) -> list[Finding]:
                 clean.append(write.key)
     ctx.state["property_authorization.ma_clean"] = clean
     return findings
-
-
-_MISSING = object()
-
-
-@dataclass
-class Restore:
-    """How putting a property back went: verified by reading the object again, or not."""
-
-    obj: str  # the read operation's key
-    name: str
-    original: Any
-    now: Any
-    verified: bool
-
-    @property
-    def sentence(self) -> str:
-        if self.verified:
-            return (
-                f"firebrick put the old value back ({self.name}={self.original!r}) and verified it "
-                "by reading the object again."
-            )
-        return (
-            f"firebrick could NOT restore it: {self.obj} was left with {self.name}={self.now!r} "
-            f"(it was {self.original!r}); set it back by hand."
-        )
-
-
-async def _restore(
-    ctx: ScanContext,
-    me: Identity,
-    write: Operation,
-    read: Operation,
-    body: dict[str, Any],
-    name: str,
-    before: dict[str, Any],
-) -> Restore:
-    """Put ``before[name]`` back (the whole body first, as a PUT needs it; then the one
-    property), reading the object after each attempt; warn on the first screen if it fails."""
-    original = before.get(name, _MISSING)
-    full = {k: v for k, v in body.items() if k != name}
-    if original is not _MISSING:
-        full[name] = original
-    attempts = [full] + ([{name: original}] if original is not _MISSING else [])
-    now: Any = _MISSING
-    ledger = ctx.client.ledger
-    for attempt in attempts:
-        ex = await ctx.client.request(
-            write.method,
-            write.path,
-            json=attempt,
-            headers=me.headers,
-            check=CHECK,
-            op_key=write.key,
-        )
-        check_ex = await send_as(ctx, CHECK, read, me)
-        data = json_body(check_ex)
-        now = (
-            data.get(name, _MISSING)
-            if isinstance(data, dict)
-            else f"unreadable: {status_line(check_ex)}"
-        )
-        ok = isinstance(data, dict) and carries_data(check_ex) and now == original
-        if ledger is not None:
-            ledger.annotate(
-                ex,
-                f"restore of {name}={original!r}: "
-                + ("verified by reading back" if ok else f"FAILED, read back {name}={_show(now)}"),
-            )
-        if ok:
-            return Restore(read.key, name, _show(original), _show(now), True)
-    result = Restore(read.key, name, _show(original), _show(now), False)
-    ctx.warn(
-        f"RESTORE FAILED: {read.key} has {name}={result.now!r} after the mass-assignment probe; "
-        f"its original value was {result.original!r}. Set it back by hand."
-    )
-    return result
-
-
-def _show(value: Any) -> Any:
-    return "(absent)" if value is _MISSING else value

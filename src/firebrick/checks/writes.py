@@ -53,6 +53,7 @@ from firebrick.model import (
     Outcome,
     Severity,
 )
+from firebrick.restore import Restore
 
 CHECK = "property_authorization"
 OWASP_API3 = "https://owasp.org/API-Security/editions/2023/en/0xa3-broken-object-property-level-authorization/"
@@ -257,6 +258,18 @@ async def mass_assignment_on_create(ctx: ScanContext, who: Identity) -> list[Fin
     return findings
 
 
+async def restore_now(ctx: ScanContext, write: Exchange, before: dict[str, Any]) -> Restore:
+    """Put back the object ``write`` changed, now, and verify it by reading again (restore.py:
+    the whole object is compared with its snapshot; ``before`` stands in when the layer could not
+    read it itself). A failure is a first-screen warning at the end of the scan (engine)."""
+    restorer = ctx.client.restorer
+    result = await restorer.restore(write, before) if restorer is not None else None
+    if result is not None:
+        return result
+    path = urlsplit(write.url).path
+    return Restore(f"GET {path}", [], False, [("(object)", "unknown", "not restored: not watched")])
+
+
 # -- cross-identity writes ------------------------------------------------------------------------
 async def _owner_key(ctx: ScanContext, who: Identity) -> dict[str, Any]:
     """Who the identity is, from its own record (/me ...): name, username, id."""
@@ -330,27 +343,10 @@ async def cross_identity_writes(ctx: ScanContext, a: Identity, b: Identity) -> l
                 CHECK, "bola", write, f"json:{field}", w_ex, reason=f"{b.label} could not change it"
             )
             continue
-        restored, now = False, after.get(field) if isinstance(after, dict) else None
-        for who in (b, a):  # put it back as B (it could write), else as its owner
-            r_ex = await ctx.client.request(
-                write.method, path, json={field: before[field]}, headers=who.headers,
-                check=CHECK, op_key=write.key, use_user_headers=False,
-            )  # fmt: skip
-            check = json_body(await send_as(ctx, CHECK, read, a, path=path))
-            now = check.get(field) if isinstance(check, dict) else None
-            restored = now == before[field]
-            if ctx.client.ledger is not None:
-                ctx.client.ledger.annotate(
-                    r_ex,
-                    f"restore of {field}: " + ("verified" if restored else f"FAILED ({now!r})"),
-                )
-            if restored:
-                break
-        if not restored:
-            ctx.warn(
-                f"RESTORE FAILED: {path} has {field}={now!r} after the cross-identity write probe; "
-                f"it was {before[field]!r}. Set it back by hand."
-            )
+        # Put it back now (restore.py: as the reader of the snapshot, then as B, then as the
+        # scan's own credentials), verified by reading the whole object again.
+        result = await restore_now(ctx, w_ex, before)
+        restored = result.verified
         findings.append(
             _finding1(
                 "bola.cross-identity-write",
@@ -361,11 +357,7 @@ async def cross_identity_writes(ctx: ScanContext, a: Identity, b: Identity) -> l
                 f"{b.label} changed {field} of {path}, which belongs to {a.label}, and {a.label} "
                 f"reads the new value: the view checks that a caller is logged in, not that the "
                 "object is theirs (a password or e-mail written this way takes the account over). "
-                + (
-                    "firebrick put the old value back and verified it."
-                    if restored
-                    else f"firebrick could NOT restore it ({field}={now!r})."
-                ),
+                + result.sentence,
                 [w_ex, after_ex],
                 f"{b.label} wrote {field} of {a.label}'s object",
                 input=f"json:{field}",
