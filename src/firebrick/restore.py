@@ -65,6 +65,7 @@ _VOLATILE = re.compile(r"^(updated|modified|updated_at|modified_at|last_modified
                        r"updatedat|etag|version|revision|_rev|_version|last_seen|last_login|"
                        r".*_at|.*At)$")  # fmt: skip
 _ABSENT = "(absent)"
+COLLECTION = "a collection, not one object"
 
 
 def _volatile(key: str) -> bool:
@@ -266,7 +267,7 @@ class Restorer:
     def _read_for(self, path: str) -> tuple[str | None, str, str]:
         """(concrete path to GET, its read template, why not) for a written path."""
         if any(rx.fullmatch(path) for rx in self._collections):
-            return None, "", "a collection, not one object"
+            return None, "", COLLECTION
         for op, rx in self._reads:
             if rx.fullmatch(path):
                 return path, op.path, ""
@@ -319,13 +320,20 @@ class Restorer:
             mine = await self._object(self._default(), path, fallback=False)
             if mine.data is not None:
                 return mine
-        return Tracked(path, caller, None, why=f"GET {path} answered {_answer(ex)}")
+        answered = (
+            "no JSON object" if ex.status is not None and 200 <= ex.status < 300 else _answer(ex)
+        )
+        return Tracked(path, caller, None, why=f"GET {path} answered {answered}")
 
     def after_write(self, watch: Watch, ex: Exchange) -> None:
         if ex.status is not None and 400 <= ex.status < 500:
             return  # refused: nothing changed
         tracked = watch.tracked
-        if tracked is None and (ex.status == 201 or "location" in ex.response_headers):
+        if (
+            tracked is None
+            and (ex.status == 201 or "location" in ex.response_headers or watch.why == COLLECTION)
+            and ex.method == "POST"
+        ):
             return  # a creation: the ledger lists what it made, --cleanup deletes it
         if tracked is None or tracked.data is None:
             if ex.status is not None and 200 <= ex.status < 300:
