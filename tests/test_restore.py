@@ -30,7 +30,7 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 READABLE = {"/api/notes/1": "notes", "/api/tags/1": "tags", "/api/profile": "profile"}
 
 
-def _scan(variant: str) -> tuple[Flask, dict[str, Any], ScanResult]:
+def _scan(variant: str, **extra: Any) -> tuple[Flask, dict[str, Any], ScanResult]:
     app = create_app(variant)
     before = copy.deepcopy(app.config["STATE"])
     with serve(app) as base:
@@ -41,6 +41,7 @@ def _scan(variant: str) -> tuple[Flask, dict[str, Any], ScanResult]:
             headers={"Authorization": f"Bearer {TOKEN}"},
             rate=500.0,
             max_time=90.0,
+            **extra,
         )
         result = asyncio.run(run_scan(options))
     return app, before, result
@@ -75,7 +76,12 @@ def _accepted(result: ScanResult, path: str) -> list[WriteRecord]:
 
 
 def _kind(result: ScanResult, kind: str) -> Finding:
-    (finding,) = [f for f in result.findings if f.kind == kind]
+    """The one finding of ``kind`` that a write made (its evidence holds a write)."""
+    (finding,) = [
+        f
+        for f in result.findings
+        if f.kind == kind and any(e.method not in SAFE_METHODS for e in f.evidence.exchanges)
+    ]
     return finding
 
 
@@ -84,8 +90,10 @@ def test_every_object_is_put_back_byte_equal(
 ) -> None:
     app, before, result = changing
     state = app.config["STATE"]
-    for key in ("notes", "tags", "profile"):
+    for key in ("notes", "tags", "profile", "labels"):
         assert _dump(state[key]) == _dump(before[key]), key
+    # the undocumented DELETE is never sent unless --include names it
+    assert not [r for r in app.config["LOG"] if r[0] == "DELETE"]
     # the probes did change them: each object took a restore write that the lab accepted
     log = app.config["LOG"]
     for path in READABLE:
@@ -188,3 +196,24 @@ def test_hardened_twin_changes_nothing(
     # only the write-only object, which took its own example value, cannot be verified
     unverified = [w for w in result.warnings if "not restored" in w]
     assert all(w.endswith("(see the write ledger: PUT /api/preferences)") for w in unverified)
+
+
+def test_included_delete_is_a_failed_restore_with_the_original_state() -> None:
+    app, before, result = _scan("changing", include=["/api/*"], checks=["input_validation"])
+    assert 1 not in app.config["STATE"]["labels"]  # the user asked for DELETEs: it was sent
+    (delete,) = [w for w in result.writes if w.method == "DELETE"]
+    assert delete.path == "/api/labels/1" and delete.status == 204
+    assert delete.note is not None and delete.note.startswith(
+        "restore failed: GET /api/labels/1 left with deleted, original "
+    )
+    (warning,) = [w for w in result.warnings if w.startswith("RESTORE FAILED")]
+    assert "GET /api/labels/1 is deleted" in warning
+    assert _dump(before["labels"][1]) in warning  # the original state, to put back by hand
+    finding = next(
+        f
+        for f in result.findings
+        if f.kind == "input_validation.undocumented-methods" and "DELETE" in f.title
+    )
+    assert "could NOT restore it: GET /api/labels/1 was left with deleted" in finding.description
+    # the other objects this check changed went back
+    assert _dump(app.config["STATE"]["tags"]) == _dump(before["tags"])

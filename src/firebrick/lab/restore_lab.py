@@ -11,6 +11,10 @@ Three objects, each changed by a different full-mode probe in the ``changing`` v
 - ``/api/profile``: a documented GET/PUT whose string fields the injection check probes in full
   mode; the app stores whatever it gets.
 
+``/api/labels/{id}``: documented GET only; the app also routes an undocumented DELETE (not in
+the hardened twin). Full mode sends it only where ``--include`` names it, and a deleted object
+cannot be put back (no PUT re-creates it): a failed restore carrying its original state.
+
 And ``PUT /api/preferences``, write-only (nothing reads it back): its writes can be listed, never
 verified (kept apart in ``STATE["write_only"]``).
 
@@ -43,6 +47,7 @@ SEED: dict[str, Any] = {
     "notes": {1: {"id": 1, "title": "Quarterly plan", "body": "Ship it.", "status": "draft"}},
     "tags": {1: {"id": 1, "label": "urgent", "color": "red"}},
     "profile": {"id": 7, "display_name": "Alice", "bio": "Likes tea"},
+    "labels": {1: {"id": 1, "name": "keep me"}},
     "write_only": {"theme": "light"},
 }
 _STATUS_ORDER = ("draft", "reviewed", "published")
@@ -164,6 +169,19 @@ def create_app(variant: str = "changing") -> Flask:
             state["profile"].update(display_name=data["display_name"], bio=str(data.get("bio", "")))
         return jsonify(state["profile"])
 
+    @app.get("/api/labels/<int:label_id>")
+    def label(label_id: int) -> Any:
+        found = state["labels"].get(label_id)
+        return jsonify(found) if found else (jsonify(error="not found"), 404)
+
+    if not hardened:
+
+        @app.delete("/api/labels/<int:label_id>")
+        def delete_label(label_id: int) -> Any:  # undocumented
+            with lock:
+                found = state["labels"].pop(label_id, None)
+            return Response(status=204) if found else (jsonify(error="not found"), 404)
+
     @app.put("/api/preferences")
     def put_preferences() -> Any:
         if not authed():
@@ -219,6 +237,10 @@ def openapi() -> dict[str, Any]:
             "/api/tags/{id}": {
                 "parameters": [id_param()],
                 "get": {"operationId": "getTag", "responses": ok},
+            },
+            "/api/labels/{id}": {
+                "parameters": [id_param()],
+                "get": {"operationId": "getLabel", "responses": ok},
             },
             "/api/preferences": {
                 "put": {
