@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from firebrick import __version__
 from firebrick.auth.manager import register_identities, start_auth
 from firebrick.checks import Check, selected
+from firebrick.checks.injection import reads_by_post
 from firebrick.context import COVERAGE_NOTES, EXCLUDED_OPERATIONS, ScanContext
 from firebrick.coverage import discovery_warning, summarize
 from firebrick.credentials import REFUSED_STATE
@@ -254,7 +255,9 @@ async def run_scan(
         every_operation[:] = surface.operations
         dropped = [(op, policy.operation_verdict(op)) for op in every_operation]
         surface.operations = [op for op, why in dropped if why is None]
-        policy.approve(surface.operations)
+        policy.approve(
+            surface.operations, {op.key for op in surface.operations if reads_by_post(op)}
+        )
         if restorer is not None:
             restorer.set_surface(surface.operations)
         ctx.surface = surface

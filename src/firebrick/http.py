@@ -164,6 +164,8 @@ class ScopedClient:
         self.ledger: WriteLedger | None = None
         # Full mode (restore.py): snapshots objects before writes, puts them back after.
         self.restorer: Restorer | None = None
+        # Safe mode: the writes of one operation go one at a time, so its caps hold exactly.
+        self._write_locks: dict[str, asyncio.Lock] = {}
         self._limiter = rate_limiter or RateLimiter(rate)
         self._slots = asyncio.Semaphore(concurrency)
         self._admission = asyncio.Semaphore(max(16, 2 * concurrency))  # see _request_once
@@ -562,6 +564,17 @@ class ScopedClient:
 
     async def _send(
         self, request: httpx.Request, check: str, op_key: str | None, who: str | None = None
+    ) -> Exchange:
+        key = None
+        if self.policy is not None and check != "cleanup":
+            key = self.policy.capped_key(request.method, str(request.url), op_key)
+        if key is None:
+            return await self._send_checked(request, check, op_key, who)
+        async with self._write_locks.setdefault(key, asyncio.Lock()):
+            return await self._send_checked(request, check, op_key, who)
+
+    async def _send_checked(
+        self, request: httpx.Request, check: str, op_key: str | None, who: str | None
     ) -> Exchange:
         refused = self._refuse(request, check, op_key)
         if refused is not None:

@@ -33,10 +33,14 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Safe mode: at most this many writes per operation that created something (201 or Location);
 # later writes to that operation are not sent. Documented in docs/checks.md.
 SAFE_CREATES_PER_OPERATION = 2
-# Safe mode: at most this many writes (POST/PUT/PATCH) per operation in all (the SSRF depth
-# ladder of one fetching input is about 20-35 requests). GraphQL queries are reads sent by POST:
-# not counted.
-SAFE_WRITES_PER_OPERATION = 50
+# Safe mode: at most this many writes (POST/PUT/PATCH, GraphQL mutations) per operation in all.
+# The SSRF check plans its depth ladder through a write operation to fit (checks/ssrf.py: stage 1
+# is bundled across inputs, depth goes in adaptive rounds, at most 5 rungs). Not counted: POSTs
+# that read (GraphQL queries, logins, searches: ``reads_by_post``) and writes answered 4xx.
+SAFE_WRITES_PER_OPERATION = 8
+# POST routes that only read: searches, lookups, queries, filters (injection probes them in safe
+# mode as it does GETs).
+READ_POST = re.compile(r"(^|/)(search|lookup|query|find|filter)(/|$)", re.I)
 
 # Verbs (and nouns used as verbs in routes) that change state when a request reaches them.
 _WORDS: dict[str, str] = {
@@ -256,7 +260,7 @@ class SendPolicy:
     # The operations the engine let into the scan (judged with everything discovery knew).
     approved: set[str] = field(default_factory=set)
     _approved_paths: list[tuple[str, re.Pattern[str]]] = field(default_factory=list)
-    _graphql_reads: set[str] = field(default_factory=set)
+    _reads: set[str] = field(default_factory=set)  # POSTs that read (not capped)
     _approved_keys: list[str] = field(default_factory=list)
     _creates: Counter[str] = field(default_factory=Counter)
     _writes: Counter[str] = field(default_factory=Counter)
@@ -269,17 +273,35 @@ class SendPolicy:
             exclude=parse_rules(exclude, "--exclude"),
         )
 
-    def approve(self, operations: list[Operation]) -> None:
-        """The surface after filtering: requests to these operations are not judged again."""
+    def approve(self, operations: list[Operation], post_reads: set[str] | None = None) -> None:
+        """The surface after filtering: requests to these operations are not judged again.
+        ``post_reads``: keys of POST operations that only read (logins, searches), which the
+        safe-mode write cap does not count (GraphQL queries neither)."""
         self.approved = {op.key for op in operations}
-        self._graphql_reads = {
+        self._reads = {
             op.key
             for op in operations
             if op.graphql is not None and op.graphql.operation_type == "query"
-        }
+        } | (post_reads or set())
         rest = [op for op in operations if op.graphql is None]
         self._approved_paths = [(op.method, _path_template(op.path)) for op in rest]
         self._approved_keys = [op.key for op in rest]
+
+    def capped_key(self, method: str, url: str, op_key: str | None) -> str | None:
+        """The key a write is counted under for the safe-mode caps (None: not counted). The
+        client sends the writes of one key one at a time, so the caps hold exactly."""
+        if self.mode == "full" or method.upper() in SAFE_METHODS or op_key in self._reads:
+            return None
+        return op_key or f"{method.upper()} {urlsplit(url).path or '/'}"
+
+    def writes_left(self, op_key: str) -> int | None:
+        """Safe mode: how many more counted writes ``op_key`` may take (None: no cap, full mode;
+        a check plans its probes with it)."""
+        if self.mode == "full" or op_key in self._reads:
+            return None
+        if self._creates[op_key] >= self.creates_cap:
+            return 0
+        return max(0, self.writes_cap - self._writes[op_key])
 
     def _is_approved(self, method: str, path: str, op_key: str | None) -> bool:
         if op_key is not None and op_key in self.approved:
@@ -354,13 +376,8 @@ class SendPolicy:
         reason = self._effect_reason(method, path, why)
         if reason is None and method == "DELETE" and self.mode != "full":
             reason = "skipped: safe mode never sends DELETE"
-        if (
-            reason is None
-            and self.mode != "full"
-            and method not in SAFE_METHODS
-            and op_key not in self._graphql_reads
-        ):
-            key = op_key or f"{method} {path}"
+        key = self.capped_key(method, url, op_key) if reason is None else None
+        if key is not None:
             if self._creates[key] >= self.creates_cap:
                 reason = (
                     f"skipped: safe mode creates at most {self.creates_cap} objects per operation"
@@ -377,9 +394,9 @@ class SendPolicy:
         """Count a write that was sent (and whether it created something) for the safe-mode caps.
         A write the target turned away with a 4xx (401/403 before the right identity, 400, 404)
         changed nothing and is not counted."""
-        if status is not None and 400 <= status < 500:
+        key = self.capped_key(method, url, op_key)
+        if key is None or (status is not None and 400 <= status < 500):
             return
-        key = op_key or f"{method.upper()} {urlsplit(url).path or '/'}"
         self._writes[key] += 1
         if created:
             self._creates[key] += 1

@@ -60,12 +60,12 @@ from firebrick.model import (
     Param,
     Severity,
 )
+from firebrick.sideeffects import READ_POST
 
 MAX_INPUTS = 40  # inputs probed per scan
 REQUESTS_PER_INPUT = 16  # the most one input can cost (worst case: every stage-2 probe)
 SLEEP_S = 3  # the one bounded delay of full mode's blind command probe
 SIMILAR = 0.97  # two answers with the same status and this body ratio are "the same answer"
-_READ_POST = re.compile(r"(^|/)(search|lookup|query|find|filter)(/|$)", re.I)
 
 
 @dataclass
@@ -87,6 +87,16 @@ class Outcome:
 
 
 # -- which operations and inputs ------------------------------------------------------------------
+def reads_by_post(op: Operation) -> bool:
+    """A POST that only reads: a login or a search (safe mode probes it like a GET, and its
+    POSTs do not count against the per-operation write cap)."""
+    return (
+        op.graphql is None
+        and op.method == "POST"
+        and (looks_login(op) or bool(READ_POST.search(op.path)))
+    )
+
+
 def probe_ops(ctx: ScanContext) -> list[Operation]:
     """Operations the engine may send to in this mode."""
     full = ctx.options.mode == "full"
@@ -99,7 +109,7 @@ def probe_ops(ctx: ScanContext) -> list[Operation]:
                 out.append(op)
         elif op.method == "GET":
             out.append(op)
-        elif op.method == "POST" and (looks_login(op) or _READ_POST.search(op.path)):
+        elif reads_by_post(op):
             out.append(op)  # reads that happen to be POSTs: logins and searches
         elif full and op.method in ("POST", "PUT", "PATCH"):
             out.append(op)

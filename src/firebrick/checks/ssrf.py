@@ -195,6 +195,9 @@ class Probe:
     # successful fetch (likely) or like neither a fetch nor a failed fetch (refused).
     likely: bool = False
     refused: bool = False
+    # What this depth probe tells (safe mode picks rungs by it through write operations):
+    # literal | spelling | unspecified | name | rebinding | redirect | metadata | file | diff
+    rung: str = ""
 
     @property
     def http_hit(self) -> bool:
@@ -795,12 +798,26 @@ def _depth_probes(
                     f"internal literal {inside_host}",
                     oob.inside_url(t, host=inside_host),
                     t,
+                    rung="literal",
                 )
             )
             for host, what in spellings(inside_host):
                 t = tok(host)
+                rung = (
+                    "spelling"
+                    if what == "decimal integer"
+                    else "unspecified"
+                    if host == "0.0.0.0"
+                    else ""
+                )
                 probes.append(
-                    Probe("odd-spelling", f"{host} ({what})", oob.inside_url(t, host=host), t)
+                    Probe(
+                        "odd-spelling",
+                        f"{host} ({what})",
+                        oob.inside_url(t, host=host),
+                        t,
+                        rung=rung,
+                    )
                 )
             port6 = getattr(oob, "attached", {}).get("inside6")
             if port6 is not None and ipaddress.ip_address(inside_host).is_loopback:
@@ -816,6 +833,7 @@ def _depth_probes(
                     "the target's own origin via 127.0.0.1",
                     f"http://127.0.0.1:{self_ref.port}{self_ref.path}",
                     snippet=self_ref.snippet,
+                    rung="literal",
                 )
             )
             probes.append(
@@ -824,6 +842,7 @@ def _depth_probes(
                     "the target's own origin via 2130706433",
                     f"http://2130706433:{self_ref.port}{self_ref.path}",
                     snippet=self_ref.snippet,
+                    rung="spelling",
                 )
             )
         # Metadata: proven by its content coming back, or (in the --launch sandbox) by the
@@ -838,6 +857,7 @@ def _depth_probes(
                     f"{METADATA_URL}?id={t}",
                     t,
                     pattern=METADATA_MARKERS,
+                    rung="metadata",
                 )
             )
             for host, what in spellings(METADATA_IP):
@@ -862,11 +882,18 @@ def _depth_probes(
                     f"http://{name}/latest/meta-data/?id={t}",
                     t,
                     pattern=METADATA_MARKERS,
+                    rung="name-metadata",
                 )
             )
         if reflects:
             probes.append(
-                Probe("scheme-file", "file: scheme", "file:///etc/passwd", pattern=PASSWD_MARKER)
+                Probe(
+                    "scheme-file",
+                    "file: scheme",
+                    "file:///etc/passwd",
+                    pattern=PASSWD_MARKER,
+                    rung="file",
+                )
             )
         t = tok("https")
         if oob.https_port:
@@ -906,6 +933,7 @@ def _depth_probes(
             f"http://{oob.name_answering(t, address)}:{port}{path_for(t)}",
             t,
             snippet=snippet,
+            rung="name",
         )
     )
     t = tok("rebinding")
@@ -916,6 +944,7 @@ def _depth_probes(
             f"http://{oob.rebinding_name(t, address)}:{port}{path_for(t)}",
             t,
             snippet=snippet,
+            rung="rebinding",
         )
     )
     if not target.host_only:
@@ -929,6 +958,7 @@ def _depth_probes(
                 oob.http_url(t),
                 t_in,
                 snippet=snippet,
+                rung="redirect",
             )
         )
     return probes
@@ -949,11 +979,15 @@ def _differential_probes(
             "diff-error",
             "our host on a closed port (a fetch that fails)",
             f"http://{ctx.oob.advertise_host}:{closed}/{tok('closed')}",
+            rung="diff",
         ),
         Probe(
-            "diff-internal", "the target's own port via 127.0.0.1", f"http://127.0.0.1:{port}{path}"
+            "diff-internal",
+            "the target's own port via 127.0.0.1",
+            f"http://127.0.0.1:{port}{path}",
+            rung="diff",
         ),
-        Probe("diff-internal", "cloud metadata 169.254.169.254", METADATA_URL),
+        Probe("diff-internal", "cloud metadata 169.254.169.254", METADATA_URL, rung="diff"),
     ]
 
 
@@ -991,15 +1025,27 @@ async def _stage2(
     ``guarded``: stage 1 saw no callback, only differing answers."""
     reflects = any(p.reflected for p in first)
     probes = _depth_probes(ctx, target, self_ref, reflects)
-    await asyncio.gather(*(_fire(ctx, target, p) for p in probes))
-    if late or guarded:
-        await _await_callbacks(ctx, [p for p in probes if p.token])
+    note = ""
+    if write_budget(ctx, target.op) is not None:
+        ladder = len(probes)
+        probes = await _safe_depth(ctx, target, first, probes, wait=late or guarded)
+        if len(probes) < ladder:
+            note = (
+                f"depth partly measured in safe mode: {len(probes)} of {ladder} rungs "
+                "(a write operation); --mode full runs them all"
+            )
+    else:
+        await asyncio.gather(*(_fire(ctx, target, p) for p in probes))
+        if late or guarded:
+            await _await_callbacks(ctx, [p for p in probes if p.token])
     if guarded and not any(p.reached for p in probes if p.group in INTERNAL_GROUPS):
         _not_determined(
             ctx,
             target,
             "answers our URLs differently (a guard in front of a fetcher) and refused every "
-            "internal payload, but never fetched a callback: " + NOT_DETERMINED_FIX,
+            "internal payload, but never fetched a callback: "
+            + NOT_DETERMINED_FIX
+            + (f" ({note})" if note else ""),
         )
         return []
     ok = next((p.exchange for p in first if p.http_hit and p.exchange), None)
@@ -1009,7 +1055,81 @@ async def _stage2(
             if p.group == "diff-internal":
                 p.likely = _shape(p.exchange) == _shape(ok)
                 p.refused = _shape(p.exchange) not in (_shape(ok), _shape(failed))
-    return _verdict(ctx, target, first, probes, reflects)
+    return _verdict(ctx, target, first, probes, reflects, note)
+
+
+def write_budget(ctx: ScanContext, op: Operation) -> int | None:
+    """Safe mode, a write operation: how many more writes it may take (None: no cap)."""
+    policy = ctx.client.policy
+    if ctx.options.mode == "full" or policy is None or op.method in SAFE_METHODS:
+        return None
+    return policy.writes_left(op.key)
+
+
+def kept_back(ex: Exchange) -> bool:
+    """The send policy kept this request back (the write cap): it was never sent."""
+    return ex.status is None and (ex.error or "").startswith("skipped:")
+
+
+def _unsent(probe: Probe) -> bool:
+    return probe.exchange is not None and kept_back(probe.exchange)
+
+
+async def _safe_depth(
+    ctx: ScanContext, target: Target, first: list[Probe], ladder: list[Probe], *, wait: bool
+) -> list[Probe]:
+    """Safe mode through a write operation (each probe may store or create something): the rungs
+    that decide the verdict, in rounds, stopping once it is decided; at most 5, within the
+    operation's write cap. Returns the probes sent.
+
+    1. The plain internal address, a name answering it, the file: scheme (reflecting inputs):
+       the literal getting in means no validation at all (done).
+    2. A name got in: the guard reads the URL text; one odd spelling shows it (done).
+       Otherwise the guard checks addresses (or names do not resolve here): a rebinding name
+       (or an odd spelling) and the unspecified address 0.0.0.0.
+    3. One more: cloud metadata where a range blocklist showed (0.0.0.0 got in) or the input
+       reflects, else a redirect from our host to the inside.
+    """
+    names = any(p.group == "external-dns" and (p.http_hit or p.reflected) for p in first)
+    sent: list[Probe] = []
+    tried: set[int] = set()  # id() of probes fired (sent, or kept back by the cap)
+
+    def take(*rungs: str) -> list[Probe]:
+        out = []
+        for rung in rungs:
+            probe = next((p for p in ladder if p.rung == rung and id(p) not in tried), None)
+            if probe is not None:
+                out.append(probe)
+        return out
+
+    def reached(*rungs: str) -> bool:
+        return any(p.rung in rungs and (p.reached or p.likely) for p in sent)
+
+    async def fire(batch: list[Probe]) -> None:
+        left = write_budget(ctx, target.op)
+        batch = batch[: left if left is not None else len(batch)]
+        tried.update(id(p) for p in batch)
+        await asyncio.gather(*(_fire(ctx, target, p) for p in batch))
+        if wait:
+            await _await_callbacks(ctx, [p for p in batch if p.token])
+        sent.extend(p for p in batch if not _unsent(p))
+
+    literal = take("literal") or take("metadata")
+    await fire(
+        [*literal, *(take("name") or take("name-metadata") if names else []), *take("file")]
+        + [p for p in ladder if p.rung == "diff"]
+    )
+    if any(p.reached for p in literal):
+        return sent
+    if names and reached("name", "name-metadata"):
+        await fire(take("spelling"))
+        return sent
+    await fire([*(take("rebinding") if names else take("spelling")), *take("unspecified")])
+    if reached("unspecified") or any(p.reflected for p in first):
+        await fire(take("metadata") or take("redirect"))
+    else:
+        await fire(take("redirect") or take("metadata"))
+    return sent
 
 
 def _landed(hits: list[Probe]) -> str:
@@ -1024,7 +1144,30 @@ def _landed(hits: list[Probe]) -> str:
 
 
 def _verdict(
-    ctx: ScanContext, target: Target, first: list[Probe], probes: list[Probe], reflects: bool
+    ctx: ScanContext,
+    target: Target,
+    first: list[Probe],
+    probes: list[Probe],
+    reflects: bool,
+    note: str = "",
+) -> list[Finding]:
+    """Findings and coverage for one input. ``note``: the depth left untried in safe mode, said
+    in each finding and coverage line."""
+    findings = _judge(ctx, target, first, probes, reflects, note)
+    if note:
+        for finding in findings:
+            finding.description += f" ({note[0].upper()}{note[1:]}.)"
+            finding.evidence.details["depth"] = note
+    return findings
+
+
+def _judge(
+    ctx: ScanContext,
+    target: Target,
+    first: list[Probe],
+    probes: list[Probe],
+    reflects: bool,
+    note: str,
 ) -> list[Finding]:
     worked = [p for p in probes if p.group in INTERNAL_GROUPS and p.reached]
     refused = [p for p in probes if p.group in INTERNAL_GROUPS and not p.reached]
@@ -1173,7 +1316,8 @@ def _verdict(
                 target.op,
                 target.label,
                 "passed",
-                f"fetches user URLs; refused all {len(refused)} internal payloads",
+                f"fetches user URLs; refused all {len(refused)} internal payloads"
+                + (f"; {note}" if note else ""),
             )
         elif any(p.likely for p in diff):
             hits = [p for p in diff if p.likely]
@@ -1209,7 +1353,8 @@ def _verdict(
                 target.label,
                 "passed",
                 f"fetches user URLs; refused all {len(diff)} internal payloads "
-                "(answered unlike both a fetch that worked and one that failed)",
+                "(answered unlike both a fetch that worked and one that failed)"
+                + (f"; {note}" if note else ""),
             )
         else:
             hit = next(p for p in first if p.http_hit or p.reflected)
@@ -1237,6 +1382,6 @@ def _verdict(
             target.op,
             target.label,
             "failed",
-            ", ".join(sorted({f.kind for f in findings})),
+            ", ".join(sorted({f.kind for f in findings})) + (f"; {note}" if note else ""),
         )
     return findings

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from firebrick.checks.encryption import rendered
-from firebrick.checks.ssrf import Target
+from firebrick.checks.ssrf import Target, kept_back, write_budget
 from firebrick.context import ScanContext
 from firebrick.inject import send
 from firebrick.model import Confidence, Evidence, Exchange, Finding, Interaction, Severity
@@ -111,7 +111,13 @@ async def _one(ctx: ScanContext, target: Target) -> list[Finding]:
         probes.append(
             (Outcome("stall", t), oob.http_url(t) if not target.host_only else _host_url(ctx, t))
         )
+    # Safe mode, a write operation: the SSRF depth ladder went first; what its write cap leaves.
+    left = write_budget(ctx, target.op)
+    unsent = [out.probe for out, _ in probes[left:]] if left is not None else []
+    probes = probes[: len(probes) - len(unsent)]
     outcomes = await asyncio.gather(*(_fire(ctx, target, url, out) for out, url in probes))
+    unsent += [o.probe for o in outcomes if _unsent(o.exchange)]
+    outcomes = [o for o in outcomes if not _unsent(o.exchange)]
     findings: list[Finding] = []
     for out in outcomes:
         out.interactions = oob.interactions(out.token)
@@ -126,15 +132,28 @@ async def _one(ctx: ScanContext, target: Target) -> list[Finding]:
         finding = _verdict(ctx, target, out)
         if finding is not None:
             findings.append(finding)
-    ctx.cover(
-        CHECK,
-        CATEGORY,
-        target.op,
-        target.label,
-        "failed" if findings else "passed",
-        ", ".join(o.probe for o in outcomes),
+    not_sent = (
+        f"; not sent: {', '.join(unsent)} (safe mode's write cap for this operation; "
+        "--mode full sends them)"
+        if unsent
+        else ""
     )
+    if findings or outcomes:
+        ctx.cover(
+            CHECK,
+            CATEGORY,
+            target.op,
+            target.label,
+            "failed" if findings else "passed",
+            ", ".join(o.probe for o in outcomes) + not_sent,
+        )
+    else:
+        ctx.cover(CHECK, CATEGORY, target.op, target.label, "skipped", not_sent[2:])
     return findings
+
+
+def _unsent(ex: Exchange | None) -> bool:
+    return ex is not None and kept_back(ex)
 
 
 def _host_url(ctx: ScanContext, token: str) -> str:
