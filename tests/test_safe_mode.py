@@ -30,6 +30,7 @@ from firebrick.report import render
 from firebrick.report.terminal import render_text
 from firebrick.sideeffects import (
     SAFE_CREATES_PER_OPERATION,
+    SAFE_WRITES_PER_OPERATION,
     Rule,
     SendPolicy,
     classify,
@@ -170,6 +171,28 @@ def test_safe_mode_caps_creations_per_operation() -> None:
     assert full.request_verdict("POST", url, "ssrf", "POST /api/items") is None
 
 
+def test_safe_mode_caps_writes_but_not_posts_that_read() -> None:
+    policy = SendPolicy.from_options("safe", [], [])
+    policy.approve([], post_reads={"POST /api/search"})
+    url = "http://t/api/hooks"
+    for sent in range(SAFE_WRITES_PER_OPERATION):
+        assert policy.writes_left("POST /api/hooks") == SAFE_WRITES_PER_OPERATION - sent
+        assert policy.request_verdict("POST", url, "ssrf", "POST /api/hooks") is None
+        policy.note_write("POST", url, "POST /api/hooks", created=False, status=200)
+    assert policy.writes_left("POST /api/hooks") == 0
+    refused = policy.request_verdict("POST", url, "ssrf", "POST /api/hooks")
+    assert (
+        refused
+        == f"skipped: safe mode sends at most {SAFE_WRITES_PER_OPERATION} writes per operation"
+    )
+    search = "http://t/api/search"
+    for _ in range(3 * SAFE_WRITES_PER_OPERATION):  # a search sent by POST reads: not capped
+        assert policy.request_verdict("POST", search, "injection", "POST /api/search") is None
+        policy.note_write("POST", search, "POST /api/search", created=False, status=200)
+    assert policy.writes_left("POST /api/search") is None
+    assert SendPolicy.from_options("full", [], []).writes_left("POST /api/hooks") is None
+
+
 def test_bad_rule_is_a_one_line_usage_error() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "firebrick", "scan", "http://127.0.0.1:1", "--exclude", "re:("],
@@ -197,6 +220,16 @@ def _writes_seen_by_lab(app: Flask) -> Counter[tuple[str, str, int]]:
 
 def _ledger(result: ScanResult) -> Counter[tuple[str, str, int | None]]:
     return Counter((w.method, w.path.split("?", 1)[0], w.status) for w in result.writes)
+
+
+def _capped_writes_seen_by_lab(app: Flask) -> Counter[tuple[str, str]]:
+    """Writes per (method, path) the lab saw that the safe-mode cap counts: not answered 4xx,
+    and not to the login (a POST that reads)."""
+    return Counter(
+        (m, p)
+        for m, p, s in app.config["LOG"]
+        if m not in SAFE_METHODS and not 400 <= s < 500 and p != "/api/auth/login"
+    )
 
 
 def _skips(result: ScanResult) -> dict[str, str]:
@@ -244,6 +277,38 @@ def test_ledger_lists_exactly_the_writes_the_lab_saw(safe_run: tuple[Flask, Scan
     items = [w for w in result.writes if w.method == "POST" and w.path == "/api/items"]
     assert items and all(w.operation == "POST /api/items" for w in items)
     assert any("remain on the target" in w for w in result.warnings)
+
+
+def test_safe_scan_keeps_writes_per_operation_under_the_cap_and_finds_the_ssrf(
+    safe_run: tuple[Flask, ScanResult],
+) -> None:
+    app, result = safe_run
+    writes = _capped_writes_seen_by_lab(app)
+    assert writes[("POST", "/api/link-preview")] > 2  # the SSRF went past stage 1
+    assert max(writes.values()) <= SAFE_WRITES_PER_OPERATION, writes
+    (finding,) = [
+        f
+        for f in result.findings
+        if f.operation == "POST /api/link-preview" and f.kind.startswith("ssrf.internal")
+    ]
+    assert finding.kind == "ssrf.internal-read"  # the loopback read came back in the answer
+    assert "Depth partly measured in safe mode:" in finding.description
+    assert "--mode full runs them all" in finding.description
+
+
+def test_hardened_link_preview_twin_is_clean_within_the_cap() -> None:
+    app = create_app("hardened")
+    result = _scan(app)
+    assert not [f for f in result.findings if f.operation == "POST /api/link-preview"]
+    statuses = {
+        c.status
+        for c in result.coverage
+        if c.check == "ssrf" and c.operation == "POST /api/link-preview"
+    }
+    assert statuses and "passed" not in statuses  # every callback here is loopback: no verdict
+    writes = _capped_writes_seen_by_lab(app)
+    assert max(writes.values()) <= SAFE_WRITES_PER_OPERATION, writes
+    assert _ledger(result) == _writes_seen_by_lab(app)
 
 
 def test_ssrf_stage1_bundles_a_write_operations_inputs(safe_run: tuple[Flask, ScanResult]) -> None:
@@ -336,6 +401,21 @@ def test_full_mode_mass_assignment_is_restored_and_verified() -> None:
     assert len(deletes) == len(created)
     assert _ledger(result) == _writes_seen_by_lab(app)
     assert app.config["CALLS"]["/api/admin/reset"] == 0  # full mode, not included
+
+
+def test_full_mode_detects_a_200_creation_by_reading_it_back_and_deletes_it() -> None:
+    app = create_app("vulnerable")
+    result = _scan(app, mode="full", checks=["input_validation", "llm_security"])
+    notes = [w for w in result.writes if w.path == "/api/notes" and w.status == 200]
+    assert notes  # injection probes went through the write operation and each stored a note
+    assert all(w.created and w.created.startswith("/api/notes/") for w in notes), notes
+    assert all(w.cleanup == "deleted (204)" for w in notes)
+    assert set(app.config["STATE"]["notes"]) == {1}
+    # A completion answers 200 with a fresh id, but nothing reads it back: no creation.
+    completions = [w for w in result.writes if w.path == "/api/completions" and w.status == 200]
+    assert completions and not any(w.created for w in completions)
+    assert app.config["STATE"]["completions"] == len(completions)
+    assert _ledger(result) == _writes_seen_by_lab(app)
 
 
 def test_hardened_twin_is_clean() -> None:

@@ -258,6 +258,7 @@ async def run_scan(
         policy.approve(
             surface.operations, {op.key for op in surface.operations if reads_by_post(op)}
         )
+        ledger.watch_collections(surface.operations)
         if restorer is not None:
             restorer.set_surface(surface.operations)
         ctx.surface = surface

@@ -595,7 +595,7 @@ class ScopedClient:
             self.exchanges.append(exchange)
             if op_key is not None:
                 self.op_answers.setdefault(op_key, []).append(exchange)
-            self._note_write(exchange, check, op_key)
+            await self._note_write(exchange, check, op_key, who)
             if exchange.status != 429 or retried:
                 return exchange
             # Honour 429: wait what the server asks (bounded), slow down, retry once.
@@ -701,13 +701,29 @@ class ScopedClient:
         reason = self.policy.request_verdict(request.method, url, check, op_key)
         return None if reason is None else Exchange(method=request.method, url=url, error=reason)
 
-    def _note_write(self, exchange: Exchange, check: str, op_key: str | None) -> None:
-        if self.ledger is not None:
-            entry = self.ledger.record(exchange, check, op_key)
-            if entry is not None and self.policy is not None:
-                self.policy.note_write(
-                    exchange.method, exchange.url, op_key, bool(entry.created), exchange.status
-                )
+    async def _note_write(
+        self, exchange: Exchange, check: str, op_key: str | None, who: str | None
+    ) -> None:
+        if self.ledger is None:
+            return
+        entry = self.ledger.record(exchange, check, op_key)
+        if entry is None:
+            return
+        # A 200 with a new id from a POST on a collection: read the item back before calling it
+        # created (a chat completion or a search answer carries an id too).
+        listing = self.ledger.item_reads.get(op_key or "", (None, None, None))[2]
+        earlier = self.op_answers.get(listing, []) if listing else []
+        target = self.ledger.confirm_target(entry, exchange, earlier)
+        if target is not None:
+            path, item_key, value = target
+            read = await self.request(
+                "GET", path, check="ledger", op_key=item_key, identity=who, follow_redirects=False
+            )
+            self.ledger.confirm(entry, path, read, value)
+        if self.policy is not None:
+            self.policy.note_write(
+                exchange.method, exchange.url, op_key, bool(entry.created), exchange.status
+            )
 
     # -- restoring what full mode changes (restore.py) ----------------------------------------
     def start_restoring(self) -> Restorer:

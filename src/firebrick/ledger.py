@@ -2,18 +2,23 @@
 
 The ScopedClient (the only sender) hands each exchange to ``WriteLedger.record``; the ledger keeps
 the method, path, status and, when the answer says so (``201 Created``, or a ``Location`` on a
-2xx; the id from the JSON answer), what the write created. At the end of the scan ``cleanup`` deletes created
-objects where the surface has a matching delete operation, and notes the outcome on the entry.
+2xx; the id from the JSON answer), what the write created. A ``200`` to a POST on a collection
+(``POST /notes``) whose JSON carries an id is a creation only once confirmed: the id was in no
+earlier answer of that operation nor in the collection's listing, and ``GET /notes/{id}`` (when
+the surface has it) reads the object (``confirm_target`` / ``confirm``). A chat completion or a
+search answer carries an id too, but no such read confirms it. At the end of the scan
+``cleanup`` deletes created objects where the surface has a matching delete operation, and notes
+the outcome on the entry.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from firebrick.model import Exchange, Operation, WriteRecord
+from firebrick.safejson import safe_json_loads
 from firebrick.sideeffects import SAFE_METHODS
 
 if TYPE_CHECKING:
@@ -27,6 +32,33 @@ def _path(url: str) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
+def _answer_id(ex: Exchange) -> tuple[str, str] | None:
+    """(key, value) of the id in a JSON object answer, or None."""
+    data = safe_json_loads(ex.body_text) if ex.body_text.lstrip().startswith("{") else None
+    if isinstance(data, dict):
+        for key in _ID_KEYS:
+            value = data.get(key)
+            if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
+                return key, str(value)
+    return None
+
+
+def _ids_in(body: str, key: str) -> set[str]:
+    """Every ``key`` value of the JSON objects in ``body`` (a listing: a list, or lists inside)."""
+    doc = safe_json_loads(body) if body.lstrip().startswith(("{", "[")) else None
+    found: set[str] = set()
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get(key), (str, int)) and not isinstance(node.get(key), bool):
+                found.add(str(node[key]))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
 def created_ref(ex: Exchange) -> str | None:
     """The id or Location of what a write created, when the answer names one."""
     if ex.status is None or not 200 <= ex.status < 300:
@@ -35,23 +67,76 @@ def created_ref(ex: Exchange) -> str | None:
     if location:
         return _path(urljoin(ex.url, location))
     if ex.status != 201:
-        return None  # a 200 with an id is an answer (a chat completion, an update), not a creation
-    try:
-        data = json.loads(ex.body_text) if ex.body_text.strip().startswith("{") else None
-    except ValueError:
-        return None
-    if isinstance(data, dict):
-        for key in _ID_KEYS:
-            value = data.get(key)
-            if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
-                return str(value)
-    return "(201 Created, no id in the answer)"
+        return None  # a 200 with an id: see WriteLedger.confirm_target
+    found = _answer_id(ex)
+    return found[1] if found else "(201 Created, no id in the answer)"
 
 
 class WriteLedger:
     def __init__(self) -> None:
         self.entries: list[WriteRecord] = []
         self._by_exchange: dict[int, WriteRecord] = {}  # id(Exchange) -> its entry
+        # Set by the engine from the surface: "POST /notes" -> ("/notes", "GET /notes/{id}",
+        # "GET /notes" or None), the collections a 200 answer may have created an object in.
+        self.item_reads: dict[str, tuple[str, str, str | None]] = {}
+        self._ids_answered: dict[str, set[str]] = {}  # op key -> ids its 200 answers carried
+
+    def watch_collections(self, operations: list[Operation]) -> None:
+        """Note POSTs on a collection whose items the surface can read back by id."""
+        reads = {op.path.rstrip("/"): op for op in operations if op.method == "GET"}
+        for op in operations:
+            if op.method != "POST" or op.graphql is not None:
+                continue
+            collection = op.path.rstrip("/")
+            if not collection or collection.rsplit("/", 1)[-1].startswith("{"):
+                continue  # POST /notes/{id}: acts on an item, creates no new one
+            item = next(
+                (
+                    r
+                    for path, r in reads.items()
+                    if path.rpartition("/")[0] == collection
+                    and path.rpartition("/")[2].startswith("{")
+                ),
+                None,
+            )
+            if item is not None:
+                listing = reads.get(collection)
+                self.item_reads[op.key] = (
+                    collection,
+                    item.key,
+                    listing.key if listing is not None else None,
+                )
+
+    def confirm_target(
+        self, entry: WriteRecord, exchange: Exchange, earlier: list[Exchange]
+    ) -> tuple[str, str, str] | None:
+        """For a 200 to a watched POST: (path to read, its operation key, id) when the answer
+        carries an id that no earlier answer of the operation nor the collection's listing
+        (``earlier``: the scan's answers of the listing) had; None otherwise."""
+        watched = self.item_reads.get(entry.operation or "")
+        if entry.created or watched is None or exchange.status != 200:
+            return None
+        found = _answer_id(exchange)
+        if found is None:
+            return None
+        key, value = found
+        seen = self._ids_answered.setdefault(entry.operation or "", set())
+        fresh = value not in seen and not any(value in _ids_in(e.body_text, key) for e in earlier)
+        seen.add(value)
+        if not fresh or "/" in value or "?" in value:
+            return None
+        collection, item_key, _ = watched
+        return f"{collection}/{value}", item_key, value
+
+    def confirm(self, entry: WriteRecord, path: str, read: Exchange, value: str) -> bool:
+        """The read-back of a 200 answer's id: the object is there, so the write created it."""
+        if read.status is None or not 200 <= read.status < 300:
+            return False
+        found = _answer_id(read)
+        if found is None or found[1] != value:
+            return False
+        entry.created = path
+        return True
 
     def record(self, exchange: Exchange, check: str, op_key: str | None) -> WriteRecord | None:
         """Note one exchange that went on the wire; GET/HEAD/OPTIONS are not writes."""

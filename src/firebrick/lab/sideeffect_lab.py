@@ -9,11 +9,19 @@
   (safe mode bundles their SSRF stage-1 payloads: two requests, not six) and
   ``DELETE /api/items/{id}`` deletes it (for the write cap and ``--cleanup``);
 - ``GET``/``PUT /api/account`` for the full-mode mass-assignment probe; ``PUT`` needs the whole
-  object (a probe that restores one property alone is refused).
+  object (a probe that restores one property alone is refused);
+- ``POST /api/link-preview`` fetches the ``url`` of its JSON body and returns the start of what
+  it got (an SSRF through a write operation: safe mode's per-operation write cap);
+- ``POST /api/notes`` creates a note and answers ``200`` with its id (no 201, no Location);
+  ``GET /api/notes/{id}`` reads it back and ``DELETE /api/notes/{id}`` deletes it;
+  ``POST /api/completions`` answers ``200`` with a fresh id too, but nothing reads it back
+  (a chat completion: not a creation).
 
-Variants differ only in ``PUT /api/account``: ``vulnerable`` copies ``role`` from the request,
+Variants differ in ``PUT /api/account``: ``vulnerable`` copies ``role`` from the request,
 ``hardened`` ignores it (the twin), ``choking`` stores it and then answers 500 on ``GET`` for a
-role it does not know, ``stuck`` stores it and never lowers it again (a restore must fail).
+role it does not know, ``stuck`` stores it and never lowers it again (a restore must fail); and in
+``POST /api/link-preview``: ``hardened`` fetches through the standard-library safe fetcher
+(firebrick's printed fix: public addresses only, every hop re-checked), the others fetch anything.
 
 Every request is appended to ``app.config["LOG"]`` as (method, path, status) and counted per path
 in ``app.config["CALLS"]``: tests read them in-process.
@@ -25,7 +33,10 @@ import threading
 from collections import Counter
 from typing import Any
 
+import requests
 from flask import Flask, Response, jsonify, request
+
+from firebrick.remediation.snippets import safe_fetch_stdlib
 
 VARIANTS = ("vulnerable", "hardened", "choking", "stuck")
 TOKEN = "lab-user-token"
@@ -63,6 +74,8 @@ def create_app(variant: str = "vulnerable") -> Flask:
         "items": {1: {"id": 1, "name": "first", "image_url": None}},
         "next_id": 2,
         "account": {"id": 1, "name": "Alice", "email": "alice@example.com", "role": "user"},
+        "notes": {1: {"id": 1, "text": "first"}},
+        "completions": 0,
     }
     app.config.update(LOG=log, CALLS=calls, STATE=state, VARIANT=variant)
 
@@ -177,6 +190,60 @@ def create_app(variant: str = "vulnerable") -> Flask:
             return jsonify(error="not found"), 404
         return Response(status=204)
 
+    @app.post("/api/link-preview")
+    def link_preview() -> Any:
+        data = request.get_json(silent=True)
+        url = data.get("url") if isinstance(data, dict) else None
+        if not isinstance(url, str) or not url:
+            return jsonify(error="url required"), 400
+        try:
+            if variant == "hardened":
+                body = safe_fetch_stdlib.safe_fetch(url, timeout=3.0, max_bytes=65536).body
+            else:
+                with requests.Session() as session:
+                    session.trust_env = False  # no environment proxies: the lab fetches directly
+                    body = session.get(url, timeout=3.0).content[:65536]
+        except safe_fetch_stdlib.BlockedURL:
+            return jsonify(error="url not allowed"), 400
+        except (OSError, requests.RequestException, ValueError):
+            return jsonify(error="fetch failed"), 502
+        return jsonify(url=url, preview=body[:2000].decode("utf-8", "replace"))
+
+    @app.get("/api/notes")
+    def notes() -> Response:
+        return jsonify(notes=list(state["notes"].values()))
+
+    @app.post("/api/notes")
+    def create_note() -> Any:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+            return jsonify(error="text required"), 400
+        with lock:
+            note_id = max(state["notes"], default=0) + 1
+            state["notes"][note_id] = {"id": note_id, "text": data["text"]}
+        return jsonify(state["notes"][note_id])  # 200, no Location: created all the same
+
+    @app.get("/api/notes/<int:note_id>")
+    def note(note_id: int) -> Any:
+        found = state["notes"].get(note_id)
+        return jsonify(found) if found else (jsonify(error="not found"), 404)
+
+    @app.delete("/api/notes/<int:note_id>")
+    def delete_note(note_id: int) -> Any:
+        if state["notes"].pop(note_id, None) is None:
+            return jsonify(error="not found"), 404
+        return Response(status=204)
+
+    @app.post("/api/completions")
+    def completion() -> Any:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict) or not isinstance(data.get("prompt"), str):
+            return jsonify(error="prompt required"), 400
+        with lock:
+            state["completions"] += 1
+            n = state["completions"]
+        return jsonify(id=f"cmpl-{n}", text="A short answer.")  # an id, but nothing was stored
+
     @app.get("/api/account")
     def account() -> Any:
         if not authed():
@@ -204,6 +271,11 @@ def create_app(variant: str = "vulnerable") -> Flask:
         return jsonify(acct)
 
     return app
+
+
+def _body(properties: dict[str, Any], required: str) -> dict[str, Any]:
+    schema = {"type": "object", "required": [required], "properties": properties}
+    return {"content": {"application/json": {"schema": schema}}}
 
 
 def openapi() -> dict[str, Any]:
@@ -293,6 +365,48 @@ def openapi() -> dict[str, Any]:
                     "summary": "Delete an item",
                     "responses": {"204": {"description": "Deleted"}},
                 },
+            },
+            "/api/link-preview": {
+                "post": {
+                    "operationId": "linkPreview",
+                    "summary": "Preview a link",
+                    "requestBody": _body({"url": {"type": "string", "format": "uri"}}, "url"),
+                    "responses": ok,
+                }
+            },
+            "/api/notes": {
+                "get": {"operationId": "listNotes", "summary": "List notes", "responses": ok},
+                "post": {
+                    "operationId": "addNote",
+                    "summary": "Add a note",
+                    "requestBody": _body({"text": {"type": "string", "example": "hello"}}, "text"),
+                    "responses": ok,
+                },
+            },
+            "/api/notes/{id}": {
+                "parameters": [
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                        "example": 1,
+                    }
+                ],
+                "get": {"operationId": "getNote", "summary": "One note", "responses": ok},
+                "delete": {
+                    "operationId": "deleteNote",
+                    "summary": "Delete a note",
+                    "responses": {"204": {"description": "Deleted"}},
+                },
+            },
+            "/api/completions": {
+                "post": {
+                    "operationId": "complete",
+                    "summary": "Complete a prompt",
+                    "requestBody": _body({"prompt": {"type": "string", "example": "hi"}}, "prompt"),
+                    "responses": ok,
+                }
             },
             "/api/account": {
                 "get": {"operationId": "getAccount", "summary": "My account", "responses": ok},
