@@ -205,3 +205,79 @@ def test_jwt_tests_run_on_the_spec_example_token_and_say_so() -> None:
     # the published example token itself is data_exposure's business, in both twins
     assert {f.category for f in hardened.findings} <= {"data_exposure"}
     assert not [f for f in hardened.findings if f.category == "authentication"]
+
+
+# -- the books-by-title shape (measured on a third-party API, docs/real-apps.md) --------------
+@pytest.fixture(scope="module")
+def books_anonymous() -> tuple[ScanResult, ScanResult]:
+    return scan("books-by-title", hardened=False), scan("books-by-title", hardened=True)
+
+
+def _login_item(result: ScanResult) -> Any:
+    return next(c for c in result.coverage if c.check == "authentication" and c.input == "login")
+
+
+def test_login_enumeration_uses_a_user_the_api_lists(
+    books_anonymous: tuple[ScanResult, ScanResult],
+) -> None:
+    vulnerable, hardened = books_anonymous
+    enum = [f for f in vulnerable.findings if f.kind == "authentication.user-enumeration"]
+    assert enum and enum[0].operation == "POST /api/login"
+    assert "alice" in enum[0].evidence.payloads_worked  # listed by GET /api/users
+    # the twin answers alike for a user that exists: a pass that reached the credential check
+    item = _login_item(hardened)
+    assert item.status == "passed" and "'alice'" in item.reason and "listed by" in item.reason
+
+
+def test_login_without_a_known_user_is_not_a_pass() -> None:
+    # the spec's example user does not exist and nothing lists users: "no such user" twice
+    # proves nothing, so the test is not determined
+    r = scan("books-by-title", hardened=True, exclude=["/api/users*", "/api/books*"])
+    item = _login_item(r)
+    assert item.status == "not_determined" and "no user is known to exist" in item.reason
+
+
+def test_jwt_accepted_where_a_token_check_is_undeclared_and_the_example_id_is_absent(
+    books_anonymous: tuple[ScanResult, ScanResult],
+) -> None:
+    vulnerable, hardened = books_anonymous
+    weak = [f for f in vulnerable.findings if f.kind == "authentication.jwt-weak-secret"]
+    # the forged token gets 404 (the example book is not there) where a bad signature gets 401
+    assert weak and weak[0].operation == "GET /api/books/{book_title}"
+    assert weak[0].evidence.exchanges[0].status == 404
+    for r in (vulnerable, hardened):
+        notes = r.coverage_summary.notes if r.coverage_summary else []
+        assert "JWT tests ran on 1 token(s): an example in the OpenAPI document (HS256)" in notes
+    item = next(
+        c for c in hardened.coverage if c.input == "jwt (an example in the OpenAPI document)"
+    )
+    assert item.status == "passed"
+    # Shared by both twins, not flaws of the shape: the published example token, and the public
+    # user directory that the private-looking-path heuristic names (possible, not proven).
+    shared = {"data_exposure.secret-in-spec", "authentication.unauthenticated-access"}
+    assert {f.kind for f in hardened.findings} <= shared
+    assert all(
+        f.confidence.value == "possible" and f.operation == "GET /api/users"
+        for f in hardened.findings
+        if f.kind == "authentication.unauthenticated-access"
+    )
+
+
+def test_bola_on_titles_but_not_on_public_profiles() -> None:
+    from firebrick.lab.truth_lab import books_token
+
+    def ids(hardened: bool) -> dict[str, dict[str, str]]:
+        return {
+            u: {"Authorization": f"Bearer {books_token(u, hardened)}"} for u in ("alice", "bob")
+        }
+
+    vulnerable = scan("books-by-title", hardened=False, identities=ids(False))
+    hardened = scan("books-by-title", hardened=True, identities=ids(True))
+    cross = {f.operation for f in vulnerable.findings if f.kind == "bola.cross-identity"}
+    # a profile that anyone reads without credentials is public, even when listed in A's answer
+    assert cross == {"GET /api/books/{book_title}"}
+    assert not [f for f in hardened.findings if f.category == "bola"]
+    assert any(
+        c.check == "bola" and c.operation == "GET /api/users/{username}" and "public" in c.reason
+        for c in vulnerable.coverage
+    )

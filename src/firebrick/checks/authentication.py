@@ -35,6 +35,8 @@ from firebrick.checks.authz_common import (
     Identity,
     carries_data,
     identities,
+    items_of,
+    json_body,
     looks_admin,
     looks_health,
     looks_login,
@@ -109,9 +111,26 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
         and not looks_admin(op)
         and not looks_health(op)
     ][:MAX_UNAUTH_OPS]
-    anon_task = asyncio.gather(*(send_as(ctx, CHECK, op, ANONYMOUS) for op in candidates))
-    anon, tokens = await asyncio.gather(anon_task, _tokens(ctx))
+    # Other GETs (not private-looking, e.g. /books/{title} behind a token check the spec does
+    # not declare) are sent once too: a refusal there is where forged tokens can be judged.
+    walled = [
+        op
+        for op in plain_ops(ctx)
+        if op not in candidates and not looks_admin(op) and not looks_health(op)
+    ][: max(0, MAX_UNAUTH_OPS - len(candidates))]
+    anon_task = asyncio.gather(
+        *(send_as(ctx, CHECK, op, ANONYMOUS) for op in [*candidates, *walled])
+    )
+    answers, tokens = await asyncio.gather(anon_task, _tokens(ctx))
+    anon = answers[: len(candidates)]
     refused: list[tuple[Operation, Exchange]] = []
+    for op, ex in zip(walled, answers[len(candidates) :], strict=True):
+        remember(ctx, op, ex, ANONYMOUS)
+        if ex.status in (401, 403):
+            refused.append((op, ex))
+            ctx.cover(
+                CHECK, CATEGORY, op, None, "passed", f"refused without credentials ({ex.status})"
+            )
     for op, ex in zip(candidates, anon, strict=True):
         remember(ctx, op, ex, ANONYMOUS)
         finding = _unauthenticated(ctx, op, ex)
@@ -374,6 +393,17 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
         return findings
     who: Identity = token.extra.get("identity") or ANONYMOUS
 
+    async def send_all(raw: str) -> list[Exchange]:
+        """raw as the bearer token, to every op at once."""
+        return list(
+            await asyncio.gather(
+                *(
+                    send_as(ctx, CHECK, op, who, extra_headers={"Authorization": f"Bearer {raw}"})
+                    for op in ops
+                )
+            )
+        )
+
     nones = jwtlib.alg_none(token)[:2]
     tampered = jwtlib.tampered_signature(token)
     exp = token.claims.get("exp")
@@ -398,15 +428,14 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
     for _label, raw in variants:
         if raw != token.raw:  # ours, the proof of a finding: shown in replay lines
             ctx.client.add_forged(raw)
-    results = dict(
-        zip(
-            (raw for _, raw in variants),
-            await asyncio.gather(
-                *(_accepting(ctx, ops, raw, label, who) for label, raw in variants)
-            ),
-            strict=True,
+    sent = await asyncio.gather(*(send_all(raw) for _, raw in variants))
+    answered = dict(zip((raw for _, raw in variants), sent, strict=True))
+    results = {
+        raw: _first_accepting(
+            ctx, ops, answered[raw], answered[tampered], raw, label, raw == tampered
         )
-    )
+        for label, raw in variants
+    }
     base_op, base_ex = results[token.raw]
     if base_op is not None:
         token.trusted_origin = True  # the target accepts it: it was signed with the target's key
@@ -492,6 +521,35 @@ async def _jwt_tests(ctx: ScanContext, token: jwtlib.Token, ops: list[Operation]
     status = "failed" if findings else "passed"
     ctx.cover(CHECK, CATEGORY, None, f"jwt ({token.source})", status, reason)
     return findings
+
+
+def _first_accepting(
+    ctx: ScanContext,
+    ops: list[Operation],
+    answers: list[Exchange],
+    control: list[Exchange],
+    raw: str,
+    label: str,
+    is_control: bool,
+) -> tuple[Operation | None, Exchange | None]:
+    """The first op (in order) that accepted raw: it answered with data, or (real apps: a token
+    for an example user asks for an example object that is not there) the refusal was lifted:
+    not 401/403 where the same request with a garbage signature (the control) was refused."""
+    for op, ex in zip(ops, answers, strict=True):
+        if carries_data(ex):
+            remember(ctx, op, ex, Identity(f"jwt {label}", {"Authorization": f"Bearer {raw}"}))
+            return op, ex
+    if is_control:
+        return None, None
+    for op, ex, ctl in zip(ops, answers, control, strict=True):
+        if (
+            ex.status is not None
+            and ex.status not in (401, 403)
+            and ex.status < 500
+            and ctl.status in (401, 403)
+        ):
+            return op, ex
+    return None, None
 
 
 async def _accepting(
@@ -621,6 +679,12 @@ def _weak_secret(
         else "found offline in firebrick's list of common secrets"
     )
     proof = [base_ex] if base_ex is not None else []
+    lifted = ""
+    if base_op is not None and base_ex is not None and not carries_data(base_ex):
+        lifted = (
+            f" {base_op.key} answered {base_ex.status} to a token signed with it, where the same "
+            "token with a wrong signature was refused (401/403): the token check passed."
+        )
     return [
         _finding(
             "authentication.jwt-weak-secret",
@@ -629,7 +693,7 @@ def _weak_secret(
             Confidence.CONFIRMED,
             base_op,
             f"The token ({token.source}) is signed {token.alg} with the secret {secret!r}, {how}. "
-            "Anyone can sign tokens the server accepts, for any user and any role.",
+            "Anyone can sign tokens the server accepts, for any user and any role." + lifted,
             proof,
             summary=f"HMAC secret {secret!r} verifies the token"
             + (f"; {base_op.key} accepts it" if base_op else ""),
@@ -763,7 +827,12 @@ async def _login(ctx: ScanContext) -> list[Finding]:
         fields = _login_fields(op)
         assert fields is not None
         user_p, pass_p = fields
-        known = str(user_p.example or (user_p.schema or {}).get("example") or "admin")
+        # A user known to exist (ours, or one the API lists): an example name that does not
+        # exist gets "no such user" twice, which proves nothing about enumeration.
+        listed = await _known_users(ctx)
+        exists = listed[0] if listed else None
+        known = exists[0] if exists else None
+        known = known or str(user_p.example or (user_p.schema or {}).get("example") or "admin")
         unknown = f"fb-no-such-user-{secrets.token_hex(4)}"
         wrong = f"fb-wrong-{secrets.token_hex(6)}"
         ex_unknown, ex_known = await asyncio.gather(
@@ -810,6 +879,17 @@ async def _login(ctx: ScanContext) -> list[Finding]:
         ) is not None:
             # CSRF, a missing route or a rate limit answered, not the credential check
             ctx.refused(CHECK, CATEGORY, op, "login", blocked, f"answered {ex_known.status}")
+        elif exists is None:
+            ctx.cover(
+                CHECK,
+                CATEGORY,
+                op,
+                "login",
+                "inconclusive",
+                f"same answer for an unknown user and for {known!r}, but no user is known to exist "
+                "(give --username, or an API that lists its users): enumeration not determined",
+                cause=Cause.NO_TARGET,
+            )
         else:
             ctx.cover(
                 CHECK,
@@ -817,7 +897,7 @@ async def _login(ctx: ScanContext) -> list[Finding]:
                 op,
                 "login",
                 "passed",
-                "same answer for unknown user and wrong password",
+                f"same answer for an unknown user and a wrong password for {known!r} ({exists[1]})",
             )
         evaluated = [
             e
@@ -845,6 +925,48 @@ async def _login(ctx: ScanContext) -> list[Finding]:
             )
     ctx.state["authentication.login_attempts"] = attempts
     return findings
+
+
+_USER_LIST = re.compile(r"(^|/)(users|accounts|members|people|customers|profiles)(/|$)", re.I)
+_USER_KEYS = ("username", "user_name", "login", "email", "user")
+
+
+def _listed_names(ex: Exchange) -> list[str]:
+    """User names a 2xx GET answer lists: the records of a collection (never an echo of ours)."""
+    if ex.method != "GET" or not carries_data(ex):
+        return []
+    out: list[str] = []
+    for item in items_of(json_body(ex)) or []:
+        if not isinstance(item, dict):
+            continue
+        lowered = {str(k).lower(): v for k, v in item.items()}
+        for key in _USER_KEYS:
+            value = lowered.get(key)
+            if isinstance(value, str) and 2 < len(value) <= 120 and not value.startswith("fb-"):
+                out.append(value)
+                break
+    return out
+
+
+async def _known_users(ctx: ScanContext) -> list[tuple[str, str]]:
+    """(user name, why we know it exists): the user's own, else names the API lists (answers
+    seen so far, else one GET of a user collection such as /users)."""
+    out: list[tuple[str, str]] = []
+    if ctx.options.username:
+        out.append((ctx.options.username, "the --username given"))
+    out += [(user, f"--login-user {name}") for name, user, _pw in ctx.options.login_users]
+    if out:
+        return out
+    for ex in list(ctx.client.exchanges):
+        names = _listed_names(ex)
+        if names:
+            return [(n, f"listed by GET {urlsplit(ex.url).path}") for n in names[:3]]
+    lists = [op for op in plain_ops(ctx) if _USER_LIST.search(op.path) and "{" not in op.path]
+    for op in lists[:1]:
+        ex = await send_as(ctx, CHECK, op, ANONYMOUS)
+        remember(ctx, op, ex, ANONYMOUS)
+        out += [(n, f"listed by {op.key}") for n in _listed_names(ex)[:3]]
+    return out
 
 
 def _https_redirect(ex: Exchange) -> bool:

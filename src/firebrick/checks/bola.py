@@ -389,15 +389,13 @@ async def _cross(
             else:
                 ctx.cover(CHECK, CATEGORY, op, p, "passed", why)
             return None
-        if not proven:
-            # A public object (a catalogue page by slug) reads the same without any credentials:
-            # B reading it is the design, not a broken authorization.
-            anon = await send_as(ctx, CHECK, op, ANONYMOUS, {p.display: obj_id})
-            if carries_data(anon) and _same_object(anon, a_ex, obj_id, p):
-                ctx.cover(
-                    CHECK, CATEGORY, op, p, "passed", f"{obj_id} is public (read anonymously)"
-                )
-                return None
+        # A public object (a catalogue page by slug, a public profile listed by a public
+        # directory) reads the same without any credentials: B reading it is the design, not a
+        # broken authorization, even when it came from A's list (the list may be everyone's).
+        anon = await send_as(ctx, CHECK, op, ANONYMOUS, {p.display: obj_id})
+        if carries_data(anon) and _same_object(anon, a_ex, obj_id, p):
+            ctx.cover(CHECK, CATEGORY, op, p, "passed", f"{obj_id} is public (read anonymously)")
+            return None
         how = f"from {a.label}'s own list" if proven else f"{a.label} can read it"
         return _finding(
             "bola.cross-identity",

@@ -142,7 +142,12 @@ def _checks_credentials(answered: list[Exchange]) -> bool:
     ):
         return False
     return any(
-        re.search(r"password|credential|invalid|incorrect|denied|token", e.body_text, re.I)
+        re.search(
+            r"password|credential|invalid|incorrect|denied|token|does not exist|no such user|"
+            r"unknown user|user not found",
+            e.body_text,
+            re.I,
+        )
         for e in answered
     )
 

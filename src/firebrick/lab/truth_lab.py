@@ -23,6 +23,13 @@ jwt-example           the spec's example JWT is signed with         a random sig
                                                                     published token itself is
                                                                     still data_exposure's
                                                                     secret-in-spec, in both)
+books-by-title        a spec with no security declared; a public    one login message; a lab
+                      user list; the login tells "no such user"     key no list holds; a book
+                      from "wrong password"; GET /api/books/        reads only for its owner
+                      {book_title} needs a JWT (401 without) signed (404 otherwise)
+                      with the example's common secret and reads
+                      any user's book; the spec's examples name a
+                      user and a book that do not exist
 ====================  ============================================  ===========================
 
 Every variant sends security headers and a Server header without a version, so the twins differ
@@ -45,7 +52,15 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from firebrick.lab.canaries import serve_until_interrupted, serving
 
-SHAPES = ("token-wall", "spa", "swagger-redirect", "string-ids", "likely-sql", "jwt-example")
+SHAPES = (
+    "token-wall",
+    "spa",
+    "swagger-redirect",
+    "string-ids",
+    "likely-sql",
+    "jwt-example",
+    "books-by-title",
+)
 TOKENS = {"alice": "lab-truth-alice-7c1e", "bob": "lab-truth-bob-52d9"}
 LEAKED_AWS_KEY = "AKIAIOSFODNN7TRUTHLB"  # lab-only, the AWS documentation's example shape
 HEADERS = {
@@ -517,6 +532,127 @@ def jwt_example(hardened: bool) -> Flask:
     return app
 
 
+# -- books-by-title --------------------------------------------------------------------------------
+# Measured on a third-party API (docs/real-apps.md): the token check is not declared in the spec,
+# the spec's example token and ids name things that do not exist, and the only user names are in
+# a public list. Lab-only keys: the vulnerable one is in firebrick's common list, the other is not.
+BOOKS_KEYS = {False: JWT_EXAMPLE_SECRET, True: "lab-books-key-3c9e71d05a4f"}
+BOOKS_USERS = {"alice": "alice-pass-1", "bob": "bob-pass-2"}
+BOOKS = {"alice-garden-notes": "alice", "bob-travel-log": "bob"}
+
+
+def books_token(user: str, hardened: bool, lifetime: int = 3600) -> str:
+    """A token the books-by-title twin accepts for user (tests use it as an identity)."""
+    from firebrick.checks import jwt as jwtlib
+
+    now = int(time.time())
+    claims = {"sub": user, "iat": now, "exp": now + lifetime}
+    return jwtlib.sign({"alg": "HS256", "typ": "JWT"}, claims, BOOKS_KEYS[hardened])
+
+
+def books_by_title(hardened: bool) -> Flask:
+    from firebrick.checks import jwt as jwtlib
+
+    app = Flask(f"truth-books-{'hardened' if hardened else 'vulnerable'}")
+    _headers(app)
+    key = BOOKS_KEYS[hardened]
+    example = jwtlib.sign(
+        {"alg": "HS256", "typ": "JWT"},
+        {"sub": "John.Doe", "iat": 1670160557, "exp": 1670160617},
+        JWT_EXAMPLE_SECRET,
+    )
+    body = {
+        "type": "object",
+        "properties": {
+            "username": {"type": "string", "example": "John.Doe"},
+            "password": {"type": "string", "example": "password123"},
+        },
+    }
+    login_answer = {
+        "type": "object",
+        "properties": {"auth_token": {"type": "string", "example": example}},
+    }
+    paths = {
+        "/api/users": _get("the user directory"),
+        "/api/users/{username}": _get(
+            "a public profile", [_path_param("username") | {"example": "John.Doe"}]
+        ),
+        "/api/login": {
+            "post": {
+                "summary": "log in",
+                "requestBody": {"content": {"application/json": {"schema": body}}},
+                "responses": {
+                    "200": {
+                        "description": "ok",
+                        "content": {"application/json": {"schema": login_answer}},
+                    }
+                },
+            }
+        },
+        "/api/books": _get("every book title"),
+        "/api/books/{book_title}": _get(
+            "a book and its text, for its owner",
+            [_path_param("book_title") | {"example": "bookTitle77"}],
+        ),
+    }
+
+    @app.get("/openapi.json")
+    def spec() -> Any:
+        return jsonify(_spec("Books", paths))  # no security scheme declared, as in the field
+
+    def caller() -> str | None:
+        auth = request.headers.get("Authorization", "")
+        parsed = jwtlib.parse(auth.removeprefix("Bearer ").strip())
+        if parsed is None or parsed.alg != "HS256" or not jwtlib.verify_hmac(parsed, key):
+            return None
+        exp = parsed.claims.get("exp")
+        if not isinstance(exp, (int, float)) or exp < time.time():
+            return None
+        return str(parsed.claims.get("sub", ""))
+
+    @app.get("/api/users")
+    def users() -> Any:
+        return jsonify(users=[{"username": u, "display_name": u.title()} for u in BOOKS_USERS])
+
+    @app.get("/api/users/<username>")
+    def user(username: str) -> Any:
+        if username not in BOOKS_USERS:
+            return jsonify(status="fail", message="User not found"), 404
+        return jsonify(username=username, display_name=username.title())
+
+    @app.post("/api/login")
+    def login() -> Any:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict) or not isinstance(data.get("username"), str):
+            return jsonify(status="fail", message="username and password required"), 400
+        name, password = data["username"], data.get("password")
+        if BOOKS_USERS.get(name) == password:
+            return jsonify(status="success", auth_token=books_token(name, hardened))
+        if hardened:
+            message = "Username or password incorrect"
+        elif name in BOOKS_USERS:  # the flaw: the two failures read differently
+            message = "Password is not correct for the given username."
+        else:
+            message = "Username does not exist"
+        return jsonify(status="fail", message=message)
+
+    @app.get("/api/books")
+    def books() -> Any:
+        return jsonify(books=[{"book_title": t, "user": o} for t, o in BOOKS.items()])
+
+    @app.get("/api/books/<book_title>")
+    def book(book_title: str) -> Any:
+        who = caller()
+        if who is None:
+            return jsonify(status="fail", message="Invalid token"), 401
+        owner = BOOKS.get(book_title)
+        if owner is None or (hardened and owner != who):
+            return jsonify(status="fail", message="Book not found!"), 404
+        return jsonify(book_title=book_title, text=f"notes of {owner}", owner=owner)
+
+    return app
+
+
 FACTORIES = {
     "token-wall": token_wall,
     "spa": spa,
@@ -524,6 +660,7 @@ FACTORIES = {
     "string-ids": string_ids,
     "likely-sql": likely_sql,
     "jwt-example": jwt_example,
+    "books-by-title": books_by_title,
 }
 
 
