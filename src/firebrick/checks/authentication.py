@@ -68,7 +68,7 @@ MAX_JWT_OPS = 3  # secured operations a forged token is tried on (stops at the f
 MAX_TOKENS = 6  # tokens the JWT tests run on; the coverage names the ones left out
 MAX_BRUTE_TOKENS = 2  # tokens brute-forced per scan (each within jwt.BRUTE_BUDGET_S)
 MAX_CONFUSION_KEYS = 8  # PEM forms of the published keys tried as HS256 secrets
-LOGIN_ATTEMPTS = 2  # wrong-password POSTs per login operation (documented limit: 4 in total)
+LOGIN_ATTEMPTS = 4  # wrong-password POSTs per login operation at most (docs/checks.md)
 MAX_LOGIN_OPS = 2
 OWASP = "https://owasp.org/API-Security/editions/2023/en/0xa2-broken-authentication/"
 
@@ -827,27 +827,33 @@ async def _login(ctx: ScanContext) -> list[Finding]:
         fields = _login_fields(op)
         assert fields is not None
         user_p, pass_p = fields
-        # A user known to exist (ours, or one the API lists): an example name that does not
-        # exist gets "no such user" twice, which proves nothing about enumeration.
+        # A user known to exist (ours, or one the API lists) beside the spec's example: an
+        # example name that does not exist gets "no such user" twice, which proves nothing.
         listed = await _known_users(ctx)
         exists = listed[0] if listed else None
-        known = exists[0] if exists else None
-        known = known or str(user_p.example or (user_p.schema or {}).get("example") or "admin")
+        example = str(user_p.example or (user_p.schema or {}).get("example") or "admin")
+        knowns = list(dict.fromkeys([*(n for n, _ in listed[:1]), example]))
         unknown = f"fb-no-such-user-{secrets.token_hex(4)}"
         wrong = f"fb-wrong-{secrets.token_hex(6)}"
-        ex_unknown, ex_known = await asyncio.gather(
-            send_as(ctx, CHECK, op, ANONYMOUS, {user_p.display: unknown, pass_p.display: wrong}),
-            send_as(ctx, CHECK, op, ANONYMOUS, {user_p.display: known, pass_p.display: wrong}),
+        ex_unknown, *ex_knowns = await asyncio.gather(
+            *(
+                send_as(ctx, CHECK, op, ANONYMOUS, {user_p.display: name, pass_p.display: wrong})
+                for name in [unknown, *knowns]
+            )
         )
-        attempts[op.key] = [ex_unknown, ex_known]
-        if ex_unknown.status is None or ex_known.status is None:
+        attempts[op.key] = [ex_unknown, *ex_knowns]
+        if ex_unknown.status is None or any(e.status is None for e in ex_knowns):
             ctx.cover(CHECK, CATEGORY, op, "login", "inconclusive", "no answer")
             continue
         a = (ex_unknown.status, _normalize(ex_unknown.body_text, [unknown]))
+        known, ex_known = knowns[0], ex_knowns[0]
         b = (ex_known.status, _normalize(ex_known.body_text, [known]))
-        differs = (
-            a != b and ex_known.status not in (429, 403) and ex_unknown.status not in (429, 403)
-        )
+        differs = False
+        for name, ex in zip(knowns, ex_knowns, strict=True):
+            answer = (ex.status, _normalize(ex.body_text, [name]))
+            if answer != a and ex.status not in (429, 403) and ex_unknown.status not in (429, 403):
+                known, ex_known, b, differs = name, ex, answer, True
+                break
         if differs:
             # A second unknown user: if two unknown users already get different answers, the
             # difference is noise (an echo we could not strip, a timestamp), not enumeration.
@@ -886,7 +892,7 @@ async def _login(ctx: ScanContext) -> list[Finding]:
                 op,
                 "login",
                 "inconclusive",
-                f"same answer for an unknown user and for {known!r}, but no user is known to exist "
+                f"same answer for an unknown user and for {example!r}, but no user is known to exist "
                 "(give --username, or an API that lists its users): enumeration not determined",
                 cause=Cause.NO_TARGET,
             )
@@ -897,7 +903,7 @@ async def _login(ctx: ScanContext) -> list[Finding]:
                 op,
                 "login",
                 "passed",
-                f"same answer for an unknown user and a wrong password for {known!r} ({exists[1]})",
+                f"same answer for an unknown user and a wrong password for {exists[0]!r} ({exists[1]})",
             )
         evaluated = [
             e
@@ -957,7 +963,10 @@ async def _known_users(ctx: ScanContext) -> list[tuple[str, str]]:
     out += [(user, f"--login-user {name}") for name, user, _pw in ctx.options.login_users]
     if out:
         return out
-    for ex in list(ctx.client.exchanges):
+    seen = sorted(  # user directories first, then any list whose records name a user
+        list(ctx.client.exchanges), key=lambda e: not _USER_LIST.search(urlsplit(e.url).path)
+    )
+    for ex in seen:
         names = _listed_names(ex)
         if names:
             return [(n, f"listed by GET {urlsplit(ex.url).path}") for n in names[:3]]
