@@ -1,6 +1,8 @@
 """Scaffolding shared by the tests that talk to a live target on loopback.
 
 ``serve`` runs a real Flask app on 127.0.0.1 for the length of a ``with`` block.
+``run_firebrick`` runs the CLI as a user does (``python -m firebrick``, output captured).
+``mcp_result`` reads what an MCP tool call returned.
 ``RecordingClient`` is the real ``firebrick.http.ScopedClient`` (scope, budgets, redirects,
 recording) that also notes what discovery asked of it, so tests exercise the client a scan uses.
 Imported as ``support`` (pytest puts tests/ on sys.path, as for ``reportdata``).
@@ -8,8 +10,13 @@ Imported as ``support`` (pytest puts tests/ on sys.path, as for ``reportdata``).
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -20,11 +27,35 @@ from firebrick.lab.canaries import serving
 from firebrick.model import Exchange, Operation, Surface
 
 TEST_RATE = 1000.0  # requests per second: the rate limit stays on, the tests stay fast
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def serve(app: Flask) -> AbstractContextManager[str]:
     """Serve ``app`` on 127.0.0.1 (a free port, threaded); yields its base URL."""
     return serving(app)
+
+
+def run_firebrick(
+    *args: str, timeout: float = 120, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m firebrick ARGS`` in ``cwd``; ``env`` is added to this environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "firebrick", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def mcp_result(result: Any) -> Any:
+    """The data of a successful MCP tool call (structured content, else the JSON text)."""
+    assert not result.isError, result.content
+    if result.structuredContent is not None:
+        data = result.structuredContent
+        return data.get("result", data) if set(data) == {"result"} else data
+    return json.loads(result.content[0].text)
 
 
 class RecordingClient(ScopedClient):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from firebrick.lab.reach_lab import OAUTH_CLIENT, ReachLab, serve_reach
 from firebrick.model import Finding, ScanResult
 from firebrick.options import ScanOptions
 from firebrick.report import render
+from support import run_firebrick
 
 ROOT = Path(__file__).resolve().parents[1]
 TWO_USERS = [("bob", "bob", "bob-pass-1"), ("alice", "alice", "alice-pass-2")]
@@ -155,16 +155,7 @@ def test_oauth2_client_credentials(login_labs: dict[str, ReachLab]) -> None:
 
 
 def firebrick(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "firebrick", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
+    return run_firebrick(*args, env=env)
 
 
 def test_wrong_password_is_one_line_exit_3(login_labs: dict[str, ReachLab]) -> None:

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 from flask import Flask
 
-from support import serve
+from support import run_firebrick, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 # an OOB server on the zone used below, every listener on a free port
@@ -22,13 +22,7 @@ FREE_PORTS = ("--http-port", "0", "--https-port", "0", "--dns-port", "0")
 
 
 def firebrick(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "firebrick", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
+    return run_firebrick(*args, timeout=timeout)
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:

@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from support import run_firebrick
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def firebrick(*args: str, env_store: Path) -> subprocess.CompletedProcess[str]:
-    import os
-
-    env = {**os.environ, "FIREBRICK_STORE": str(env_store)}
-    return subprocess.run(
-        [sys.executable, "-m", "firebrick", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env=env,
-    )
+    return run_firebrick(*args, env={"FIREBRICK_STORE": str(env_store)})
 
 
 def test_demo_store_history_baseline(tmp_path: Path) -> None:

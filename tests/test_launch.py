@@ -23,6 +23,7 @@ from firebrick.lab.ladder_score import score, table
 from firebrick.options import ScanOptions
 from firebrick.sandbox import LaunchConfig, launch_scan
 from firebrick.sandbox import namespace as nsmod
+from support import run_firebrick
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = Path(__file__).resolve().parent / "launch_apps"
@@ -39,16 +40,8 @@ GRACE = "3"
 
 
 def _cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FIREBRICK_OOB_GRACE": GRACE}
-    return subprocess.run(
-        [sys.executable, "-m", "firebrick", "scan", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=ROOT,
-        check=False,
-    )
+    env = {"PYTHONPATH": str(ROOT / "src"), "FIREBRICK_OOB_GRACE": GRACE}
+    return run_firebrick("scan", *args, timeout=timeout, env=env)
 
 
 def _kinds(report: dict[str, Any], op: str) -> set[str]:

@@ -4,7 +4,6 @@ as resources; and the HTTP transport's defences (token, Host/Origin, target poli
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -12,7 +11,6 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import AnyUrl
 
 from firebrick.lab.runner import LabConfig, start_lab
+from support import mcp_result
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "test-token-0123456789abcdef"
@@ -36,14 +35,6 @@ def labs() -> Iterator[dict[str, str]]:
         start_lab(LabConfig(variant="hardened")) as hardened,
     ):
         yield {"vulnerable": vulnerable.base_url, "hardened": hardened.base_url}
-
-
-def _data(result: Any) -> Any:
-    assert not result.isError, result.content
-    if result.structuredContent is not None:
-        data = result.structuredContent
-        return data.get("result", data) if set(data) == {"result"} else data
-    return json.loads(result.content[0].text)
 
 
 @asynccontextmanager
@@ -122,16 +113,16 @@ async def test_stdio_scan_explain_compare_and_reports(labs: dict[str, str], tmp_
             progress.append(message or "")
 
         args = {"url": labs["vulnerable"], "checks": ["ssrf"], "rate": 200, "max_time": 60}
-        first = _data(await session.call_tool("scan_api", args, progress_callback=on_progress))
+        first = mcp_result(await session.call_tool("scan_api", args, progress_callback=on_progress))
         assert progress, "no progress notification while the scan ran"
         assert first["scan_id"] and first["findings"]
         kinds = {f["kind"] for f in first["findings"]}
         assert "ssrf.internal-read" in kinds
 
-        stored = _data(await session.call_tool("get_scan", {"scan_id": first["scan_id"]}))
+        stored = mcp_result(await session.call_tool("get_scan", {"scan_id": first["scan_id"]}))
         assert stored["grade"] == first["grade"] and stored["findings"] == first["findings"]
         index = next(f["index"] for f in first["findings"] if f["kind"] == "ssrf.internal-read")
-        explained = _data(
+        explained = mcp_result(
             await session.call_tool(
                 "explain_finding", {"scan_id": first["scan_id"], "finding": str(index)}
             )
@@ -140,8 +131,8 @@ async def test_stdio_scan_explain_compare_and_reports(labs: dict[str, str], tmp_
         assert "ssrfguard" in explained["fix"]
 
         args = {"url": labs["hardened"], "checks": ["ssrf"], "rate": 200, "max_time": 60}
-        second = _data(await session.call_tool("scan_api", args))
-        compared = _data(
+        second = mcp_result(await session.call_tool("scan_api", args))
+        compared = mcp_result(
             await session.call_tool(
                 "compare_scans",
                 {"old_scan_id": first["scan_id"], "new_scan_id": second["scan_id"]},
@@ -149,14 +140,14 @@ async def test_stdio_scan_explain_compare_and_reports(labs: dict[str, str], tmp_
         )
         assert compared["resolved_findings"] and not compared["new_findings"]
 
-        listed = _data(await session.call_tool("list_scans", {"limit": 5}))
+        listed = mcp_result(await session.call_tool("list_scans", {"limit": 5}))
         assert {s["id"] for s in listed} >= {first["scan_id"], second["scan_id"]}
 
         uri = AnyUrl(f"firebrick://scans/{first['scan_id']}/report.md")
         text = (await session.read_resource(uri)).contents[0]
         assert "ssrf" in getattr(text, "text", "").lower()
 
-        source = _data(
+        source = mcp_result(
             await session.call_tool("scan_source", {"path": str(ROOT / "src/firebrick/lab")})
         )
         assert any(f["kind"] == "source.ssrf-rebinding" for f in source["findings"])
@@ -175,7 +166,7 @@ async def test_http_scans_the_lab_when_the_operator_allows_loopback(
         async with http_session(url) as session:
             assert {t.name for t in (await session.list_tools()).tools} >= TOOLS
             args = {"url": labs["vulnerable"], "checks": ["ssrf"], "rate": 200, "max_time": 60}
-            result = _data(await session.call_tool("scan_api", args))
+            result = mcp_result(await session.call_tool("scan_api", args))
             assert result["grade"] is not None or result["grade_status"] == "incomplete"
             assert any(f["category"] == "ssrf" for f in result["findings"])
             # scan_source reads nothing over HTTP without --source-root

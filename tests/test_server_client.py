@@ -22,6 +22,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from firebrick.lab.runner import LabConfig, start_lab
+from support import mcp_result
 from test_server import service_on_loopback
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,21 +197,13 @@ async def mcp_session(base: str, key: str, store: Path) -> AsyncIterator[ClientS
         yield session
 
 
-def _data(result: Any) -> Any:
-    assert not result.isError, result.content
-    if result.structuredContent is not None:
-        data = result.structuredContent
-        return data.get("result", data) if set(data) == {"result"} else data
-    return json.loads(result.content[0].text)
-
-
 async def test_mcp_tools_work_against_the_server(
     lab: str, served: tuple[str, str], tmp_path: Path
 ) -> None:
     base, admin = served
     store = tmp_path / "local.sqlite"
     async with mcp_session(base, admin, store) as session:
-        scanned = _data(
+        scanned = mcp_result(
             await session.call_tool(
                 "scan_api", {"url": lab, "checks": ["ssrf"], "rate": 200, "max_time": 120}
             )
@@ -220,15 +213,15 @@ async def test_mcp_tools_work_against_the_server(
         kinds = {f["kind"] for f in scanned["findings"]}
         assert "ssrf.internal-read" in kinds, kinds
 
-        got = _data(await session.call_tool("get_scan", {"scan_id": scan_id}))
+        got = mcp_result(await session.call_tool("get_scan", {"scan_id": scan_id}))
         assert got["scan_id"] == scan_id and got["score"] == scanned["score"]
-        explained = _data(
+        explained = mcp_result(
             await session.call_tool("explain_finding", {"scan_id": scan_id, "finding": "1"})
         )
         assert explained["fix"] and explained["kind"] == scanned["findings"][0]["kind"]
-        listed = _data(await session.call_tool("list_scans", {"limit": 50}))
+        listed = mcp_result(await session.call_tool("list_scans", {"limit": 50}))
         assert scan_id in {s["id"] for s in listed}
-        same = _data(
+        same = mcp_result(
             await session.call_tool(
                 "compare_scans", {"old_scan_id": scan_id, "new_scan_id": scan_id}
             )

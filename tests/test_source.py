@@ -8,7 +8,6 @@ import importlib.util
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -19,7 +18,7 @@ from firebrick.source import analyze
 from firebrick.source.join import attach
 from firebrick.source.project import load_project
 from firebrick.source.routes import find_routes, match_operation
-from support import serve
+from support import run_firebrick, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "source_corpus"
@@ -109,13 +108,7 @@ def test_scan_source_joins_black_box_findings_to_views(vulnerable_scan: ScanResu
 
 
 def firebrick(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "firebrick", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-    )
+    return run_firebrick(*args, cwd=cwd)
 
 
 def test_code_command_gates_formats_and_errors(tmp_path: Path) -> None:

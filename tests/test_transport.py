@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from firebrick.engine import run_scan
 from firebrick.errors import TargetUnreachable
 from firebrick.oob.tls import generate_self_signed, server_context
 from firebrick.options import ScanOptions
+from support import run_firebrick
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -188,13 +188,7 @@ def test_ca_cert_is_enforced(tls_target: tuple[str, Path, Path]) -> None:
 
 
 def firebrick(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "firebrick", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    return run_firebrick(*args, timeout=60)
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from firebrick.engine import run_scan
 from firebrick.lab.truth_lab import TOKENS, serve
 from firebrick.model import ScanResult
 from firebrick.options import ScanOptions
+from support import run_firebrick
 
 ROOT = Path(__file__).resolve().parents[1]
 ALICE = {"Authorization": f"Bearer {TOKENS['alice']}"}
@@ -35,14 +34,8 @@ def kinds(result: ScanResult) -> set[str]:
 
 
 def firebrick(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "NO_COLOR": "1", "COLUMNS": "120"}
-    return subprocess.run(
-        [sys.executable, "-m", "firebrick", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    env = {"PYTHONPATH": str(ROOT / "src"), "NO_COLOR": "1", "COLUMNS": "120"}
+    return run_firebrick(*args, timeout=300, env=env)
 
 
 # -- an API that needs a token everywhere ------------------------------------------------------
