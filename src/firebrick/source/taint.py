@@ -1150,29 +1150,26 @@ def _is_scheme(node: ast.AST) -> bool:
     return isinstance(node, ast.Attribute) and node.attr == "scheme"
 
 
+def _plain_name(node: ast.AST) -> str:
+    """``x`` of a name, ``attr`` of ``obj.attr``; "" for anything else."""
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else ""
+
+
 def _looks_allowlist(node: ast.AST) -> bool:
-    name = (
-        node.id
-        if isinstance(node, ast.Name)
-        else node.attr
-        if isinstance(node, ast.Attribute)
-        else ""
-    )
-    return bool(re.search(r"allow|white|trusted|permitted|known|safe", name, re.I))
+    return bool(re.search(r"allow|white|trusted|permitted|known|safe", _plain_name(node), re.I))
 
 
 def _looks_denylist(node: ast.AST) -> bool:
-    name = (
-        node.id
-        if isinstance(node, ast.Name)
-        else node.attr
-        if isinstance(node, ast.Attribute)
-        else ""
-    )
     if isinstance(node, ast.Tuple | ast.List | ast.Set):
         texts = [str(e.value) for e in node.elts if isinstance(e, ast.Constant)]
         return any(t in ("localhost", "127.0.0.1", "0.0.0.0", "169.254.169.254") for t in texts)
-    return bool(re.search(r"block|black|deny|denied|forbid|banned|internal|private", name, re.I))
+    return bool(
+        re.search(
+            r"block|black|deny|denied|forbid|banned|internal|private", _plain_name(node), re.I
+        )
+    )
 
 
 def guard_kind(fn: ast.FunctionDef | ast.AsyncFunctionDef, module: Module) -> str:
