@@ -12,25 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from firebrick.context import ScanContext
+from firebrick.credentials import CREDENTIAL_HEADERS
 from firebrick.inject import build
 from firebrick.model import Confidence, Evidence, Exchange, Finding, Location, Operation, Severity
 from firebrick.safejson import safe_json_loads
 
 POOL = "authz.responses"
-# Header names that carry credentials: stripped for anonymous requests.
-AUTH_HEADERS = {
-    "authorization",
-    "cookie",
-    "proxy-authorization",
-    "x-api-key",
-    "api-key",
-    "apikey",
-    "x-auth-token",
-    "x-access-token",
-    "x-session-token",
-    "x-csrf-token",
-    "token",
-}
+# Stripped for anonymous requests: the credential headers and a session's CSRF token.
+AUTH_HEADERS = CREDENTIAL_HEADERS | {"x-csrf-token"}
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 _PRIVATE = re.compile(
