@@ -553,13 +553,12 @@ def _first_accepting(
 
 
 async def _accepting(
-    ctx: ScanContext, ops: list[Operation], raw: str, label: str, who: Identity = ANONYMOUS
+    ctx: ScanContext, ops: list[Operation], raw: str, label: str
 ) -> tuple[Operation | None, Exchange | None]:
-    """Send raw as a bearer token (as ``who``) to every op at once; the first op (in order)
-    that answers it with data."""
+    """The first op (GET, in order) that answers raw as a bearer token with data."""
     answers = await asyncio.gather(
         *(
-            send_as(ctx, CHECK, op, who, extra_headers={"Authorization": f"Bearer {raw}"})
+            send_as(ctx, CHECK, op, ANONYMOUS, extra_headers={"Authorization": f"Bearer {raw}"})
             for op in ops
         )
     )
