@@ -129,9 +129,18 @@ def test_rules_globs_methods_and_regexes() -> None:
 
 def test_include_exclude_from_toml_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     toml = tmp_path / "firebrick.toml"
-    toml.write_text('[scan]\nexclude = ["/admin/*", "POST /api/import"]\ninclude = "/api/*"\n')
+    toml.write_text(
+        '[scan]\nexclude = ["/admin/*", "POST /api/import"]\ninclude = "/api/*"\n'
+        'assume-safe = "GET /api/run*"\n'
+    )
     opts = load_options({"target": "http://127.0.0.1:1"}, toml)
     assert opts.exclude == ["/admin/*", "POST /api/import"] and opts.include == ["/api/*"]
+    assert opts.assume_safe == ["GET /api/run*"]
+    monkeypatch.setenv("FIREBRICK_ASSUME_SAFE", "GET /api/run*,/api/mode")
+    assert load_options({"target": "http://127.0.0.1:1"}, toml).assume_safe == [
+        "GET /api/run*",
+        "/api/mode",
+    ]
     monkeypatch.setenv("FIREBRICK_EXCLUDE", "/a/*,re:wipe")
     monkeypatch.setenv("FIREBRICK_CLEANUP", "yes")
     opts = load_options({"target": "http://127.0.0.1:1"}, toml)
@@ -356,6 +365,30 @@ def test_exclude_removes_an_operation_everywhere() -> None:
     assert skips["GET /api/items"].startswith("skipped: excluded by --exclude")
     assert skips["GET /about"].startswith("skipped: excluded by --exclude")
     assert _ledger(result) == _writes_seen_by_lab(app)
+
+
+def test_assume_safe_overrules_the_classifier_never_delete_nor_exclude() -> None:
+    policy = SendPolicy.from_options("safe", [], [], ["GET /api/reports/*", "*/items/*"])
+    assert policy.link_verdict("http://t/api/reports/run") is None
+    assert policy.link_verdict("http://t/reset-db") is not None  # not vouched for
+    assert policy.request_verdict("DELETE", "http://t/api/items/1", "bola", None) is not None
+    excluded = SendPolicy.from_options("safe", [], ["/api/reports/*"], ["/api/reports/*"])
+    assert excluded.link_verdict("http://t/api/reports/run") is not None
+    with pytest.raises(UsageError, match="--assume-safe"):
+        SendPolicy.from_options("safe", [], [], ["re:("])
+
+
+def test_assume_safe_lets_a_safe_scan_read_a_route_named_like_a_write() -> None:
+    app = create_app("vulnerable")
+    result = _scan(app, checks=["data_exposure"])
+    assert app.config["CALLS"]["/api/reports/run"] == 0
+    assert _skips(result)["GET /api/reports/run"].startswith("skipped: looks state-changing")
+    app = create_app("vulnerable")
+    result = _scan(app, checks=["data_exposure"], assume_safe=["GET /api/reports/run"])
+    assert app.config["CALLS"]["/api/reports/run"] > 0
+    assert "GET /api/reports/run" in result.surface["operations"]
+    calls = app.config["CALLS"]
+    assert {p: calls[p] for p in STATE_CHANGING if calls[p]} == {}  # the rest stays skipped
 
 
 def test_full_mode_sends_included_state_changing_operation_only() -> None:

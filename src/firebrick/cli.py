@@ -251,6 +251,13 @@ def scan_options(f: Any) -> Any:
             help="Never discover, crawl or send to matching paths (glob, or re:REGEX; repeatable).",
         ),
         click.option(
+            "--assume-safe",
+            "assume_safe",
+            multiple=True,
+            metavar='"[METHOD ]PATTERN"',
+            help="You vouch that matching operations only read although their names look state-changing (a report called 'run'): scan them in any mode. Never DELETE, never past --exclude (repeatable).",
+        ),
+        click.option(
             "--burst",
             type=int,
             default=None,
@@ -401,6 +408,7 @@ def build_options(target: str, kw: dict[str, Any]) -> ScanOptions:
         "login_users": [tuple(u) for u in kw.pop("login_users", ()) or ()],
         "include": list(kw.pop("include", ()) or ()) or None,
         "exclude": list(kw.pop("exclude", ()) or ()) or None,
+        "assume_safe": list(kw.pop("assume_safe", ()) or ()) or None,
         "cleanup": kw.pop("cleanup", None),
     }
     for name in (

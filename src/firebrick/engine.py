@@ -199,7 +199,9 @@ async def run_scan(
         proxy=options.proxy,
     )
     # What may be sent (classifier + --include/--exclude + mode) and every write that was sent.
-    policy = SendPolicy.from_options(options.mode, options.include, options.exclude)
+    policy = SendPolicy.from_options(
+        options.mode, options.include, options.exclude, options.assume_safe
+    )
     ledger = WriteLedger()
     client.policy, client.ledger = policy, ledger
     # Full mode puts back what it changes (restore.py): snapshots before writes, restores after.

@@ -89,6 +89,9 @@ class ScanOptions:
     # The user's scope (sideeffects.Rule): "[METHOD ]glob" or "[METHOD ]re:regex", repeatable.
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
+    # Operations and links the user vouches are read-only although the classifier says they look
+    # state-changing ("GET /api/run-report"): never DELETE, never past --exclude.
+    assume_safe: list[str] = field(default_factory=list)
     # Delete what the scan created where a matching delete exists; None: on in full mode only.
     cleanup: bool | None = None
 
@@ -208,6 +211,7 @@ class ScanOptions:
 
         parse_rules(self.include, "--include")
         parse_rules(self.exclude, "--exclude")
+        parse_rules(self.assume_safe, "--assume-safe")
 
 
 def _coerce(name: str, current: Any, raw: Any) -> Any:
@@ -242,7 +246,7 @@ def load_options(overrides: dict[str, Any], config_path: Path | None = None) -> 
             key = key.replace("-", "_")
             if key not in names:
                 raise UsageError(f"{path}: unknown option {key!r} in [scan]")
-            if key in ("include", "exclude") and isinstance(value, str):
+            if key in ("include", "exclude", "assume_safe") and isinstance(value, str):
                 value = [value]
             setattr(opts, key, _coerce(key, getattr(opts, key), value))
     for name in names:
@@ -254,7 +258,7 @@ def load_options(overrides: dict[str, Any], config_path: Path | None = None) -> 
             "identities",
             "login_users",
         ):
-            if name in ("include", "exclude"):  # FIREBRICK_EXCLUDE="/admin/*,POST /reset"
+            if name in ("include", "exclude", "assume_safe"):  # FIREBRICK_EXCLUDE="/a/*,POST /r"
                 setattr(opts, name, [v for v in env.split(",") if v.strip()])
             elif name == "cleanup":
                 setattr(opts, name, env.strip().lower() in ("1", "true", "yes", "on"))

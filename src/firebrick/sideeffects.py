@@ -253,6 +253,8 @@ class SendPolicy:
     mode: str = "safe"
     include: list[Rule] = field(default_factory=list)
     exclude: list[Rule] = field(default_factory=list)
+    # --assume-safe: the user vouches these only read (the classifier's words are overruled).
+    assume_safe: list[Rule] = field(default_factory=list)
     creates_cap: int = SAFE_CREATES_PER_OPERATION
     writes_cap: int = SAFE_WRITES_PER_OPERATION
     # What the client refused to send: (method, path, reason), for coverage lines.
@@ -266,11 +268,14 @@ class SendPolicy:
     _writes: Counter[str] = field(default_factory=Counter)
 
     @classmethod
-    def from_options(cls, mode: str, include: list[str], exclude: list[str]) -> SendPolicy:
+    def from_options(
+        cls, mode: str, include: list[str], exclude: list[str], assume_safe: list[str] | None = None
+    ) -> SendPolicy:
         return cls(
             mode=mode,
             include=parse_rules(include, "--include"),
             exclude=parse_rules(exclude, "--exclude"),
+            assume_safe=parse_rules(assume_safe, "--assume-safe"),
         )
 
     def approve(self, operations: list[Operation], post_reads: set[str] | None = None) -> None:
@@ -335,6 +340,8 @@ class SendPolicy:
     def _effect_reason(self, method: str, path: str, why: str | None) -> str | None:
         if why is None:
             return None
+        if method.upper() != "DELETE" and any(r.matches(method, path) for r in self.assume_safe):
+            return None  # the user vouched it only reads (--assume-safe); DELETE never
         if self.mode == "full" and self._included(method, path):
             return None  # the user named it: full mode may send it
         if self.mode == "full":

@@ -15,7 +15,9 @@
 - ``POST /api/notes`` creates a note and answers ``200`` with its id (no 201, no Location);
   ``GET /api/notes/{id}`` reads it back and ``DELETE /api/notes/{id}`` deletes it;
   ``POST /api/completions`` answers ``200`` with a fresh id too, but nothing reads it back
-  (a chat completion: not a creation).
+  (a chat completion: not a creation);
+- ``GET /api/reports/run`` (operationId ``runReport``) only reads, but its name looks
+  state-changing: skipped unless the user vouches for it with ``--assume-safe``.
 
 Variants differ in ``PUT /api/account``: ``vulnerable`` copies ``role`` from the request,
 ``hardened`` ignores it (the twin), ``choking`` stores it and then answers 500 on ``GET`` for a
@@ -209,6 +211,10 @@ def create_app(variant: str = "vulnerable") -> Flask:
             return jsonify(error="fetch failed"), 502
         return jsonify(url=url, preview=body[:2000].decode("utf-8", "replace"))
 
+    @app.get("/api/reports/run")
+    def run_report() -> Response:
+        return jsonify(items=len(state["items"]), notes=len(state["notes"]))  # reads only
+
     @app.get("/api/notes")
     def notes() -> Response:
         return jsonify(notes=list(state["notes"].values()))
@@ -365,6 +371,13 @@ def openapi() -> dict[str, Any]:
                     "summary": "Delete an item",
                     "responses": {"204": {"description": "Deleted"}},
                 },
+            },
+            "/api/reports/run": {
+                "get": {
+                    "operationId": "runReport",
+                    "summary": "Run the item report (read-only)",
+                    "responses": ok,
+                }
             },
             "/api/link-preview": {
                 "post": {
