@@ -14,7 +14,9 @@ scanned (``--check ssrf``) two ways, each with the exact command printed:
 
 Each operation is right (the bypass its guard really has, or clean for the hardened ones),
 not determined (coverage says so and names the fix), or wrong (a false "passed" or a false
-finding). The table is printed per way, then the totals.
+finding). The table is printed per way, then the totals, with the writes (POSTs to the blind
+and job operations, from the report's write ledger) per operation: both ways scan in the default
+safe mode, whose cap is ``SAFE_WRITES_PER_OPERATION``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from firebrick.lab.ladder_score import VERDICTS, score, table
@@ -86,12 +89,25 @@ def main() -> None:
         print(f"\n== {name}: {command}\n")
         print(table(rows))
         counts = [sum(r.verdict == v for r in rows) for v in VERDICTS]
-        totals.append((name, counts, len(rows), took))
-    print(f"\n{'way':14} {'right':>6} {'partial':>8} {'not det.':>9} {'wrong':>6} {'scan':>8}")
-    for name, (right, partial, undetermined, wrong), total, took in totals:
+        totals.append((name, counts, len(rows), took, _writes_per_operation(report)))
+    print(
+        f"\n{'way':14} {'right':>6} {'partial':>8} {'not det.':>9} {'wrong':>6} {'scan':>8}"
+        f" {'writes/op max':>14} {'mean':>5}"
+    )
+    for name, (right, partial, undetermined, wrong), total, took, writes in totals:
         print(
             f"{name:14} {right:>3}/{total:<2} {partial:>8} {undetermined:>9} {wrong:>6} {took:>6.1f} s"
+            f" {max(writes, default=0):>14} {sum(writes) / max(1, len(writes)):>5.1f}"
         )
+
+
+def _writes_per_operation(report: dict[str, object]) -> list[int]:
+    """Writes the scan sent to each ladder write operation (the write ledger)."""
+    entries: list[dict[str, object]] = report["writes"]["entries"]  # type: ignore[index]
+    per_op = Counter(
+        str(e["operation"]) for e in entries if str(e.get("operation")).startswith("POST /")
+    )
+    return list(per_op.values())
 
 
 if __name__ == "__main__":
