@@ -109,3 +109,26 @@ def test_same_answer_ignores_echoed_value() -> None:
     assert same_answer(a, "firebrick", b, "firebrick' OR 1 -- ")
     c = Exchange("GET", "u", status=200, body_text='{"token": "x"}')
     assert not same_answer(a, "firebrick", c, "x")
+
+
+# -- precision and recall against the reviewed ground truth (benchmarks/lab_ground_truth.json) --
+def _ground_truth() -> set[tuple[str, str]]:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lab_ground_truth.json"
+    data = json.loads(path.read_text("utf-8"))
+    return {(kind, op) for kind, ops in data.items() for op in ops}
+
+
+def test_vulnerable_lab_matches_ground_truth(vulnerable_scan: ScanResult) -> None:
+    """Every reviewed (kind, operation) is found and nothing else is: a new lab shape must be
+    added to the ground truth by hand (after review), a new false positive fails here."""
+    found = {(f.kind, f.operation or "-") for f in vulnerable_scan.findings}
+    truth = _ground_truth()
+    assert sorted(truth - found) == [], "missed (false negatives)"
+    assert sorted(found - truth) == [], "not in the ground truth (false positives or unreviewed)"
+
+
+def test_hardened_lab_has_no_finding(hardened_scan: ScanResult) -> None:
+    assert [(f.kind, f.operation) for f in hardened_scan.findings] == []
