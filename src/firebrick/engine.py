@@ -402,6 +402,8 @@ async def run_scan(
     assessed = {c.category for c in checks} & (measured | {f.category for f in findings})
     llm = any("llm" in op.tags for op in surface.operations)
     findings = judge(list(findings))
+    if isinstance(tracker, ScanProgress):
+        tracker.judged(findings)  # the last progress line counts what the report shows
     # fixes fit the stack: the Flask fix first, then one line for the framework the answers show
     framework = detect_framework(client.exchanges)
     if framework is not None:

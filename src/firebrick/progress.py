@@ -58,6 +58,10 @@ class ScanProgress:
     def check_finished(self, name: str) -> None:
         self._finished.add(name)
 
+    def judged(self, findings: list[Any]) -> None:
+        """After judging: duplicates merged, so the count is the report's."""
+        self._findings = findings
+
     # -- display side --------------------------------------------------------------------------
     @property
     def requests(self) -> int:
