@@ -35,6 +35,7 @@ import httpx
 from yarl import URL
 
 from firebrick import __version__
+from firebrick.auth.renewal import MAX_RENEWALS, RenewalEvidence
 from firebrick.auth.session import Session, no_cookie_jar
 from firebrick.errors import BudgetExhausted, OutOfScope, UsageError
 from firebrick.model import Exchange
@@ -185,7 +186,7 @@ class ScopedClient:
         self.forged: set[str] = set()
         self._op_identity: dict[str, str | None] = {}  # which identity an operation needed
         self._sweeps: dict[str, asyncio.Event] = {}  # operations whose identity is being found
-        self._no_relogin: set[tuple[str, str]] = set()  # (identity, operation) fresh creds refused
+        self._renewal = RenewalEvidence()  # when a 401 means "log in again" (auth/renewal.py)
         self.auth_origins: set[tuple[str, str, int]] = set()  # e.g. an OAuth2 token endpoint
         # httpx builds requests; it never opens a connection. Its own jar stays empty: cookies
         # live in self.sessions, one jar per identity.
@@ -293,7 +294,8 @@ class ScopedClient:
         """Send one request (plus in-scope redirects); never raises for HTTP or network errors.
 
         ``identity`` sends it as that identity (its current credentials, cookies and CSRF token;
-        one fresh login if they are refused with 401). Without one, a request that uses the
+        a fresh login when they are refused with 401, unless the operation is known to refuse
+        this identity's live credentials: auth/renewal.py). Without one, a request that uses the
         user's headers goes as the default identity, and when that is refused (401/403) the
         other identities are tried once per operation: every check reaches what some identity
         can reach. ``apply_credentials=False`` keeps the identity's session (cookies, CSRF) but
@@ -420,19 +422,27 @@ class ScopedClient:
             generation = self.credentials.generation(who)
         args = (params, headers, json, data, content, check, op_key, follow_redirects)
         exchange = await self._request_once(who, creds, method, url, *args, use_user_headers)
-        if (
-            managed
-            and exchange.status == 401
-            and (who, memo_key) not in self._no_relogin
-            and self.credentials is not None
-            and who is not None
-            and await self.credentials.refresh(who, generation)
-        ):
-            # The credentials expired (or were revoked): log in again, then send once more.
+        if not managed or who is None or self.credentials is None:
+            return exchange
+        evidence = self._renewal
+        evidence.record(who, memo_key, generation, exchange.status)
+        renewed = False
+        for _ in range(MAX_RENEWALS):
+            # The credentials expired, were revoked, or were spent by the other requests that
+            # waited on the same re-login: log in again (or take the newer ones), send again.
+            if exchange.status != 401 or not evidence.worth_renewing(
+                who, memo_key, generation, self.credentials.generation(who), renewed
+            ):
+                break
+            if not await self.credentials.refresh(who, generation):
+                break
+            renewed = True
             creds = self.credentials.headers(who)
+            generation = self.credentials.generation(who)
             exchange = await self._request_once(who, creds, method, url, *args, use_user_headers)
-            if exchange.status == 401:  # refused with fresh credentials: a real refusal
-                self._no_relogin.add((who, memo_key))
+            evidence.record(who, memo_key, generation, exchange.status)
+        if renewed and exchange.status == 401 and generation == self.credentials.generation(who):
+            evidence.refused(who, memo_key, generation)  # refused with fresh credentials
         return exchange
 
     async def _request_once(
