@@ -274,3 +274,23 @@ def test_bola_on_titles_but_not_on_public_profiles() -> None:
         c.check == "bola" and c.operation == "GET /api/users/{username}" and "public" in c.reason
         for c in vulnerable.coverage
     )
+
+
+# -- a URL built from parts and run through a shell (measured on a third-party GraphQL API) ------
+def test_a_shell_that_expands_the_fetched_url_is_command_injection() -> None:
+    vulnerable = scan("paste-import", hardened=False, mode="full")
+    hardened = scan("paste-import", hardened=True, mode="full")
+    inj = [f for f in vulnerable.findings if f.kind == "input_validation.command-injection"]
+    assert inj and inj[0].operation == "POST /api/pastes/import"
+    assert inj[0].confidence.value == "confirmed" and inj[0].evidence.interactions
+    assert "input_validation.command-injection" not in kinds(hardened)
+    item = next(c for c in hardened.coverage if c.check == "fetch_shell")
+    assert item.status == "passed" and "no shell" in item.reason
+    # both twins fetch our URLs: the SSRF finding is shared, the shell is the difference
+    assert "ssrf.internal-read" in kinds(vulnerable) and "ssrf.internal-read" in kinds(hardened)
+
+
+def test_shell_probe_never_passes_when_safe_mode_kept_it_back() -> None:
+    r = scan("paste-import", hardened=False)  # safe: the import creates pastes, the cap is spent
+    item = next(c for c in r.coverage if c.check == "fetch_shell")
+    assert item.status == "not_determined" and "--mode full" in item.reason

@@ -17,6 +17,7 @@ from firebrick.checks import (
     data_exposure,
     dns_hygiene,
     encryption,
+    fetch_shell,
     graphql,
     input_validation,
     inventory,
@@ -49,12 +50,15 @@ CHECKS: list[Check] = [
     Check("input_validation", "input_validation", input_validation.run),
     Check("data_exposure", "data_exposure", data_exposure.run),
     Check("encryption", "encryption", encryption.run, after=("data_exposure",)),
+    # Before unsafe_consumption: in safe mode a write operation's last writes go to the critical
+    # question (does a shell expand the URL) before the consumption probes.
+    Check("fetch_shell", "input_validation", fetch_shell.run, needs_oob=True, after=("ssrf",)),
     Check(
         "unsafe_consumption",
         "unsafe_consumption",
         unsafe_consumption.run,
         needs_oob=True,
-        after=("ssrf",),
+        after=("ssrf", "fetch_shell"),
     ),
     Check("llm_security", "llm_security", llm_security.run, needs_oob=True),
     # After data_exposure: the tokens its plain GETs received (guest sessions, cookies) are

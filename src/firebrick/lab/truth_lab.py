@@ -30,6 +30,10 @@ books-by-title        a spec with no security declared; a public    one login me
                       with the example's common secret and reads
                       any user's book; the spec's examples name a
                       user and a book that do not exist
+paste-import          POST /api/pastes/import builds a URL from     the same URL fetched as
+                      scheme, host, port and path, strips ; | "     given, no shell (still a
+                      and hands it to a shell command line before   fetcher: the SSRF findings
+                      fetching it (command injection)               are shared by both twins)
 ====================  ============================================  ===========================
 
 Every variant sends security headers and a Server header without a version, so the twins differ
@@ -60,6 +64,7 @@ SHAPES = (
     "likely-sql",
     "jwt-example",
     "books-by-title",
+    "paste-import",
 )
 TOKENS = {"alice": "lab-truth-alice-7c1e", "bob": "lab-truth-bob-52d9"}
 LEAKED_AWS_KEY = "AKIAIOSFODNN7TRUTHLB"  # lab-only, the AWS documentation's example shape
@@ -653,6 +658,72 @@ def books_by_title(hardened: bool) -> Flask:
     return app
 
 
+# -- paste-import ----------------------------------------------------------------------------------
+def paste_import(hardened: bool) -> Flask:
+    """Measured on a third-party GraphQL API: a paste import assembles a URL from parts, strips a
+    few shell characters and runs the fetcher through a shell. The vulnerable twin lets ``sh``
+    expand the URL (``printf``) before fetching it; the hardened one fetches it as given."""
+    import subprocess
+    import urllib.request
+
+    app = Flask(f"truth-paste-import-{'hardened' if hardened else 'vulnerable'}")
+    _headers(app)
+    pastes: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    part = {"type": "string"}
+    body = {
+        "type": "object",
+        "required": ["scheme", "host", "path"],
+        "properties": {
+            "scheme": part | {"example": "https"},
+            "host": part | {"example": "pastebin.example.com"},
+            "port": {"type": "integer", "example": 443},
+            "path": part | {"example": "/raw/abc123"},
+        },
+    }
+    paths = {
+        "/api/pastes": _get("pastes"),
+        "/api/pastes/import": {
+            "post": {
+                "summary": "import a paste from a URL",
+                "requestBody": {"content": {"application/json": {"schema": body}}},
+                "responses": {"200": {"description": "ok"}},
+            }
+        },
+    }
+
+    @app.get("/openapi.json")
+    def spec() -> Any:
+        return jsonify(_spec("Pastes", paths))
+
+    @app.get("/api/pastes")
+    def listing() -> Any:
+        with lock:
+            return jsonify(pastes=[{"id": p["id"], "title": p["title"]} for p in pastes[-20:]])
+
+    @app.post("/api/pastes/import")
+    def import_paste() -> Any:
+        data = request.get_json(silent=True) or {}
+        scheme, host = str(data.get("scheme", "http")), str(data.get("host", ""))
+        port, path = data.get("port", 80), str(data.get("path", "/"))
+        url = f"{scheme}://{host}:{port}{path}"
+        if not hardened:  # the flaw: a denylist of three characters, then a shell
+            url = url.replace('"', "").replace(";", "").replace("|", "")
+            url = subprocess.run(
+                f"printf %s {url}", shell=True, capture_output=True, text=True, timeout=5
+            ).stdout
+        try:
+            with urllib.request.urlopen(url, timeout=3) as resp:
+                content = resp.read(65536).decode("utf-8", "replace")
+        except Exception as exc:  # a paste import that failed says why, as fetchers do
+            content = f"import failed: {type(exc).__name__}"
+        with lock:
+            pastes.append({"id": len(pastes) + 1, "title": f"import {len(pastes) + 1}"})
+        return jsonify(result=content[:2000])
+
+    return app
+
+
 FACTORIES = {
     "token-wall": token_wall,
     "spa": spa,
@@ -661,6 +732,7 @@ FACTORIES = {
     "likely-sql": likely_sql,
     "jwt-example": jwt_example,
     "books-by-title": books_by_title,
+    "paste-import": paste_import,
 }
 
 
