@@ -32,6 +32,8 @@ ROWS: list[tuple[str, str, dict[str, Any]]] = [
     ),
     ("likely-sql", "no credentials", {}),
     ("jwt-example", "no credentials", {}),
+    ("books-by-title", "no credentials", {}),
+    ("paste-import", "no credentials", {}),
 ]
 
 
