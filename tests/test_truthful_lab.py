@@ -281,11 +281,15 @@ def test_a_shell_that_expands_the_fetched_url_is_command_injection() -> None:
     vulnerable = scan("paste-import", hardened=False, mode="full")
     hardened = scan("paste-import", hardened=True, mode="full")
     inj = [f for f in vulnerable.findings if f.kind == "input_validation.command-injection"]
-    assert inj and inj[0].operation == "POST /api/pastes/import"
-    assert inj[0].confidence.value == "confirmed" and inj[0].evidence.interactions
+    # the REST import and the GraphQL mutation (a URL from four arguments) share the fetcher
+    assert {f.operation for f in inj} == {
+        "POST /api/pastes/import",
+        "GRAPHQL /graphql mutation.importPaste",
+    }
+    assert all(f.confidence.value == "confirmed" and f.evidence.interactions for f in inj)
     assert "input_validation.command-injection" not in kinds(hardened)
-    item = next(c for c in hardened.coverage if c.check == "fetch_shell")
-    assert item.status == "passed" and "no shell" in item.reason
+    items = [c for c in hardened.coverage if c.check == "fetch_shell"]
+    assert len(items) == 2 and all(c.status == "passed" and "no shell" in c.reason for c in items)
     # both twins fetch our URLs: the SSRF finding is shared, the shell is the difference
     assert "ssrf.internal-read" in kinds(vulnerable) and "ssrf.internal-read" in kinds(hardened)
 
@@ -296,6 +300,15 @@ def test_safe_mode_spends_a_write_on_the_shell_probe_before_consumption_probes()
     vulnerable = scan("paste-import", hardened=False)
     hardened = scan("paste-import", hardened=True)
     assert "input_validation.command-injection" in kinds(vulnerable)
-    item = next(c for c in hardened.coverage if c.check == "fetch_shell")
-    assert item.status == "passed"
+    assert all(c.status == "passed" for c in hardened.coverage if c.check == "fetch_shell")
     assert "input_validation.command-injection" not in kinds(hardened)
+
+
+def test_graphql_import_through_a_shell_and_an_excluded_mutation_is_no_path() -> None:
+    with serve("paste-import", hardened=False) as base:
+        r = asyncio.run(run_scan(ScanOptions(target=base, rate=300, max_time=90)))
+    ops = {f.operation for f in r.findings if f.kind == "input_validation.command-injection"}
+    assert "GRAPHQL /graphql mutation.importPaste" in ops  # the URL assembled from 4 arguments
+    # deletePaste is kept out of safe mode; its key is no REST path to send OPTIONS to
+    assert any(c.operation == "GRAPHQL /graphql mutation.deletePaste" for c in r.coverage)
+    assert not any("%20mutation" in (c.operation or "") for c in r.coverage)

@@ -275,7 +275,8 @@ async def _methods(ctx: ScanContext) -> list[Finding]:
     # Operations the mode keeps out of the scan (DELETE in safe mode) are still documented.
     for key in ctx.state.get(EXCLUDED_OPERATIONS, ()):
         method, _, path = str(key).partition(" ")
-        if path.startswith("/") and method.isupper():
+        # "GRAPHQL /graphql mutation.deletePaste" names a GraphQL field, not a REST path
+        if path.startswith("/") and method.isupper() and method != "GRAPHQL" and " " not in path:
             documented.setdefault(path, set()).add(method)
     # Route groups round robin, densest first (a blueprint's routes share their method
     # handling): every group gets a path before a big one gets a second, capped.

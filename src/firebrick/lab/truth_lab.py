@@ -30,10 +30,12 @@ books-by-title        a spec with no security declared; a public    one login me
                       with the example's common secret and reads
                       any user's book; the spec's examples name a
                       user and a book that do not exist
-paste-import          POST /api/pastes/import builds a URL from     the same URL fetched as
-                      scheme, host, port and path, strips ; | "     given, no shell (still a
-                      and hands it to a shell command line before   fetcher: the SSRF findings
-                      fetching it (command injection)               are shared by both twins)
+paste-import          POST /api/pastes/import and the GraphQL       the same URL fetched as
+                      mutation importPaste build a URL from         given, no shell (still a
+                      scheme, host, port and path, strip ; | " and  fetcher: the SSRF findings
+                      hand it to a shell command line before        are shared by both twins)
+                      fetching it (command injection); a
+                      deletePaste mutation safe mode never sends
 ====================  ============================================  ===========================
 
 Every variant sends security headers and a Server header without a version, so the twins differ
@@ -52,6 +54,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, Response, jsonify, redirect, request
+from graphql import build_schema, graphql_sync
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from firebrick.lab.canaries import serve_until_interrupted, serving
@@ -701,11 +704,7 @@ def paste_import(hardened: bool) -> Flask:
         with lock:
             return jsonify(pastes=[{"id": p["id"], "title": p["title"]} for p in pastes[-20:]])
 
-    @app.post("/api/pastes/import")
-    def import_paste() -> Any:
-        data = request.get_json(silent=True) or {}
-        scheme, host = str(data.get("scheme", "http")), str(data.get("host", ""))
-        port, path = data.get("port", 80), str(data.get("path", "/"))
+    def fetch(scheme: str, host: str, port: Any, path: str) -> str:
         url = f"{scheme}://{host}:{port}{path}"
         if not hardened:  # the flaw: a denylist of three characters, then a shell
             url = url.replace('"', "").replace(";", "").replace("|", "")
@@ -719,9 +718,60 @@ def paste_import(hardened: bool) -> Flask:
             content = f"import failed: {type(exc).__name__}"
         with lock:
             pastes.append({"id": len(pastes) + 1, "title": f"import {len(pastes) + 1}"})
-        return jsonify(result=content[:2000])
+        return content[:2000]
+
+    @app.post("/api/pastes/import")
+    def import_paste() -> Any:
+        data = request.get_json(silent=True) or {}
+        args = (data.get("scheme", "http"), data.get("host", ""), data.get("port", 80))
+        return jsonify(
+            result=fetch(str(args[0]), str(args[1]), args[2], str(data.get("path", "/")))
+        )
+
+    schema = build_schema(PASTE_SCHEMA)
+
+    def delete_paste(_info: Any, title: str) -> bool:
+        with lock:  # state a safe scan must never change
+            pastes[:] = [p for p in pastes if p["title"] != title]
+            app.config["DELETES"] = app.config.get("DELETES", 0) + 1
+        return True
+
+    root = {
+        "pastes": lambda _info: [{"id": p["id"], "title": p["title"]} for p in pastes[-20:]],
+        "importPaste": lambda _info, scheme, host, path, port=80: {
+            "result": fetch(scheme, host, port, path)
+        },
+        "deletePaste": delete_paste,
+    }
+
+    @app.post("/graphql")
+    def graphql_endpoint() -> Any:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict) or not isinstance(data.get("query"), str):
+            return jsonify(errors=[{"message": "body must be JSON with a query string"}]), 400
+        variables = data.get("variables")
+        result = graphql_sync(
+            schema,
+            data["query"],
+            root_value=root,
+            variable_values=variables if isinstance(variables, dict) else None,
+            operation_name=data.get("operationName"),
+        )
+        return jsonify(result.formatted)
 
     return app
+
+
+PASTE_SCHEMA = """
+type Paste { id: Int, title: String }
+type ImportResult { result: String }
+type Query { pastes: [Paste] }
+type Mutation {
+  "Import a paste from {scheme}://{host}:{port}{path}."
+  importPaste(scheme: String!, host: String!, port: Int, path: String!): ImportResult
+  deletePaste(title: String!): Boolean
+}
+"""
 
 
 FACTORIES = {
