@@ -206,6 +206,17 @@ def test_remediation_is_filled_only_when_empty() -> None:
     assert out["open-redirect"].remediation == remediation.render(mk(kind="open-redirect"))
 
 
+def test_each_finding_gets_the_fix_of_its_own_kind_when_many_share_one() -> None:
+    # Findings with the same fix share one rendered text; every finding still gets its own kind's.
+    fs = [
+        mk(kind=kind, operation=f"GET /op{i}")
+        for i, kind in enumerate(["ssrf.internal-read", "open-redirect"] * 3 + ["ssrf.scheme"])
+    ]
+    for f in judge(fs):
+        assert f.remediation == remediation.render(mk(kind=f.kind)), f.kind
+    assert len({f.remediation for f in judge(fs)}) == len({remediation.fix_for(f) for f in fs})
+
+
 # ---------------------------------------------------------------- remediation texts
 
 

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from firebrick.errors import UsageError
 from firebrick.model import CATEGORIES, ScanResult
-from firebrick.report import FORMATS, render
+from firebrick.report import FORMATS, render, write
 from firebrick.report.json_report import to_json
 from firebrick.report.terminal import print_report, render_text
 from reportdata import RICH_MARKUP, sample_result, unscored_result
@@ -48,6 +48,15 @@ def test_json_report_validates_against_published_schema(result: ScanResult, sche
     first_ex = doc["findings"][0]["evidence"]["exchanges"][0]
     assert "body_text" not in first_ex
     assert first_ex["curl"].startswith("curl ")
+
+
+def test_json_report_written_to_a_file_is_the_same_text(result: ScanResult, tmp_path) -> None:
+    # Written piece by piece (a large scan's report is never one string): same bytes as to_json.
+    path = tmp_path / "report.json"
+    write(result, "json", str(path))
+    assert path.read_text(encoding="utf-8") == to_json(result)
+    write(result, "markdown", str(tmp_path / "report.md"))
+    assert (tmp_path / "report.md").read_text(encoding="utf-8") == render(result, "markdown")
 
 
 @pytest.mark.parametrize(

@@ -451,22 +451,22 @@ def emit(
     """Write each format to its file or to stdout. The terminal report is rendered only when
     something asks for it: text on stdout, or every format in a file and no -q (--explain-score
     asks for it too); `-q -f json -o FILE` renders nothing else."""
-    from firebrick.report import render
+    from firebrick.report import render, write
 
     junit_floor = Severity(fail_on) if fail_on and fail_on != "none" else Severity.MEDIUM
 
     formats, to_stdout = plan_outputs(formats, outputs)
     for fmt, path in zip(formats, outputs, strict=False):
-        data = render(result, fmt, fail_on=junit_floor)
         try:
-            if isinstance(data, bytes):
-                Path(path).write_bytes(data)
-            else:
-                Path(path).write_text(data, encoding="utf-8")
+            write(result, fmt, path, fail_on=junit_floor)
         except OSError as exc:
             raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
         err.print(f"wrote {fmt} report to {path}", highlight=False)
-    if to_stdout and to_stdout[0] != "text":
+    if to_stdout and to_stdout[0] == "json":
+        from firebrick.report.json_report import write_json
+
+        write_json(result, sys.stdout)
+    elif to_stdout and to_stdout[0] != "text":
         data = render(result, to_stdout[0], fail_on=junit_floor)
         if isinstance(data, bytes):
             sys.stdout.buffer.write(data)

@@ -141,10 +141,16 @@ def judge(findings: list[Finding]) -> list[Finding]:
     for f in findings:
         groups.setdefault(f.fingerprint, []).append(f)
     judged: list[Finding] = []
+    # One rendered text per fix, shared by the findings it fits: 500 SSRF findings hold one
+    # copy of the ~16 KiB safe-fetch section, not 500.
+    rendered: dict[int, str] = {}
     for group in groups.values():
         merged = _clamp_dns_only(_merge(group))
         if not merged.remediation:
-            merged = replace(merged, remediation=remediation.render(merged))
+            key = id(remediation.fix_for(merged))  # render depends on the fix alone
+            if key not in rendered:
+                rendered[key] = remediation.render(merged)
+            merged = replace(merged, remediation=rendered[key])
         judged.append(_weakness(merged))
     judged.sort(key=sort_key)
     return judged

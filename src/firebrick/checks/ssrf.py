@@ -319,10 +319,13 @@ async def run(ctx: ScanContext) -> AsyncIterator[Finding]:
     # (target.values(url) places a URL in that input).
     ctx.state["ssrf.fetchers"] = [t for t, _ in fetching]
     self_ref = await _self_reference(ctx) if fetching or later or guarded else None
+    # Depth probes of a few targets at a time (as many as requests in flight): 500 fetchers at
+    # once would hold 20,000 waiting probes in memory for no gain in speed.
+    slots = asyncio.Semaphore(max(8, ctx.client.concurrency))
     results = await asyncio.gather(
-        *(_stage2(ctx, t, p, self_ref) for t, p in fetching),
-        *(_stage2(ctx, t, p, self_ref, late=True) for t, p in later),
-        *(_stage2(ctx, t, p, self_ref, guarded=True) for t, p in guarded),
+        *(_stage2(ctx, t, p, self_ref, slots) for t, p in fetching),
+        *(_stage2(ctx, t, p, self_ref, slots, late=True) for t, p in later),
+        *(_stage2(ctx, t, p, self_ref, slots, guarded=True) for t, p in guarded),
     )
     for findings in results:
         for finding in findings:
@@ -1017,16 +1020,18 @@ async def _stage2(
     target: Target,
     first: list[Probe],
     self_ref: SelfReference | None,
+    slots: asyncio.Semaphore,
     *,
     late: bool = False,
     guarded: bool = False,
 ) -> list[Finding]:
     """Depth probes. ``late``: a background job, so the answers wait for the grace window.
-    ``guarded``: stage 1 saw no callback, only differing answers."""
+    ``guarded``: stage 1 saw no callback, only differing answers. ``slots``: the targets whose
+    probes are being sent (released before any wait for callbacks)."""
     reflects = any(p.reflected for p in first)
-    probes = _depth_probes(ctx, target, self_ref, reflects)
     note = ""
     if write_budget(ctx, target.op) is not None:
+        probes = _depth_probes(ctx, target, self_ref, reflects)
         ladder = len(probes)
         probes = await _safe_depth(ctx, target, first, probes, wait=late or guarded)
         if len(probes) < ladder:
@@ -1035,7 +1040,9 @@ async def _stage2(
                 "(a write operation); --mode full runs them all"
             )
     else:
-        await asyncio.gather(*(_fire(ctx, target, p) for p in probes))
+        async with slots:
+            probes = _depth_probes(ctx, target, self_ref, reflects)
+            await asyncio.gather(*(_fire(ctx, target, p) for p in probes))
         if late or guarded:
             await _await_callbacks(ctx, [p for p in probes if p.token])
     if guarded and not any(p.reached for p in probes if p.group in INTERNAL_GROUPS):

@@ -8,6 +8,7 @@ so a heavy or broken optional format (PDF needs weasyprint) cannot break the oth
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from firebrick.errors import UsageError
@@ -50,6 +51,22 @@ def render(result: ScanResult, fmt: str, *, fail_on: Severity = Severity.MEDIUM)
     return module.render(result)  # type: ignore[no-any-return]
 
 
+def write(result: ScanResult, fmt: str, path: str, *, fail_on: Severity = Severity.MEDIUM) -> None:
+    """Render ``result`` as ``fmt`` into the file ``path`` (OSError when it cannot be written).
+    JSON is streamed to the file, never held whole in memory."""
+    if fmt == "json":
+        from firebrick.report.json_report import write_json
+
+        with open(path, "w", encoding="utf-8", buffering=1 << 16) as out:
+            write_json(result, out)
+        return
+    data = render(result, fmt, fail_on=fail_on)
+    if isinstance(data, bytes):
+        Path(path).write_bytes(data)
+    else:
+        Path(path).write_text(data, encoding="utf-8")
+
+
 def __getattr__(name: str) -> Any:
     """``render_text`` and ``to_json`` are imported on first use: the terminal renderer pulls in
     rich's Markdown stack, which a JSON-only run (or ``--help``) never needs."""
@@ -64,4 +81,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-__all__ = ["BINARY_FORMATS", "FORMATS", "render", "render_text", "to_json"]
+__all__ = ["BINARY_FORMATS", "FORMATS", "render", "render_text", "to_json", "write"]

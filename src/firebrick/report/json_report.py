@@ -6,7 +6,7 @@ import base64
 import dataclasses
 import json
 from enum import Enum
-from typing import Any
+from typing import IO, Any
 
 from firebrick.model import ScanResult
 
@@ -39,3 +39,10 @@ def to_dict(result: ScanResult) -> dict[str, Any]:
 def to_json(result: ScanResult) -> str:
     """The report as JSON text, indented by 2, UTF-8 characters kept, trailing newline."""
     return json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=_default) + "\n"
+
+
+def write_json(result: ScanResult, out: IO[str]) -> None:
+    """The same text as to_json, written piece by piece: a large scan's report never exists as
+    one string (nor as the list of pieces json.dumps joins), which bounds its peak memory."""
+    json.dump(result.to_dict(), out, indent=2, ensure_ascii=False, default=_default)
+    out.write("\n")
